@@ -1,0 +1,96 @@
+"""Turn raw rows into cases: id and expected field mapping, duplicate ids."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._case import Case
+from ._rows import RawRow, kind_of
+
+if TYPE_CHECKING:
+    from llmopt.spec._model import TaskSpec
+
+__all__ = ["build_cases"]
+
+
+def build_cases(
+    rows: Sequence[RawRow], task: TaskSpec, noun: str
+) -> tuple[list[Case], list[str]]:
+    """One case per row, plus every problem found (bad rows, duplicate ids).
+
+    ``noun`` names what a row must be in messages ("a JSON object", "a mapping").
+    Without ``task.id_field`` a case's id is its 1-based row number.
+    """
+    cases: list[Case] = []
+    problems: list[str] = []
+    first_seen: dict[str, RawRow] = {}
+    for number, row in enumerate(rows, start=1):
+        case_id, errors = _check_row(row, number, task, noun)
+        if case_id is not None:
+            first = first_seen.setdefault(case_id, row)
+            if first is not row:
+                errors.append(f"duplicate id {case_id!r} (first at {first.ref})")
+        problems.extend(row.problem(e) for e in errors)
+        if case_id is not None and not errors:
+            cases.append(_case(row, case_id, task.expected_field))
+    return cases, problems
+
+
+def _case(row: RawRow, case_id: str, expected_field: str | None) -> Case:
+    fields = dict(row.value)
+    expected = fields.get(expected_field or "expected")
+    return Case(id=case_id, fields=fields, expected=expected, source=row.where)
+
+
+def _check_row(
+    row: RawRow, number: int, task: TaskSpec, noun: str
+) -> tuple[str | None, list[str]]:
+    """The row's id (when it has a usable one) and every problem of the row."""
+    errors = _shape_errors(row, noun)
+    if errors:
+        return None, errors
+    fields = row.value
+    named = (
+        ("task.id", task.id_field),
+        ("task.expected", task.expected_field),
+        ("task.input", task.input_field),
+    )
+    errors = [
+        f"missing field {name!r} ({option})"
+        for option, name in named
+        if name is not None and name not in fields
+    ]
+    return _case_id(fields, number, task.id_field, errors), errors
+
+
+def _shape_errors(row: RawRow, noun: str) -> list[str]:
+    """Why a row is not a mapping of named fields at all, or an empty list."""
+    if row.error is not None:
+        return [row.error]
+    if not isinstance(row.value, Mapping):
+        return [f"a row must be {noun}, got {kind_of(row.value)}"]
+    for name in row.value:
+        if not isinstance(name, str):
+            return [f"field names must be strings, got {kind_of(name)} {name!r}"]
+    return []
+
+
+def _case_id(
+    fields: Mapping[str, Any], number: int, id_field: str | None, errors: list[str]
+) -> str | None:
+    """The case id (appending to ``errors`` when the id field's value is unusable)."""
+    if id_field is None:
+        return str(number)
+    if id_field not in fields:
+        return None
+    value = fields[id_field]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        errors.append(
+            f"field {id_field!r} (task.id) must be a string or a number, got {kind_of(value)}"
+        )
+        return None
+    if isinstance(value, str) and not value.strip():
+        errors.append(f"field {id_field!r} (task.id) is empty")
+        return None
+    return str(value)

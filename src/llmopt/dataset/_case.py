@@ -1,0 +1,20 @@
+"""One case of a task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Case:
+    """A row of a dataset: its stable id, every field, and the reference output.
+
+    ``fields`` holds every column of the row (the expected field included), so a
+    template can use any of them. ``source`` is ``path:line`` of the row, for errors.
+    """
+
+    id: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    expected: Any = None
+    source: str = ""

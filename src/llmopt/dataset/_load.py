@@ -1,0 +1,179 @@
+"""Reading a task's cases: from a dataset file or inline, checked, then sampled."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from llmopt.errors import DatasetError
+
+from ._build import build_cases
+from ._case import Case
+from ._plain import UnsupportedValue, to_plain
+from ._readers import read_csv, read_json, read_jsonl
+from ._rows import RawRow, RowsResult
+from ._sample import sample_cases
+from ._yaml_rows import read_yaml
+
+if TYPE_CHECKING:
+    from llmopt.spec._model import TaskSpec
+
+__all__ = ["check_task", "load_cases"]
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class _Format:
+    read: Callable[[Path, str], RowsResult]
+    noun: str  # what a row must be, for messages
+
+
+_FORMATS: Mapping[str, _Format] = MappingProxyType(
+    {
+        ".jsonl": _Format(read_jsonl, "a JSON object"),
+        ".ndjson": _Format(read_jsonl, "a JSON object"),
+        ".csv": _Format(read_csv, "a mapping"),
+        ".yaml": _Format(read_yaml, "a mapping"),
+        ".yml": _Format(read_yaml, "a mapping"),
+        ".json": _Format(read_json, "a JSON object"),
+    }
+)
+_FORMAT_NAMES = ".jsonl, .ndjson, .csv, .yaml, .yml or .json"
+
+
+def check_task(task: TaskSpec, spec_path: Path) -> list[str]:
+    """Cheap problems with a task, for collection time: never reads the dataset.
+
+    Checks that the task names its cases one way, that the dataset file exists, is a
+    file and has an extension llmopt reads, and that ``sample`` is positive.
+    """
+    problems = _shape_problems(task)
+    if task.dataset is not None:
+        path = _resolve(task.dataset, spec_path)
+        problems.extend(_file_problems(path, _dataset_label(task.dataset, spec_path)))
+    return problems
+
+
+def load_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
+    """The task's cases, read from ``task.cases`` or the file ``task.dataset``.
+
+    A relative ``task.dataset`` is taken from the spec's folder. Raises
+    :class:`DatasetError` listing every bad row of the file (up to
+    ``MAX_PROBLEMS_SHOWN``). ``task.sample`` then picks a seeded subset, in order.
+    """
+    problems = check_task(task, spec_path)
+    if problems:
+        raise DatasetError(render_problems(problems, "task"))
+    if task.dataset is not None:
+        path = _resolve(task.dataset, spec_path)
+        cases = _file_cases(task, path, _dataset_label(task.dataset, spec_path))
+    else:
+        cases = _inline_cases(task, _spec_label(spec_path))
+    return sample_cases(cases, task.sample, task.seed)
+
+
+def render_problems(problems: Sequence[str], subject: str) -> str:
+    """One problem as is; several under a count line, at most MAX_PROBLEMS_SHOWN."""
+    if len(problems) == 1:
+        return problems[0]
+    shown = list(problems[:MAX_PROBLEMS_SHOWN])
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        shown.append(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+    head = f"{len(problems)} problems in {subject}:"
+    return "\n".join([head, *(f"  {p}" for p in shown)])
+
+
+def _shape_problems(task: TaskSpec) -> list[str]:
+    problems: list[str] = []
+    if task.dataset is None and task.cases is None:
+        problems.append("task has neither a dataset nor inline cases")
+    if task.dataset is not None and task.cases is not None:
+        problems.append("task has both a dataset and inline cases: give only one")
+    if task.sample is not None and task.sample < 1:
+        problems.append(f"task.sample must be at least 1, got {task.sample}")
+    return problems
+
+
+def _file_problems(path: Path, label: str) -> list[str]:
+    problems: list[str] = []
+    suffix = path.suffix.lower()
+    if not suffix:
+        problems.append(f"dataset file has no extension: {label} (use {_FORMAT_NAMES})")
+    elif suffix not in _FORMATS:
+        problems.append(f"unsupported dataset format {suffix!r}: {label} (use {_FORMAT_NAMES})")
+    if not path.exists():
+        problems.append(f"dataset file not found: {label} (resolved to {path.resolve()})")
+    elif not path.is_file():
+        problems.append(f"dataset path is not a file: {label} (resolved to {path.resolve()})")
+    return problems
+
+
+def _file_cases(task: TaskSpec, path: Path, label: str) -> list[Case]:
+    fmt = _FORMATS[path.suffix.lower()]
+    try:
+        rows, problems = fmt.read(path, label)
+    except OSError as exc:
+        raise DatasetError(f"{label}: cannot read the dataset: {exc.strerror or exc}") from None
+    return _checked_cases(rows, problems, task, fmt.noun, label, f"dataset {label}")
+
+
+def _inline_cases(task: TaskSpec, spec_label: str) -> list[Case]:
+    rows = [_inline_row(value, index, spec_label) for index, value in enumerate(task.cases or ())]
+    label = f"{spec_label}: task.cases"
+    return _checked_cases(rows, [], task, "a mapping", label, f"task.cases of {spec_label}")
+
+
+def _inline_row(value: Any, index: int, spec_label: str) -> RawRow:
+    lc = getattr(value, "lc", None)
+    line = getattr(lc, "line", None)
+    where = f"{spec_label}:{line + 1}" if isinstance(line, int) else spec_label
+    key = f"task.cases[{index}]"
+    try:
+        return RawRow(where, key, to_plain(value), key)
+    except UnsupportedValue as exc:
+        return RawRow(where, key, None, key, error=str(exc))
+
+
+def _checked_cases(
+    rows: list[RawRow], problems: list[str], task: TaskSpec, noun: str, label: str, subject: str
+) -> list[Case]:
+    cases, row_problems = build_cases(rows, task, noun)
+    problems = [*problems, *row_problems]
+    if not problems and not cases:
+        problems.append(f"{label}: the dataset has no cases")
+    if problems:
+        raise DatasetError(render_problems(problems, subject))
+    return cases
+
+
+def _resolve(dataset: Path, spec_path: Path) -> Path:
+    return dataset if dataset.is_absolute() else spec_path.parent / dataset
+
+
+def _dataset_label(dataset: Path, spec_path: Path) -> str:
+    """The dataset's path as given, or relative to the spec's folder, for messages."""
+    if not dataset.is_absolute():
+        return dataset.as_posix()
+    folder = spec_path.parent
+    for base in (folder.absolute(), folder.resolve()):
+        try:
+            return dataset.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    try:
+        return Path(os.path.relpath(dataset, folder.resolve())).as_posix()
+    except ValueError:  # another drive, on Windows
+        return str(dataset)
+
+
+def _spec_label(spec_path: Path) -> str:
+    """The spec's path relative to the working folder when it lies inside it."""
+    try:
+        return spec_path.absolute().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return spec_path.as_posix()

@@ -1,0 +1,25 @@
+"""Metrics: the protocol, the built-ins and a base class for plugin authors."""
+
+from ..errors import MetricError
+from ._aggregate import mean, percentile
+from ._base import Metric, Sample
+from ._builtin import builtin_metrics, strip_json_fence, token_f1
+from ._case_metric import CaseMetric, FunctionMetric, case_metric
+from ._normalize import extract_label, normalize_answer, normalize_label
+
+__all__ = [
+    "Metric",
+    "Sample",
+    "MetricError",
+    "CaseMetric",
+    "FunctionMetric",
+    "case_metric",
+    "builtin_metrics",
+    "mean",
+    "percentile",
+    "normalize_answer",
+    "normalize_label",
+    "extract_label",
+    "token_f1",
+    "strip_json_fence",
+]

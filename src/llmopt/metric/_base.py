@@ -1,0 +1,46 @@
+"""The Metric protocol: a per-case scorer plus an aggregator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence
+
+from ..dataset._case import Case
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generation to score: the case, the output and how long it took."""
+
+    case: Case
+    output: str
+    latency_s: float = 0.0
+
+    @property
+    def expected(self) -> Any:
+        return self.case.expected
+
+
+class Metric(Protocol):
+    """A named metric, registered through ``llmopt_metrics``.
+
+    ``score`` returns a float per sample (raise MetricError when a sample cannot be
+    scored: that case becomes an error, never a 0). ``aggregate`` turns the scores of
+    a variant into one value (the mean for most metrics).
+    """
+
+    name: str
+    description: str
+    #: True when a larger value is better (False for latency, cost).
+    higher_is_better: bool
+
+    def check_args(self, args: Mapping[str, Any]) -> list[str]:
+        """Problems with ``args`` found at collection (unknown keys, bad pattern)."""
+
+    def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
+        """Score one sample."""
+
+    def aggregate(
+        self, samples: Sequence[Sample], scores: Sequence[float], args: Mapping[str, Any]
+    ) -> float:
+        """Aggregate the per-sample scores of one variant."""

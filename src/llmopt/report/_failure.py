@@ -1,0 +1,68 @@
+"""How a failing assertion reads in pytest's output."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from ..assertion import Verdict, WorstCase
+    from ..spec import AssertionSpec
+
+WIDTH = 38
+
+
+def _cell(value: object, width: int = WIDTH) -> str:
+    text = " ".join(str(value if value is not None else "-").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + " | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _rows(a: "AssertionSpec", worst: Sequence["WorstCase"]) -> list[tuple[str, ...]]:
+    if a.vs is None:
+        head = ("case", "input", "expected", "output", "score")
+        return [head] + [
+            (w.id, _cell(w.input), _cell(w.expected, 24), _cell(w.output), _score(w.score)) for w in worst
+        ]
+    head = ("case", "input", "expected", f"{a.variant} output", "score", f"{a.vs} output", "score")
+    return [head] + [
+        (
+            w.id,
+            _cell(w.input, 30),
+            _cell(w.expected, 20),
+            _cell(w.output, 30),
+            _score(w.score),
+            _cell(w.other_output, 30),
+            _score(w.other_score),
+        )
+        for w in worst
+    ]
+
+
+def describe(a: "AssertionSpec", verdict: "Verdict") -> str:
+    """One line: what was observed against what was expected."""
+    if a.vs is not None and verdict.delta is not None:
+        ci = f", 95% CI [{verdict.interval.low:+.3f}, {verdict.interval.high:+.3f}]" if verdict.interval else ""
+        return (
+            f"{a.metric_key}: {a.variant} - {a.vs} = {verdict.delta:+.3f}"
+            f" ({verdict.n} paired cases{ci}); expected {a.variant} {verdict.expected}"
+        )
+    ci = f", 95% CI [{verdict.interval.low:.3f}, {verdict.interval.high:.3f}]" if verdict.interval else ""
+    observed = "-" if verdict.observed is None else f"{verdict.observed:.3f}"
+    return f"{a.metric_key} of {a.variant} = {observed} (n={verdict.n}{ci}); expected {verdict.expected}"
+
+
+def failure_text(a: "AssertionSpec", verdict: "Verdict", where: str) -> str:
+    """The full text of a failed assertion item."""
+    lines = [f"{where}: assertion failed", describe(a, verdict)]
+    if verdict.worst:
+        title = "worst cases:" if a.vs is None else f"cases where {a.variant} did not beat {a.vs}:"
+        lines += ["", title, *_table(_rows(a, verdict.worst))]
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""What an evaluation produces: per-case results, per-variant results, outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens, cost and cache hits of a variant (or of one case)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hits: int = 0
+    calls: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cost_usd + other.cost_usd,
+            self.cache_hits + other.cache_hits,
+            self.calls + other.calls,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case of a variant: outputs (one per repeat), scores, or the error."""
+
+    id: str
+    input: str = ""
+    expected: Any = None
+    outputs: tuple[str, ...] = ()
+    latencies_s: tuple[float, ...] = ()
+    scores: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+    cached: int = 0
+    retrieved: tuple[Mapping[str, Any], ...] = ()
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def output(self) -> str | None:
+        return self.outputs[0] if self.outputs else None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "input": self.input,
+            "expected": self.expected,
+            "output": self.output,
+            "scores": dict(self.scores),
+            "error": self.error,
+        }
+        if len(self.outputs) > 1:
+            data["outputs"] = list(self.outputs)
+        data["latency_s"] = round(sum(self.latencies_s) / len(self.latencies_s), 4) if self.latencies_s else None
+        data["cached"] = self.cached
+        if self.retrieved:
+            data["retrieved"] = [dict(r) for r in self.retrieved]
+        data["usage"] = self.usage.to_json()
+        return data
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """An aggregate metric with its sample size and confidence interval."""
+
+    value: float
+    n: int
+    ci: tuple[float, float] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value, "n": self.n, "ci": list(self.ci) if self.ci else None}
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """Everything measured for one variant of one scenario."""
+
+    scenario: str
+    variant: str
+    cases: tuple[CaseResult, ...]
+    metrics: Mapping[str, MetricValue]
+    usage: Usage
+    identity: Mapping[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+    @property
+    def n(self) -> int:
+        return len(self.cases)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for c in self.cases if c.error is not None)
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.n if self.n else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "errors": self.errors,
+            "metrics": {k: v.to_json() for k, v in self.metrics.items()},
+            "usage": self.usage.to_json(),
+            "identity": dict(self.identity),
+            "duration_s": round(self.duration_s, 3),
+            "cases": [c.to_json() for c in self.cases],
+        }
+
+
+@dataclass(frozen=True)
+class AssertionOutcome:
+    """The verdict of one assertion item, as written to the results JSON."""
+
+    id: str
+    scenario: str
+    variant: str
+    metric: str
+    outcome: str  # passed | failed | error
+    observed: float | None
+    expected: str
+    delta: float | None = None
+    vs: str | None = None
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "variant": self.variant,
+            "metric": self.metric,
+            "outcome": self.outcome,
+            "observed": self.observed,
+            "expected": self.expected,
+            "delta": self.delta,
+            "vs": self.vs,
+            "message": self.message,
+        }

@@ -1,0 +1,306 @@
+"""Evaluates one variant of a scenario: every case, concurrently, with errors kept apart.
+
+The runner is the engine behind the pytest plugin and is usable without pytest::
+
+    runner = Runner(create_registry(), ResponseCache(Path(".llmopt/cache")))
+    result = runner.evaluate(load_scenario(Path("specs/faq.yaml")), "rag")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
+
+from .errors import LLMOptError, MetricError, ProviderError, ProviderUnavailable, RenderError
+from .recipe import Renderer
+from .results import CaseResult, MetricValue, Usage, VariantResult
+from .stats import bootstrap
+
+if TYPE_CHECKING:
+    from .cache import ResponseCache
+    from .dataset import Case
+    from .metric import Metric, Sample
+    from .provider import Provider, Request, Response
+    from .registry import Registry
+    from .retrieval import Index, RetrievalSession
+    from .spec import Scenario, VariantSpec
+
+T = TypeVar("T")
+CaseListener = Callable[[CaseResult], None]
+
+
+def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from synchronous code.
+
+    Uses ``asyncio.run`` normally; when an event loop is already running in this thread
+    (pytest-asyncio, notebooks), runs it on a fresh loop in a worker thread instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())  # type: ignore[arg-type]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmopt-eval") as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _MetricUse:
+    key: str
+    metric: "Metric"
+    args: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What evaluating one variant needs, resolved once."""
+
+    scenario: "Scenario"
+    variant: "VariantSpec"
+    provider: "Provider"
+    metrics: tuple[_MetricUse, ...]
+    index: "Index | None"
+
+    @property
+    def where(self) -> str:
+        return f"{self.scenario.path.name} [{self.scenario.id}::{self.variant.name}]"
+
+
+class Runner:
+    """Evaluates variants; memoizes results per (spec, scenario, variant)."""
+
+    def __init__(self, registry: "Registry", cache: "ResponseCache | None" = None) -> None:
+        self.registry = registry
+        self.cache = cache
+        self._renderer = Renderer()
+        self._providers: dict[str, "Provider"] = {}
+        self._retrieval: "RetrievalSession | None" = None
+        self._memo: dict[tuple[str, str, str], VariantResult | LLMOptError] = {}
+        self._lock = threading.Lock()
+
+    def evaluate(self, scenario: "Scenario", variant: str) -> VariantResult:
+        """The result of ``variant`` (memoized; a failure is remembered and re-raised)."""
+        key = (str(scenario.path), scenario.id, variant)
+        with self._lock:
+            if key not in self._memo:
+                try:
+                    self._memo[key] = run_sync(lambda: self.aevaluate(scenario, variant))
+                except LLMOptError as exc:
+                    self._memo[key] = exc
+        found = self._memo[key]
+        if isinstance(found, LLMOptError):
+            raise found
+        return found
+
+    async def aevaluate(self, scenario: "Scenario", variant: str) -> VariantResult:
+        """Evaluate ``variant`` now (not memoized)."""
+        from .dataset import load_cases
+
+        started = time.perf_counter()
+        plan = self._plan(scenario, variant)
+        cases = load_cases(plan.variant.task, scenario.path)
+        gate = asyncio.Semaphore(max(1, plan.provider.concurrency))
+
+        async def bounded(case: "Case") -> CaseResult:
+            async with gate:
+                return await self._case(plan, case)
+
+        results = await asyncio.gather(*(bounded(c) for c in cases))
+        return self._variant_result(plan, results, time.perf_counter() - started)
+
+    # -- planning -------------------------------------------------------------------
+
+    def _plan(self, scenario: "Scenario", variant: str) -> _Plan:
+        spec = scenario.variants[variant]
+        metrics = tuple(
+            _MetricUse(key, self.registry.metrics[name], args)
+            for key, (name, args) in scenario.metrics_for(variant).items()
+        )
+        index = self._index(spec, scenario) if spec.retrieval is not None else None
+        return _Plan(scenario, spec, self._provider(spec, scenario), metrics, index)
+
+    def _provider(self, spec: "VariantSpec", scenario: "Scenario") -> "Provider":
+        key = json.dumps([asdict(spec.model), str(scenario.base_dir)], sort_keys=True, default=str)
+        if key not in self._providers:
+            ptype = self.registry.providers[spec.model.provider]
+            self._providers[key] = ptype.create(spec.model, scenario.base_dir)
+        return self._providers[key]
+
+    def _index(self, spec: "VariantSpec", scenario: "Scenario") -> "Index":
+        from .retrieval import RetrievalSession
+
+        if self._retrieval is None:
+            self._retrieval = RetrievalSession(self.registry.retrievers)
+        assert spec.retrieval is not None
+        return self._retrieval.index_for(spec.retrieval, scenario.base_dir)
+
+    # -- one case -------------------------------------------------------------------
+
+    async def _case(self, plan: _Plan, case: "Case") -> CaseResult:
+        shown = _input_text(plan, case)
+        try:
+            variables, retrieved = self._variables(plan, case)
+            prompt = self._renderer.render(plan.variant.recipe, variables, f"{plan.where} case {case.id!r}")
+            shown = _input_text(plan, case, prompt.user)
+            responses = [
+                await self._generate(plan, case, prompt, variables.get("context"), r)
+                for r in range(plan.variant.task.repeat)
+            ]
+            scores = _score(plan.metrics, case, responses)
+        except ProviderUnavailable:
+            raise
+        except (ProviderError, RenderError, MetricError) as exc:
+            return CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc))
+        return CaseResult(
+            id=case.id,
+            input=shown,
+            expected=case.expected,
+            outputs=tuple(r.text for r in responses),
+            latencies_s=tuple(r.latency_s for r in responses),
+            scores=scores,
+            cached=sum(1 for r in responses if r.cached),
+            retrieved=retrieved,
+            usage=_response_usage(responses),
+        )
+
+    def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
+        variables: dict[str, Any] = dict(case.fields)
+        variables.setdefault("context", None)
+        if plan.index is None or plan.variant.retrieval is None:
+            return variables, ()
+        from .retrieval import template_variables
+
+        hits = plan.index.search(self._query(plan, case), plan.variant.retrieval.top_k)
+        variables.update(template_variables(hits))
+        return variables, tuple({"id": h.chunk.id, "score": round(h.score, 4)} for h in hits)
+
+    def _query(self, plan: _Plan, case: "Case") -> str:
+        from .spec._model import RecipeSpec
+
+        retrieval = plan.variant.retrieval
+        assert retrieval is not None
+        template = retrieval.options.get("query") or "{{ %s }}" % (plan.variant.task.input_field or "question")
+        rendered = self._renderer.render(RecipeSpec(template=template), dict(case.fields), f"{plan.where} case {case.id!r}")
+        return rendered.user
+
+    async def _generate(self, plan: _Plan, case: "Case", prompt: Any, context: str | None, repeat: int) -> "Response":
+        from .provider import Request
+
+        request = Request(
+            messages=prompt.messages,
+            prompt=prompt.user,
+            case=case,
+            context=context,
+            params=dict(plan.variant.model.params),
+            repeat=repeat,
+        )
+        cache_key = self._cache_key(plan, request)
+        if cache_key is not None:
+            hit = self.cache.get(cache_key)  # type: ignore[union-attr]
+            if hit is not None:
+                return hit
+        response = await plan.provider.generate(request)
+        if cache_key is not None:
+            self.cache.put(cache_key, response)  # type: ignore[union-attr]
+        return response
+
+    def _cache_key(self, plan: _Plan, request: "Request") -> str | None:
+        if self.cache is None or not plan.provider.cacheable:
+            return None
+        from .cache import request_identity
+
+        identity = request_identity(plan.variant.model.provider, plan.provider.identity(), request)
+        return self.cache.key(identity)
+
+    # -- aggregation ----------------------------------------------------------------
+
+    def _variant_result(self, plan: _Plan, cases: Sequence[CaseResult], duration: float) -> VariantResult:
+        return VariantResult(
+            scenario=plan.scenario.id,
+            variant=plan.variant.name,
+            cases=tuple(cases),
+            metrics={use.key: v for use in plan.metrics if (v := aggregate(use, cases)) is not None},
+            usage=_usage(cases),
+            identity=_identity(plan),
+            duration_s=duration,
+        )
+
+
+def _input_text(plan: _Plan, case: "Case", rendered: str | None = None) -> str:
+    field = plan.variant.task.input_field
+    if field and field in case.fields:
+        return str(case.fields[field])
+    return rendered if rendered is not None else ""
+
+
+def _score(metrics: Sequence[_MetricUse], case: "Case", responses: Sequence["Response"]) -> dict[str, float]:
+    from .metric import Sample
+
+    samples = [Sample(case=case, output=r.text, latency_s=r.latency_s) for r in responses]
+    scores: dict[str, float] = {}
+    for use in metrics:
+        values = [float(use.metric.score(s, use.args)) for s in samples]
+        scores[use.key] = sum(values) / len(values)
+    return scores
+
+
+def case_samples(case: CaseResult) -> list["Sample"]:
+    """The samples of a scored case, rebuilt for aggregation."""
+    from .dataset import Case
+    from .metric import Sample
+
+    source = Case(id=case.id, expected=case.expected)
+    return [Sample(case=source, output=o, latency_s=l) for o, l in zip(case.outputs, case.latencies_s)]
+
+
+def aggregate(use: _MetricUse, cases: Sequence[CaseResult]) -> MetricValue | None:
+    """Aggregate one metric over the cases without errors, with a bootstrap interval."""
+    scored = [c for c in cases if c.error is None and use.key in c.scores]
+    if not scored:
+        return None
+
+    def value(group: Sequence[CaseResult]) -> float:
+        return aggregate_cases(use.metric, use.key, use.args, group)
+
+    interval = bootstrap(scored, value)
+    assert interval is not None
+    return MetricValue(value=interval.value, n=len(scored), ci=(interval.low, interval.high))
+
+
+def aggregate_cases(metric: "Metric", key: str, args: Mapping[str, Any], cases: Sequence[CaseResult]) -> float:
+    """The metric's own aggregate over the given (error-free) cases."""
+    samples: list["Sample"] = []
+    scores: list[float] = []
+    for case in cases:
+        rebuilt = case_samples(case)
+        samples.extend(rebuilt)
+        scores.extend([case.scores[key]] * len(rebuilt))
+    return float(metric.aggregate(samples, scores, args))
+
+
+def _response_usage(responses: Sequence["Response"]) -> Usage:
+    total = Usage()
+    for r in responses:
+        total = total + Usage(r.input_tokens, r.output_tokens, r.cost_usd, int(r.cached), int(not r.cached))
+    return total
+
+
+def _usage(cases: Sequence[CaseResult]) -> Usage:
+    total = Usage()
+    for case in cases:
+        total = total + case.usage
+    return total
+
+
+def _identity(plan: _Plan) -> dict[str, Any]:
+    model = plan.variant.model
+    return {
+        "provider": model.provider,
+        "model": model.id,
+        "params": dict(model.params),
+        "retrieval": plan.variant.retrieval.source if plan.variant.retrieval else None,
+    }

@@ -1,0 +1,100 @@
+"""Assertions: their checks, and their expansion to one AssertionSpec per variant."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from ._model import AssertionSpec, Location
+from ._problems import Issue, KeyPath, is_dirty
+from ._suggest import unknown_name
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+
+def assertion_issues(
+    data: dict[str, Any], names: list[str] | None, registry: "Registry | None", earlier: Sequence[Issue]
+) -> list[Issue]:
+    """Problems of every assertion the schema found no fault with."""
+    items = data.get("assertions")
+    issues: list[Issue] = []
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        path: KeyPath = ("assertions", index)
+        if not isinstance(item, dict) or is_dirty(earlier, [path]):
+            continue
+        issues += _shape_issues(item, path)
+        if names is not None:
+            issues += _variant_issues(item, path, names)
+        if registry is not None:
+            issues += _metric_issues(item, path, registry)
+    return issues
+
+
+def _shape_issues(item: dict[str, Any], path: KeyPath) -> list[Issue]:
+    if "vs" in item:
+        message = "a comparison (vs) takes min_delta, not min or max"
+        return [Issue(path + (key,), message) for key in ("min", "max") if key in item]
+    issues = []
+    if "min_delta" in item:
+        issues.append(Issue(path + ("min_delta",), "min_delta needs vs: the variant to compare against"))
+    elif "min" not in item and "max" not in item:
+        issues.append(Issue(path, "missing 'min' or 'max' (or 'vs' with 'min_delta' to compare variants)"))
+    if "min" in item and "max" in item and item["min"] > item["max"]:
+        issues.append(Issue(path + ("min",), f"min ({item['min']}) is greater than max ({item['max']})", at_value=True))
+    return issues
+
+
+def _variant_issues(item: dict[str, Any], path: KeyPath, names: list[str]) -> list[Issue]:
+    issues = [
+        Issue(path + (key,), unknown_name("variant", item[key], names), at_value=True)
+        for key in ("variant", "vs")
+        if key in item and item[key] not in names
+    ]
+    if issues or "vs" not in item:
+        return issues
+    if item.get("variant") == item["vs"]:
+        return [Issue(path + ("vs",), f"vs names the assertion's own variant '{item['vs']}'", at_value=True)]
+    if "variant" not in item and names == [item["vs"]]:
+        return [Issue(path, f"nothing to compare: '{item['vs']}' is the only variant")]
+    return []
+
+
+def _metric_issues(item: dict[str, Any], path: KeyPath, registry: "Registry") -> list[Issue]:
+    metric = registry.metrics.get(item["metric"])
+    if metric is None:
+        message = unknown_name("metric", item["metric"], sorted(registry.metrics))
+        return [Issue(path + ("metric",), message, at_value=True)]
+    return [Issue(path + ("args",), message) for message in metric.check_args(dict(item.get("args", {})))]
+
+
+def build_assertions(
+    data: dict[str, Any], names: list[str], locate: Callable[[KeyPath], Location]
+) -> tuple[AssertionSpec, ...]:
+    """One AssertionSpec per assertion and variant it applies to, in the order written."""
+    out: list[AssertionSpec] = []
+    for index, item in enumerate(data.get("assertions") or []):
+        vs = item.get("vs")
+        targets = [item["variant"]] if "variant" in item else [n for n in names if n != vs]
+        location = locate(("assertions", index))
+        out.extend(_assertion(index, item, target, location) for target in targets)
+    return tuple(out)
+
+
+def _assertion(index: int, item: dict[str, Any], variant: str, location: Location) -> AssertionSpec:
+    vs = item.get("vs")
+    return AssertionSpec(
+        index=index,
+        metric=item["metric"],
+        variant=variant,
+        args=dict(item.get("args", {})),
+        min=_float(item.get("min")),
+        max=_float(item.get("max")),
+        vs=vs,
+        min_delta=float(item.get("min_delta", 0.0)) if vs is not None else None,
+        max_error_rate=float(item.get("max_error_rate", 0.0)),
+        location=location,
+    )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)

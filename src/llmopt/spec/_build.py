@@ -1,0 +1,77 @@
+"""Frozen specs from merged, validated variant data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from ._merge import Merged
+from ._model import Location, ModelSpec, RecipeSpec, RetrievalSpec, TaskSpec, VariantSpec
+from ._problems import KeyPath
+
+Locate = Callable[[KeyPath], Location]
+_RETRIEVAL_OWN = ("source", "retriever", "top_k", "options")
+
+
+def build_variant(merged: Merged, spec_path: Path, locate: Locate) -> VariantSpec:
+    """The VariantSpec of a variant whose merged data passed every check."""
+    data = merged.data
+    retrieval = data.get("retrieval")
+    return VariantSpec(
+        name=merged.name,
+        task=build_task(data["task"], spec_path, locate(merged.source(("task",)))),
+        recipe=RecipeSpec(template=data["recipe"]["template"], system=data["recipe"].get("system")),
+        model=build_model(data["model"]),
+        retrieval=build_retrieval(retrieval) if retrieval is not None else None,
+    )
+
+
+def build_task(task: dict[str, Any], spec_path: Path, location: Location) -> TaskSpec:
+    """A TaskSpec; a dataset path is made absolute against the spec's folder."""
+    dataset = task.get("dataset")
+    cases = task.get("cases")
+    return TaskSpec(
+        dataset=resolve(spec_path, dataset) if dataset is not None else None,
+        cases=tuple(dict(case) for case in cases) if cases is not None else None,
+        id_field=task.get("id"),
+        expected_field=task.get("expected"),
+        input_field=task.get("input"),
+        sample=_int_or_none(task.get("sample")),
+        seed=int(task.get("seed", 0)),
+        repeat=int(task.get("repeat", 1)),
+        location=location,
+    )
+
+
+def build_model(model: dict[str, Any]) -> ModelSpec:
+    return ModelSpec(
+        provider=model["provider"],
+        id=model.get("id"),
+        params=dict(model.get("params", {})),
+        concurrency=_int_or_none(model.get("concurrency")),
+        base_url=model.get("base_url"),
+        options=dict(model.get("options", {})),
+    )
+
+
+def build_retrieval(retrieval: dict[str, Any]) -> RetrievalSpec:
+    """source/retriever/top_k as fields; every other setting goes to ``options``."""
+    options = {k: v for k, v in retrieval.items() if k not in _RETRIEVAL_OWN}
+    options.update(retrieval.get("options", {}))
+    return RetrievalSpec(
+        source=retrieval.get("source"),
+        retriever=retrieval.get("retriever", "tfidf"),
+        top_k=int(retrieval.get("top_k", 3)),
+        options=options,
+    )
+
+
+def resolve(spec_path: Path, relative: str) -> Path:
+    """``relative`` against the folder of ``spec_path``, absolute and normalized."""
+    folder = spec_path.absolute().parent
+    return Path(os.path.normpath(folder / Path(relative).expanduser()))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)

