@@ -105,6 +105,14 @@ def test_check_reports_unknown_params(tmp_path: Path) -> None:
     assert len(problems) == 1 and "unknown parameter for the local provider: 'response_format'" in problems[0]
 
 
+def test_check_reports_bad_runtime_options(tmp_path: Path) -> None:
+    problems = LocalProviderType().check(_spec(options={"n_ctx": "big", "n_threads": 0}), tmp_path)
+    assert problems == [
+        "model.n_ctx must be a positive integer, got 'big'",
+        "model.n_threads must be a positive integer, got 0",
+    ]
+
+
 def test_check_does_not_import_the_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # importing it would fail
     assert LocalProviderType().check(_spec(), tmp_path) == []
@@ -252,3 +260,15 @@ def test_real_model_is_loaded_once_for_two_providers(real_type: LocalProviderTyp
     _run(one, _request("Say hi.", max_tokens=4))
     _run(two, _request("Say bye.", max_tokens=4))
     assert real_type.loads == 1
+
+
+def test_threads_are_shared_out_among_xdist_workers(
+    gguf: Path, fake_runtime: type[FakeLlama], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    _run(LocalProviderType().create(_spec(str(gguf)), gguf.parent), _request("a"))
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "16")
+    _run(LocalProviderType().create(_spec(str(gguf)), gguf.parent), _request("b"))
+    _run(LocalProviderType().create(_spec(str(gguf), options={"n_threads": 3}), gguf.parent), _request("c"))
+    assert [c["n_threads"] for c in fake_runtime.created] == [2, 1, 3]

@@ -194,7 +194,7 @@ def test_threshold_without_variant_applies_to_default(registry: FakeRegistry) ->
     regex = scenario.assertions[1]
     assert (regex.variant, regex.args, regex.max, regex.max_error_rate) == ("default", {"pattern": "^[0-9]+$"}, 1.0, 0.5)
     assert isinstance(regex.max, float)
-    assert regex.metric_key == "regex(pattern='^[0-9]+$')"
+    assert regex.metric_key == "regex"  # one set of args for this metric: the bare name
 
 
 def test_inline_cases_are_kept(registry: FakeRegistry) -> None:
@@ -376,3 +376,16 @@ def test_loading_a_valid_spec_is_fast(registry: FakeRegistry) -> None:
     for _ in range(5):
         _load(path, registry)
     assert (time.perf_counter() - start) / 5 < 0.1
+
+
+def test_same_metric_with_different_args_gets_distinct_keys(tmp_path: Path, registry: FakeRegistry) -> None:
+    spec = tmp_path / "two.yaml"
+    spec.write_text(
+        "llmopt: 1\nscenario: two\ntask: {cases: [{id: a, q: x}]}\nrecipe: {template: '{{ q }}'}\n"
+        "model: {provider: echo}\nassertions:\n"
+        "  - {metric: regex, args: {pattern: a}, min: 0}\n  - {metric: regex, args: {pattern: b}, min: 0}\n"
+        "  - {metric: exact_match, min: 0}\n",
+        encoding="utf-8",
+    )
+    keys = [a.metric_key for a in load_scenario(spec, registry).assertions]  # type: ignore[arg-type]
+    assert keys == ["regex(pattern='a')", "regex(pattern='b')", "exact_match"]

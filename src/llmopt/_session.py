@@ -76,7 +76,7 @@ class LLMOptSession:
 
     def evaluate(self, scenario: "Scenario", assertion: "AssertionSpec") -> dict[str, "VariantResult"]:
         """The results of every variant an assertion needs, recorded for the reports."""
-        names = [assertion.variant] + ([assertion.vs] if assertion.vs else [])
+        names = ([assertion.vs] if assertion.vs else []) + [assertion.variant]
         results = {name: self.runner.evaluate(scenario, name) for name in names}
         for result in results.values():
             self.store.add_variant(self.display(scenario.path), result)

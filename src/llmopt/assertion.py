@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .errors import LLMOptError
-from .runner import aggregate_cases
-from .stats import Interval, paired_bootstrap
+from .runner import aggregate_prepared, prepared
+from .stats import Interval, bootstrap_mean, paired_bootstrap
 
 if TYPE_CHECKING:
     from .metric import Metric
@@ -114,12 +114,7 @@ def _check_delta(
             f"variants {result.variant!r} and {other.variant!r} share no case without errors: no paired delta"
         )
 
-    def agg(group: Sequence["CaseResult"]) -> float:
-        return aggregate_cases(metric, a.metric_key, a.args, group)
-
-    interval = paired_bootstrap(pairs, agg)
-    assert interval is not None
-    observed = agg([p[0] for p in pairs])
+    interval, observed = _paired_delta(a, metric, pairs)
     wanted = a.min_delta or 0.0
     gain = interval.value if metric.higher_is_better else -interval.value
     ok = gain >= wanted
@@ -128,6 +123,24 @@ def _check_delta(
     expected = f"{relation} {a.vs} {sign} {_num(wanted)}" if wanted else f"{relation} {a.vs}"
     rows = _worst_paired(pairs, a.metric_key, metric.higher_is_better, worst)
     return Verdict(ok, observed, expected, delta=interval.value, interval=interval, n=len(pairs), worst=rows)
+
+
+def _paired_delta(
+    a: "AssertionSpec", metric: "Metric", pairs: Sequence[tuple["CaseResult", "CaseResult"]]
+) -> tuple[Interval, float]:
+    """The paired bootstrap interval of the delta, and the variant's own value."""
+    from .metric import is_mean_aggregate
+
+    key = a.metric_key
+    if is_mean_aggregate(metric):
+        interval = bootstrap_mean([x.scores[key] - y.scores[key] for x, y in pairs])
+        observed = sum(x.scores[key] for x, _ in pairs) / len(pairs)
+    else:
+        mine, theirs = prepared([x for x, _ in pairs], key), prepared([y for _, y in pairs], key)
+        interval = paired_bootstrap(list(zip(mine, theirs)), lambda g: aggregate_prepared(metric, a.args, g))
+        observed = aggregate_prepared(metric, a.args, mine)
+    assert interval is not None
+    return interval, observed
 
 
 def _pairs(result: "VariantResult", other: "VariantResult", key: str) -> list[tuple["CaseResult", "CaseResult"]]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, T
 from .errors import LLMOptError, MetricError, ProviderError, ProviderUnavailable, RenderError
 from .recipe import Renderer
 from .results import CaseResult, MetricValue, Usage, VariantResult
-from .stats import bootstrap
+from .stats import bootstrap, bootstrap_mean
 
 if TYPE_CHECKING:
     from .cache import ResponseCache
@@ -213,7 +213,10 @@ class Runner:
             return None
         from .cache import request_identity
 
-        identity = request_identity(plan.variant.model.provider, plan.provider.identity(), request)
+        include_case = bool(getattr(plan.provider, "cache_includes_case", False))
+        identity = request_identity(
+            plan.variant.model.provider, plan.provider.identity(), request, include_case=include_case
+        )
         return self.cache.key(identity)
 
     # -- aggregation ----------------------------------------------------------------
@@ -259,26 +262,35 @@ def case_samples(case: CaseResult) -> list["Sample"]:
 
 def aggregate(use: _MetricUse, cases: Sequence[CaseResult]) -> MetricValue | None:
     """Aggregate one metric over the cases without errors, with a bootstrap interval."""
+    from .metric import is_mean_aggregate
+
     scored = [c for c in cases if c.error is None and use.key in c.scores]
     if not scored:
         return None
-
-    def value(group: Sequence[CaseResult]) -> float:
-        return aggregate_cases(use.metric, use.key, use.args, group)
-
-    interval = bootstrap(scored, value)
+    if is_mean_aggregate(use.metric):
+        interval = bootstrap_mean([c.scores[use.key] for c in scored])
+    else:
+        interval = bootstrap(prepared(scored, use.key), lambda group: aggregate_prepared(use.metric, use.args, group))
     assert interval is not None
     return MetricValue(value=interval.value, n=len(scored), ci=(interval.low, interval.high))
 
 
-def aggregate_cases(metric: "Metric", key: str, args: Mapping[str, Any], cases: Sequence[CaseResult]) -> float:
-    """The metric's own aggregate over the given (error-free) cases."""
-    samples: list["Sample"] = []
-    scores: list[float] = []
+Prepared = tuple[list["Sample"], list[float]]
+
+
+def prepared(cases: Sequence[CaseResult], key: str) -> list[Prepared]:
+    """Each case's samples and scores, built once for repeated aggregation."""
+    out: list[Prepared] = []
     for case in cases:
-        rebuilt = case_samples(case)
-        samples.extend(rebuilt)
-        scores.extend([case.scores[key]] * len(rebuilt))
+        samples = case_samples(case)
+        out.append((samples, [case.scores[key]] * len(samples)))
+    return out
+
+
+def aggregate_prepared(metric: "Metric", args: Mapping[str, Any], group: Sequence[Prepared]) -> float:
+    """The metric's own aggregate over prepared cases."""
+    samples = [s for case_samples_, _ in group for s in case_samples_]
+    scores = [x for _, case_scores in group for x in case_scores]
     return float(metric.aggregate(samples, scores, args))
 
 

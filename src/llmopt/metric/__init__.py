@@ -4,7 +4,7 @@ from ..errors import MetricError
 from ._aggregate import mean, percentile
 from ._base import Metric, Sample
 from ._builtin import builtin_metrics, strip_json_fence, token_f1
-from ._case_metric import CaseMetric, FunctionMetric, case_metric
+from ._case_metric import CaseMetric, FunctionMetric, case_metric, is_mean_aggregate
 from ._normalize import extract_label, normalize_answer, normalize_label
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "CaseMetric",
     "FunctionMetric",
     "case_metric",
+    "is_mean_aggregate",
     "builtin_metrics",
     "mean",
     "percentile",

@@ -45,6 +45,10 @@ class CaseMetric:
     description: str = ""
     higher_is_better: bool = True
     allowed_args: AbstractSet[str] = frozenset()
+    #: Whether :meth:`aggregate` is the plain mean of the scores (intervals then use a
+    #: fast vectorized bootstrap). None means: true unless a subclass overrides
+    #: ``aggregate``; set it to True when an override still computes the mean.
+    aggregate_is_mean: bool | None = None
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
         """Problems with ``args``: by default, the keys not in ``allowed_args``."""
@@ -74,6 +78,14 @@ class CaseMetric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def is_mean_aggregate(metric: Any) -> bool:
+    """True when ``metric``'s aggregate is the mean of its per-case scores."""
+    declared = getattr(metric, "aggregate_is_mean", None)
+    if declared is not None:
+        return bool(declared)
+    return isinstance(metric, CaseMetric) and type(metric).aggregate is CaseMetric.aggregate
 
 
 class FunctionMetric(CaseMetric):

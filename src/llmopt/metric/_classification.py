@@ -48,6 +48,8 @@ class Accuracy(LabelMetric):
 
     name = "accuracy"
     description = "classification accuracy of the label extracted from the output"
+    #: accuracy_score is the mean of the per-case 1/0 scores.
+    aggregate_is_mean = True
 
     def aggregate(
         self, samples: Sequence[Sample], scores: Sequence[float], args: Mapping[str, Any]

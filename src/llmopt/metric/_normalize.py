@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from functools import lru_cache
 from typing import Sequence
 
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b", re.IGNORECASE)
@@ -60,7 +61,13 @@ def extract_label(output: str, labels: Sequence[str] | None = None) -> str:
     gives ``"positive"``. Without labels, or when none is found, the output itself
     (see :func:`normalize_label`) is the prediction.
     """
-    found = _first_label(output, labels or ())
+    return _extract(output, tuple(labels or ()))
+
+
+@lru_cache(maxsize=4096)
+def _extract(output: str, labels: tuple[str, ...]) -> str:
+    """Memoized: intervals aggregate the same outputs many times."""
+    found = _first_label(output, labels)
     return normalize_label(found if found is not None else output)
 
 

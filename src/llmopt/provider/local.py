@@ -79,6 +79,11 @@ class LocalProviderType:
             for key in spec.params
             if key not in PARAMS
         ]
+        problems += [
+            f"model.{key} must be a positive integer, got {spec.options[key]!r}"
+            for key in ("n_ctx", "n_threads")
+            if key in spec.options and not _positive_int(spec.options[key])
+        ]
         if not is_default_alias(spec.id):
             path = _resolve(spec.id or "", base_dir)
             if not path.is_file():
@@ -107,6 +112,10 @@ class LocalProviderType:
             return self._hashes[key]
 
 
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _resolve(model_id: str, base_dir: Path) -> Path:
     path = Path(model_id).expanduser()
     return path if path.is_absolute() else base_dir / path
@@ -123,7 +132,7 @@ class LocalProvider:
         self._spec = spec
         self._base_dir = base_dir
         self._n_ctx = int(spec.options.get("n_ctx", _DEFAULT_N_CTX))
-        self._n_threads = int(spec.options.get("n_threads", os.cpu_count() or 1))
+        self._n_threads = int(spec.options.get("n_threads") or _default_threads())
         self._path: Path | None = None
 
     def model_path(self) -> Path:
@@ -166,6 +175,20 @@ class LocalProvider:
                 raise ProviderError(f"local model {name}: {type(exc).__name__}: {exc}") from exc
             latency = time.perf_counter() - start
         return _response(out, latency, name)
+
+
+def _default_threads() -> int:
+    """The CPUs this process may use, shared out among pytest-xdist workers.
+
+    llama.cpp's threads spin while they wait, so two processes each using every
+    CPU slow each other down a hundredfold; each worker takes its share instead.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    except ValueError:
+        workers = 1
+    return max(1, (cpus or 1) // max(1, workers))
 
 
 def _call_options(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ._model import AssertionSpec, Location
@@ -72,12 +74,24 @@ def build_assertions(
 ) -> tuple[AssertionSpec, ...]:
     """One AssertionSpec per assertion and variant it applies to, in the order written."""
     out: list[AssertionSpec] = []
-    for index, item in enumerate(data.get("assertions") or []):
+    items = data.get("assertions") or []
+    plain = _plain_names(items)
+    for index, item in enumerate(items):
         vs = item.get("vs")
         targets = [item["variant"]] if "variant" in item else [n for n in names if n != vs]
         location = locate(("assertions", index))
-        out.extend(_assertion(index, item, target, location) for target in targets)
+        key = item["metric"] if item["metric"] in plain else None
+        out.extend(replace(_assertion(index, item, target, location), key=key) for target in targets)
     return tuple(out)
+
+
+def _plain_names(items: list[dict[str, Any]]) -> set[str]:
+    """Metrics used with one set of args only: their results go under the bare name."""
+    seen: dict[str, set[str]] = {}
+    for item in items:
+        args = json.dumps(item.get("args") or {}, sort_keys=True, default=str)
+        seen.setdefault(item["metric"], set()).add(args)
+    return {name for name, variants in seen.items() if len(variants) == 1}
 
 
 def _assertion(index: int, item: dict[str, Any], variant: str, location: Location) -> AssertionSpec:

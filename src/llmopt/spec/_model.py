@@ -95,6 +95,9 @@ class AssertionSpec:
     min_delta: float | None = None
     max_error_rate: float = 0.0
     location: Location | None = None
+    #: The results name of the metric; the loader sets it to the bare metric name
+    #: when every assertion on this metric in the scenario uses the same args.
+    key: str | None = None
 
     @property
     def is_delta(self) -> bool:
@@ -103,7 +106,7 @@ class AssertionSpec:
     @property
     def metric_key(self) -> str:
         """The name under which this metric's value is stored in results."""
-        return metric_key(self.metric, self.args)
+        return self.key or metric_key(self.metric, self.args)
 
 
 def metric_key(name: str, args: Mapping[str, Any]) -> str:

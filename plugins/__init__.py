@@ -1,0 +1,1 @@
+"""Project-local llmopt plugins of this repository (loaded through ``llmopt_plugins``)."""
