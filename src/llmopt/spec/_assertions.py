@@ -17,17 +17,22 @@ if TYPE_CHECKING:
 def assertion_issues(
     data: dict[str, Any], names: list[str] | None, registry: "Registry | None", earlier: Sequence[Issue]
 ) -> list[Issue]:
-    """Problems of every assertion the schema found no fault with."""
+    """Problems of every assertion, each check run on the keys the schema found no fault with."""
     items = data.get("assertions")
     issues: list[Issue] = []
     for index, item in enumerate(items if isinstance(items, list) else []):
         path: KeyPath = ("assertions", index)
-        if not isinstance(item, dict) or is_dirty(earlier, [path]):
+        if not isinstance(item, dict) or any(i.concerns == path for i in earlier):
             continue
-        issues += _shape_issues(item, path)
-        if names is not None:
+
+        def clean(*keys: str) -> bool:
+            return not is_dirty(earlier, [path + (key,) for key in keys])
+
+        if clean("min", "max", "vs", "min_delta"):
+            issues += _shape_issues(item, path)
+        if names is not None and clean("variant", "vs"):
             issues += _variant_issues(item, path, names)
-        if registry is not None:
+        if registry is not None and clean("metric", "args"):
             issues += _metric_issues(item, path, registry)
     return issues
 
