@@ -29,6 +29,13 @@ class LLMOptError(Exception):
     """Base class of every error llmopt raises on purpose."""
 
 
+def format_location(path: str, line: int | None, col: int | None) -> str:
+    """``path:line:col``, leaving out what is not known."""
+    if line is None:
+        return path
+    return f"{path}:{line}" if col is None else f"{path}:{line}:{col}"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem found in a user's file, with where it is."""
@@ -40,13 +47,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = self.path
-        if self.line is not None:
-            where += f":{self.line}"
-            if self.col is not None:
-                where += f":{self.col}"
         key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} {self.message}"
+        return f"{format_location(self.path, self.line, self.col)}:{key} {self.message}"
 
 
 class SpecError(LLMOptError):

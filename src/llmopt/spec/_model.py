@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..errors import format_location
+
 
 @dataclass(frozen=True)
 class Location:
@@ -16,12 +18,7 @@ class Location:
     col: int | None = None
 
     def __str__(self) -> str:
-        out = self.path
-        if self.line is not None:
-            out += f":{self.line}"
-            if self.col is not None:
-                out += f":{self.col}"
-        return out
+        return format_location(self.path, self.line, self.col)
 
 
 @dataclass(frozen=True)
