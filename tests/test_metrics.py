@@ -23,7 +23,7 @@ from llmopt.metric import (
     strip_json_fence,
 )
 
-NAMES = ["exact_match", "contains", "regex", "token_f1", "json_valid", "latency_p95", "accuracy", "f1_macro"]
+NAMES = ["exact_match", "contains", "regex", "token_f1", "json_valid", "latency_p95", "cost", "accuracy", "f1_macro"]
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_builtin_names_and_descriptions(metrics: dict[str, Metric]) -> None:
 
 
 def test_higher_is_better(metrics: dict[str, Metric]) -> None:
-    assert [n for n, m in metrics.items() if not m.higher_is_better] == ["latency_p95"]
+    assert [n for n, m in metrics.items() if not m.higher_is_better] == ["latency_p95", "cost"]
 
 
 def test_builtin_metrics_returns_fresh_instances() -> None:
@@ -410,3 +410,15 @@ def test_case_metric_decorator_defaults_and_non_numbers() -> None:
     assert word_count.score(sample("a b"), {}) == 2.0
     with pytest.raises(MetricError, match="metric 'word_count' returned 'many', which is not a number"):
         word_count.score(sample("?"), {})
+
+
+def test_cost_is_the_total_of_the_calls_and_lower_is_better(metrics: dict[str, Metric]) -> None:
+    from llmopt.dataset import Case
+    from llmopt.metric import Sample
+
+    cost = metrics["cost"]
+    samples = [Sample(case=Case(id=str(i)), output="x", cost_usd=c) for i, c in enumerate((0.01, 0.02, 0.005))]
+    scores = [cost.score(s, {}) for s in samples]
+    assert scores == [0.01, 0.02, 0.005]
+    assert cost.aggregate(samples, scores, {}) == pytest.approx(0.035)
+    assert cost.higher_is_better is False

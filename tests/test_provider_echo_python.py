@@ -61,7 +61,7 @@ def _python(spec_dir: Path, model_id: str, **options: Any) -> Provider:
 
 def test_builtin_types_are_named_and_fresh() -> None:
     first, second = builtin_provider_types(), builtin_provider_types()
-    assert [t.name for t in first] == ["echo", "python", "local"]
+    assert [t.name for t in first] == ["echo", "python", "local", "openai", "anthropic"]
     assert first[2] is not second[2]
 
 

@@ -28,6 +28,10 @@ class LLMOptSession:
         json_path = config.getoption("llmopt_json", None)
         self.json_path = Path(json_path) if json_path else None
         self.worst: int = config.getoption("llmopt_worst", 3)
+        self.skip_unavailable = config.getoption("llmopt_unavailable", "error") == "skip"
+        self.cache_mode = _cache_mode(config)
+        self.budget_usd: float | None = config.getoption("llmopt_budget", None)
+        self._worker_refused = 0
 
     @property
     def registry(self) -> "Registry":
@@ -43,7 +47,8 @@ class LLMOptSession:
         if self._runner is None:
             from .runner import Runner
 
-            self._runner = Runner(self.registry, self._cache())
+            mode = "on" if self.cache_mode == "off" else self.cache_mode  # off: no cache at all
+            self._runner = Runner(self.registry, self._cache(), cache_mode=mode, budget=self._budget())
         return self._runner
 
     @property
@@ -54,8 +59,41 @@ class LLMOptSession:
             self._store = ResultsStore()
         return self._store
 
+    def _budget(self) -> Any:
+        if self.budget_usd is None:
+            return None
+        from .budget import Budget
+
+        # Each xdist worker gets an equal share, so the run never spends more in total.
+        workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1) or 1)
+        return Budget(self.budget_usd / workers)
+
+    def refused(self) -> int:
+        """Calls this process did not make because the budget was used up."""
+        budget = self._runner.budget if self._runner is not None else None
+        return budget.refused if budget is not None else 0
+
+    def add_worker_refused(self, refused: int) -> None:
+        self._worker_refused += refused
+
+    def budget_exhausted(self) -> bool:
+        return self.refused() + self._worker_refused > 0
+
+    def spend_line(self) -> str:
+        """The run's spending, for the end of the summary."""
+        usage = self.store.usage_total()
+        line = f"spent ${usage.cost_usd:.4f} on {usage.calls} calls; {usage.cache_hits} answers from the cache"
+        if usage.cached_cost_usd:
+            line += f" (saving ${usage.cached_cost_usd:.4f})"
+        refused = self.refused() + self._worker_refused
+        if self.budget_usd is not None:
+            line += f"; budget ${self.budget_usd:.4f}"
+            if refused:
+                line += f" used up: {refused} calls not made (the run fails)"
+        return line
+
     def _cache(self) -> Any:
-        if self.config.getoption("llmopt_no_cache", False):
+        if self.cache_mode == "off":
             return None
         from .cache import ResponseCache
 
@@ -97,7 +135,7 @@ class LLMOptSession:
                 metric=a.metric_key,
                 outcome=outcome,
                 observed=verdict.observed if verdict else None,
-                expected=verdict.expected if verdict else "",
+                expected=verdict.expected if verdict else item.name,
                 delta=verdict.delta if verdict else None,
                 vs=a.vs,
                 message=message,
@@ -109,6 +147,16 @@ class LLMOptSession:
         """Write the reports the options ask for (on the controller only)."""
         if self.json_path is not None and self._store is not None:
             self.store.write(self.json_path)
+
+
+def _cache_mode(config: pytest.Config) -> str:
+    """The cache mode from --llmopt-cache, or off for --llmopt-no-cache."""
+    mode = config.getoption("llmopt_cache", None)
+    if config.getoption("llmopt_no_cache", False):
+        if mode not in (None, "off"):
+            raise pytest.UsageError(f"--llmopt-no-cache contradicts --llmopt-cache={mode}")
+        return "off"
+    return mode or "on"
 
 
 def _add_properties(item: Any, outcome: Any) -> None:

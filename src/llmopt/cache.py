@@ -32,7 +32,9 @@ _SCHEMA = (
     " value TEXT NOT NULL,"
     " created REAL NOT NULL)"
 )
-_STORED_FIELDS = ("text", "latency_s", "input_tokens", "output_tokens", "model", "cost_usd")
+_STORED_FIELDS = (
+    "text", "latency_s", "input_tokens", "output_tokens", "cached_input_tokens", "model", "cost_usd", "metadata",
+)
 
 
 def request_identity(
@@ -109,7 +111,7 @@ class ResponseCache:
 
     def put(self, key: str, response: Response) -> None:
         """Store ``response`` under ``key`` (replacing an older value)."""
-        value = json.dumps({name: getattr(response, name) for name in _STORED_FIELDS})
+        value = json.dumps({name: getattr(response, name) for name in _STORED_FIELDS}, default=dict)
         with self._lock:
             conn = self._connection(create=True)
             assert conn is not None
@@ -144,6 +146,7 @@ class ResponseCache:
         try:
             stored = json.loads(row[0])
             fields = {name: stored[name] for name in _STORED_FIELDS if name in stored}
+            fields["metadata"] = dict(fields.get("metadata") or {})
             return Response(**fields, cached=True)
         except (ValueError, TypeError) as exc:
             raise self._error(exc) from exc

@@ -18,6 +18,7 @@ __all__ = [
     "RenderError",
     "ProviderError",
     "ProviderUnavailable",
+    "ProviderAuthError",
     "MetricError",
     "CacheMiss",
     "BudgetExceeded",
@@ -80,6 +81,13 @@ class ProviderUnavailable(ProviderError):
     """A provider cannot run at all (missing runtime, model file, key...).
 
     Unlike a :class:`ProviderError` for one case, this stops a whole variant.
+    """
+
+
+class ProviderAuthError(ProviderUnavailable):
+    """The provider refused the credentials (or none were found): stops the scenario.
+
+    The message names the environment variable that holds the key.
     """
 
 

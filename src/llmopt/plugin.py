@@ -25,6 +25,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmopt", "llmopt: LLM optimization specs")
     group.addoption("--llmopt-json", metavar="PATH", help="write the run's results JSON to PATH")
     group.addoption("--llmopt-no-cache", action="store_true", help="neither read nor write the response cache")
+    group.addoption(
+        "--llmopt-cache",
+        choices=("on", "off", "replay", "refresh"),
+        default=None,
+        help="cache mode: on (default), off, replay (answers only from the cache; a miss is an error), "
+        "refresh (call again and overwrite)",
+    )
+    group.addoption(
+        "--llmopt-budget", type=float, metavar="USD", help="stop making provider calls once the run has spent USD"
+    )
+    group.addoption(
+        "--llmopt-unavailable",
+        choices=("error", "skip"),
+        default="error",
+        help="what an unavailable provider (missing key or runtime) makes of its items: error (default) or skip",
+    )
     group.addoption("--llmopt-cache-dir", metavar="DIR", help="response cache folder (default: llmopt_cache_dir)")
     group.addoption("--llmopt-worst", type=int, default=3, metavar="N", help="worst cases shown per failure (3)")
     parser.addini("llmopt_plugins", "project-local llmopt plugin modules (e.g. plugins.brand)", type="linelist")
@@ -127,8 +143,15 @@ class AssertionItem(pytest.Item):
 
     def setup(self) -> None:
         from .assertion import check_errors
+        from .errors import ProviderUnavailable
 
-        self.results = _state(self).evaluate(self.scenario, self.assertion)
+        state = _state(self)
+        try:
+            self.results = state.evaluate(self.scenario, self.assertion)
+        except ProviderUnavailable as exc:
+            if state.skip_unavailable:
+                pytest.skip(f"{self._where()}: {exc}")
+            raise
         check_errors(self.assertion, list(self.results.values()))
 
     def runtest(self) -> None:
@@ -164,6 +187,10 @@ class AssertionItem(pytest.Item):
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if isinstance(item, AssertionItem):
+        excinfo = call.excinfo
+        if report.when == "setup" and excinfo is not None and isinstance(excinfo.value, LLMOptError):
+            # pytest shows setup errors with a traceback; a user's problem needs none.
+            report.longrepr = f"{item._where()}: {excinfo.value}"
         _state(item).record(item, report)
     return report
 
@@ -175,15 +202,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["llmopt"] = json.dumps(state.store.to_worker_doc(), default=str)
+        workeroutput["llmopt_refused"] = state.refused()
         return
     state.finish()
+    if state.budget_exhausted() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     output = getattr(node, "workeroutput", None) or {}
+    state = node.config.stash[SESSION_KEY]
     if "llmopt" in output:
-        node.config.stash[SESSION_KEY].store.merge(json.loads(output["llmopt"]))
+        state.store.merge(json.loads(output["llmopt"]))
+    state.add_worker_refused(int(output.get("llmopt_refused", 0)))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -195,5 +227,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "llmopt summary")
     for line in summary_lines(state.store.to_doc()):
         terminalreporter.write_line(line)
+    terminalreporter.write_line(state.spend_line())
     if state.json_path is not None:
         terminalreporter.write_line(f"results JSON: {state.json_path}")

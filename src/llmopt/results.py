@@ -12,9 +12,12 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    #: USD spent by the calls of this run (cache hits cost nothing).
     cost_usd: float = 0.0
     cache_hits: int = 0
     calls: int = 0
+    #: What the cache hits cost when they were first called.
+    cached_cost_usd: float = 0.0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -23,6 +26,7 @@ class Usage:
             self.cost_usd + other.cost_usd,
             self.cache_hits + other.cache_hits,
             self.calls + other.calls,
+            self.cached_cost_usd + other.cached_cost_usd,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -43,6 +47,8 @@ class CaseResult:
     cached: int = 0
     retrieved: tuple[Mapping[str, Any], ...] = ()
     usage: Usage = field(default_factory=Usage)
+    #: What the server reported: model name, system_fingerprint, stop reason.
+    served: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def output(self) -> str | None:
@@ -64,6 +70,8 @@ class CaseResult:
         if self.retrieved:
             data["retrieved"] = [dict(r) for r in self.retrieved]
         data["usage"] = self.usage.to_json()
+        if self.served:
+            data["served"] = dict(self.served)
         return data
 
 

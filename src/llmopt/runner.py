@@ -16,12 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
-from .errors import LLMOptError, MetricError, ProviderError, ProviderUnavailable, RenderError
+from .errors import BudgetExceeded, CacheMiss, LLMOptError, MetricError, ProviderError, ProviderUnavailable, RenderError
 from .recipe import Renderer
 from .results import CaseResult, MetricValue, Usage, VariantResult
 from .stats import bootstrap, bootstrap_mean
 
 if TYPE_CHECKING:
+    from .budget import Budget
     from .cache import ResponseCache
     from .dataset import Case
     from .metric import Metric, Sample
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CaseListener = Callable[[CaseResult], None]
+#: How the response cache is used: read and write ("on"), answers only from the cache
+#: with a miss as an error ("replay"), or call again and overwrite ("refresh").
+CACHE_MODES = ("on", "replay", "refresh")
 
 
 def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
@@ -73,9 +77,20 @@ class _Plan:
 class Runner:
     """Evaluates variants; memoizes results per (spec, scenario, variant)."""
 
-    def __init__(self, registry: "Registry", cache: "ResponseCache | None" = None) -> None:
+    def __init__(
+        self,
+        registry: "Registry",
+        cache: "ResponseCache | None" = None,
+        *,
+        cache_mode: str = "on",
+        budget: "Budget | None" = None,
+    ) -> None:
+        if cache_mode not in CACHE_MODES:
+            raise ValueError(f"cache_mode must be one of {CACHE_MODES}, got {cache_mode!r}")
         self.registry = registry
         self.cache = cache
+        self.cache_mode = cache_mode
+        self.budget = budget
         self._renderer = Renderer()
         self._providers: dict[str, "Provider"] = {}
         self._retrieval: "RetrievalSession | None" = None
@@ -109,7 +124,12 @@ class Runner:
             async with gate:
                 return await self._case(plan, case)
 
-        results = await asyncio.gather(*(bounded(c) for c in cases))
+        try:
+            results = await asyncio.gather(*(bounded(c) for c in cases))
+        finally:
+            closer = getattr(plan.provider, "aclose", None)
+            if closer is not None:
+                await closer()
         return self._variant_result(plan, results, time.perf_counter() - started)
 
     # -- planning -------------------------------------------------------------------
@@ -153,7 +173,7 @@ class Runner:
             scores = _score(plan.metrics, case, responses)
         except ProviderUnavailable:
             raise
-        except (ProviderError, RenderError, MetricError) as exc:
+        except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
             return CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc))
         return CaseResult(
             id=case.id,
@@ -165,6 +185,7 @@ class Runner:
             cached=sum(1 for r in responses if r.cached),
             retrieved=retrieved,
             usage=_response_usage(responses),
+            served=_served(responses[0]) if responses else {},
         )
 
     def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
@@ -199,11 +220,20 @@ class Runner:
             repeat=repeat,
         )
         cache_key = self._cache_key(plan, request)
-        if cache_key is not None:
+        if cache_key is not None and self.cache_mode != "refresh":
             hit = self.cache.get(cache_key)  # type: ignore[union-attr]
             if hit is not None:
                 return hit
+        if cache_key is not None and self.cache_mode == "replay":
+            raise CacheMiss(
+                f"{plan.where} case {case.id!r}: no cached answer (repeat {repeat}) and "
+                "--llmopt-cache=replay makes no calls: record it with a run in the default mode"
+            )
+        if self.budget is not None:
+            self.budget.before_call(f"{plan.where} case {case.id!r}")
         response = await plan.provider.generate(request)
+        if self.budget is not None:
+            self.budget.add(response.cost_usd)
         if cache_key is not None:
             self.cache.put(cache_key, response)  # type: ignore[union-attr]
         return response
@@ -243,7 +273,7 @@ def _input_text(plan: _Plan, case: "Case", rendered: str | None = None) -> str:
 def _score(metrics: Sequence[_MetricUse], case: "Case", responses: Sequence["Response"]) -> dict[str, float]:
     from .metric import Sample
 
-    samples = [Sample(case=case, output=r.text, latency_s=r.latency_s) for r in responses]
+    samples = [Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd) for r in responses]
     scores: dict[str, float] = {}
     for use in metrics:
         values = [float(use.metric.score(s, use.args)) for s in samples]
@@ -294,10 +324,17 @@ def aggregate_prepared(metric: "Metric", args: Mapping[str, Any], group: Sequenc
     return float(metric.aggregate(samples, scores, args))
 
 
+def _served(response: "Response") -> dict[str, Any]:
+    """What the server said about itself (reported model, fingerprint, stop reason)."""
+    served = {"model": response.model} if response.model else {}
+    return served | {k: v for k, v in response.metadata.items() if v is not None}
+
+
 def _response_usage(responses: Sequence["Response"]) -> Usage:
     total = Usage()
     for r in responses:
-        total = total + Usage(r.input_tokens, r.output_tokens, r.cost_usd, int(r.cached), int(not r.cached))
+        spent, saved = (0.0, r.cost_usd) if r.cached else (r.cost_usd, 0.0)
+        total = total + Usage(r.input_tokens, r.output_tokens, spent, int(r.cached), int(not r.cached), saved)
     return total
 
 

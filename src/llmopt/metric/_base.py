@@ -15,6 +15,8 @@ class Sample:
     case: Case
     output: str
     latency_s: float = 0.0
+    #: What the call cost in USD (the original call's cost for a cache hit).
+    cost_usd: float = 0.0
 
     @property
     def expected(self) -> Any:

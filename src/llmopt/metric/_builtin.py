@@ -189,6 +189,26 @@ class LatencyP95(CaseMetric):
         return percentile(scores, 95)
 
 
+class Cost(CaseMetric):
+    """Per case what its calls cost in USD; the aggregate is the variant's total.
+
+    A cache hit counts what the original call cost, so the metric measures what the
+    variant costs to run, whatever the cache saved this time.
+    """
+
+    name = "cost"
+    description = "total USD cost of the variant's calls (lower is better)"
+    higher_is_better = False
+
+    def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
+        return float(sample.cost_usd)
+
+    def aggregate(
+        self, samples: Sequence[Sample], scores: Sequence[float], args: Mapping[str, Any]
+    ) -> float:
+        return float(sum(scores))
+
+
 def builtin_metrics() -> list[Metric]:
     """A fresh instance of every built-in metric."""
     return [
@@ -198,6 +218,7 @@ def builtin_metrics() -> list[Metric]:
         TokenF1(),
         JsonValid(),
         LatencyP95(),
+        Cost(),
         Accuracy(),
         F1Macro(),
     ]

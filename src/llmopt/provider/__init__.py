@@ -7,8 +7,10 @@ imported only when that provider is first used.
 from __future__ import annotations
 
 from ._base import Message, Provider, ProviderType, Request, Response
+from .anthropic import AnthropicProvider, AnthropicProviderType
 from .echo import EchoProvider, EchoProviderType
 from .local import LocalProvider, LocalProviderType
+from .openai import OpenAIProvider, OpenAIProviderType
 from .python import PythonProvider, PythonProviderType
 
 __all__ = [
@@ -17,10 +19,14 @@ __all__ = [
     "ProviderType",
     "Request",
     "Response",
+    "AnthropicProvider",
+    "AnthropicProviderType",
     "EchoProvider",
     "EchoProviderType",
     "LocalProvider",
     "LocalProviderType",
+    "OpenAIProvider",
+    "OpenAIProviderType",
     "PythonProvider",
     "PythonProviderType",
     "builtin_provider_types",
@@ -29,4 +35,10 @@ __all__ = [
 
 def builtin_provider_types() -> list[ProviderType]:
     """Fresh instances of the built-in provider types (cheap: nothing is loaded)."""
-    return [EchoProviderType(), PythonProviderType(), LocalProviderType()]
+    return [
+        EchoProviderType(),
+        PythonProviderType(),
+        LocalProviderType(),
+        OpenAIProviderType(),
+        AnthropicProviderType(),
+    ]

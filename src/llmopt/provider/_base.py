@@ -32,9 +32,16 @@ class Response:
     latency_s: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    #: The model name the server reports (may differ from the id asked for).
     model: str | None = None
     cost_usd: float = 0.0
+    #: True when the answer came from llmopt's response cache: latency, tokens and cost
+    #: are then the original call's.
     cached: bool = False
+    #: Input tokens the provider served from its own prompt cache (billed lower).
+    cached_input_tokens: int = 0
+    #: Provider-specific facts worth keeping (e.g. ``system_fingerprint``, stop reason).
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

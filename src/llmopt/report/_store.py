@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..results import AssertionOutcome, VariantResult
+from ..results import AssertionOutcome, Usage, VariantResult
 
 FORMAT_VERSION = 1
 
@@ -57,6 +57,14 @@ class ResultsStore:
     def to_worker_doc(self) -> dict[str, Any]:
         """Like :meth:`to_doc`, keeping the variant order for the controller's merge."""
         return {"llmopt": FORMAT_VERSION, "scenarios": list(self._scenarios.values())}
+
+    def usage_total(self) -> Usage:
+        """The usage of every variant recorded (merged workers' included)."""
+        total = Usage()
+        for entry in self._scenarios.values():
+            for variant in entry["variants"].values():
+                total = total + Usage(**variant["usage"])
+        return total
 
     def __bool__(self) -> bool:
         return bool(self._scenarios)

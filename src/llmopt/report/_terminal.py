@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-HEADER = ("variant", "metric", "value", "95% CI", "check", "result", "n", "errors", "cache")
+HEADER = ("variant", "metric", "value", "95% CI", "check", "result", "n", "errors", "cache", "cost $")
 
 
 def _fmt(value: Any) -> str:
@@ -34,7 +34,8 @@ def scenario_rows(entry: dict[str, Any]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for name, variant in entry["variants"].items():
         usage = variant.get("usage", {})
-        counts = (str(variant["n"]), str(variant["errors"]), str(usage.get("cache_hits", 0)))
+        cost = usage.get("cost_usd", 0.0) + usage.get("cached_cost_usd", 0.0)
+        counts = (str(variant["n"]), str(variant["errors"]), str(usage.get("cache_hits", 0)), f"{cost:.4f}")
         checks = [a for a in entry["assertions"] if a["variant"] == name]
         for key, metric in variant["metrics"].items():
             mine = [a for a in checks if a["metric"] == key] or [None]

@@ -52,6 +52,9 @@ def build_model(model: dict[str, Any]) -> ModelSpec:
         concurrency=_int_or_none(model.get("concurrency")),
         base_url=model.get("base_url"),
         options=dict(model.get("options", {})),
+        price=dict(model["price"]) if model.get("price") else None,
+        timeout=float(model["timeout"]) if model.get("timeout") is not None else None,
+        max_retries=_int_or_none(model.get("max_retries")),
     )
 
 

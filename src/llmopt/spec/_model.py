@@ -64,6 +64,11 @@ class ModelSpec:
     concurrency: int | None = None
     base_url: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: USD per million tokens ({input, output, cached_input}) overriding the price table.
+    price: Mapping[str, float] | None = None
+    #: Seconds per request and SDK retries, for hosted providers (None: their defaults).
+    timeout: float | None = None
+    max_retries: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,336 @@
+"""The ``anthropic`` provider: Claude models through the official SDK's async client.
+
+Messages API; the recipe's system message becomes ``system``; ``model.params`` pass
+through (``stop`` is accepted for ``stop_sequences``; ``max_tokens`` defaults to 1024).
+The SDK retries (retry-after aware) and times out; every HTTP response it sees,
+retried attempts included, reaches an event hook that lowers the run's concurrency
+on 429 and 529. The SDK is imported only when the first client is made.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
+from ..spec._model import ModelSpec
+from ._base import Message, Request
+from ._hosted import HostedProvider, HostedProviderType, Reply
+
+__all__ = ["AnthropicProvider", "AnthropicProviderType", "ERROR_KINDS", "error_kind"]
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+DEFAULT_MAX_TOKENS = 1024
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_RETRIES = 4
+#: HTTP statuses that mean "slow down": 429 rate limited, 529 overloaded.
+RATE_LIMITED_STATUSES = frozenset({429, 529})
+#: Request fields llmopt sets itself; a spec may not set them in ``model.params``.
+RESERVED_PARAMS = frozenset({"model", "messages", "system", "stream"})
+#: Arguments of ``messages.create`` that are SDK options, not request fields.
+_SDK_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
+
+#: How each exception class of the SDK is reported, by class name (so that this
+#: module need not import the SDK). The kinds:
+#:   auth        the key was refused: ProviderAuthError naming the variable (stops the scenario)
+#:   credentials no usable credentials: ProviderAuthError naming the variable
+#:   account     the account cannot serve any request (billing, holds, spend limits,
+#:               encryption keys): ProviderUnavailable (stops the variant)
+#:   not_found   the model does not exist: ProviderUnavailable naming the model id
+#:   status      any other HTTP error, after the SDK's retries: ProviderError (case error)
+#:   timeout     no answer in time: ProviderError
+#:   connection  the server could not be reached: ProviderError naming the base URL
+#:   invalid     an answer that is not a message: ProviderError
+#:   other       an SDK error without an HTTP exchange: ProviderError
+#: Aliases (DeadlineExceededError, RequestTooLargeError) share their target's name.
+ERROR_KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        "AnthropicError": "other",
+        "APIError": "other",
+        "RetryableError": "other",
+        "APIWebhookValidationError": "other",
+        "APIResponseValidationError": "invalid",
+        "APIConnectionError": "connection",
+        "APITimeoutError": "timeout",
+        "CredentialsError": "credentials",
+        "IdentityTokenFileError": "credentials",
+        "WorkloadIdentityError": "credentials",
+        "AuthenticationError": "auth",
+        "PermissionDeniedError": "auth",
+        "NotFoundError": "not_found",
+        "APIStatusError": "status",
+        "BadRequestError": "status",
+        "RequestTimeoutError": "status",
+        "ConflictError": "status",
+        "PreconditionFailedError": "status",
+        "ContentTooLargeError": "status",
+        "UnprocessableEntityError": "status",
+        "RateLimitError": "status",
+        "RequestHeaderFieldsTooLargeError": "status",
+        "ClientClosedRequestError": "status",
+        "InternalServerError": "status",
+        "HTTPNotImplementedError": "status",
+        "ServiceUnavailableError": "status",
+        "GatewayTimeoutError": "status",
+        "OverloadedError": "status",
+        "RampLimitExceededError": "status",
+        "CMEKContextUnavailableError": "status",
+        "CMEKKeyUnreachableError": "status",
+        "RequestBodyEncodingInvalidError": "status",
+        "RequestBodyEncodingUnsupportedError": "status",
+        "RequestBodyTooLargeAfterDecodingError": "status",
+        "PaymentRequiredError": "account",
+        "LinkedOrganizationBillingUnavailableError": "account",
+        "LinkedOrganizationSpendLimitReachedError": "account",
+        "ContractSpendLimitReachedError": "account",
+        "EnforcedSpendLimitReachedError": "account",
+        "OrganizationOnHoldError": "account",
+        "OrganizationTypeNotSupportedError": "account",
+        "ParentOrganizationRequiredError": "account",
+        "WorkspaceHumanReviewDisabledError": "account",
+        "ClaudeCodeKeyCreatorNotMemberError": "account",
+        "ClaudeCodeVersionTooOldError": "account",
+        "CMEKKeyDisabledError": "account",
+        "CMEKKeyNetworkBlockedError": "account",
+        "SandboxEgressRestrictedError": "account",
+    }
+)
+
+
+def error_kind(exc: BaseException) -> str | None:
+    """The kind of an SDK exception: its own class's entry in ERROR_KINDS, else its
+    nearest SDK ancestor's (for the SDK's many error-code subclasses); None when
+    ``exc`` is not an SDK exception."""
+    for cls in type(exc).__mro__:
+        if cls.__module__.split(".")[0] == "anthropic" and cls.__name__ in ERROR_KINDS:
+            return ERROR_KINDS[cls.__name__]
+    return None
+
+
+class AnthropicProviderType(HostedProviderType):
+    """``model: {provider: anthropic, id: claude-..., base_url?, params?}``."""
+
+    name = "anthropic"
+    env_var = "ANTHROPIC_API_KEY"
+
+    def check(self, spec: ModelSpec, base_dir: Path) -> list[str]:
+        problems = super().check(spec, base_dir)
+        problems += [
+            f"model.params.{key} is set by llmopt for the anthropic provider: remove it"
+            for key in sorted(RESERVED_PARAMS & set(spec.params))
+        ]
+        if "stop" in spec.params and "stop_sequences" in spec.params:
+            problems.append("model.params: give stop or stop_sequences, not both")
+        return problems
+
+    def create(self, spec: ModelSpec, base_dir: Path) -> "AnthropicProvider":
+        return AnthropicProvider(spec, self)
+
+
+class AnthropicProvider(HostedProvider):
+    """One Claude model behind the Anthropic API (or a compatible ``base_url``)."""
+
+    def __init__(self, spec: ModelSpec, ptype: HostedProviderType) -> None:
+        super().__init__(spec, ptype)
+        self.timeout_s = float(spec.timeout or DEFAULT_TIMEOUT_S)
+        self.max_retries = DEFAULT_MAX_RETRIES if spec.max_retries is None else spec.max_retries
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go (the SDK also honours ANTHROPIC_BASE_URL)."""
+        return self.spec.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+
+    # -- the SDK client -------------------------------------------------------------
+
+    def make_client(self, api_key: str) -> Any:
+        import anthropic
+
+        http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [self._on_response]})
+        return anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=self.spec.base_url,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+            http_client=http_client,
+        )
+
+    async def _on_response(self, response: Any) -> None:
+        """Sees every attempt's response, including those the SDK retries."""
+        if response.status_code in RATE_LIMITED_STATUSES:
+            self.limiter.on_rate_limited()
+
+    # -- one call -------------------------------------------------------------------
+
+    async def call(self, client: Any, request: Request) -> Any:
+        return await client.messages.create(**self.arguments(client, request))
+
+    def arguments(self, client: Any, request: Request) -> dict[str, Any]:
+        """``messages.create`` arguments: the fields the SDK names go by name, the
+        others (temperature, top_p, top_k, newer fields) in ``extra_body``."""
+        system, messages = _split_system(request.messages)
+        params = _normalized(request.params)
+        named = _named_fields(type(client.messages))
+        kwargs: dict[str, Any] = {k: v for k, v in params.items() if k in named}
+        extra = {k: v for k, v in params.items() if k not in named}
+        kwargs.update(model=self.spec.id, messages=messages)
+        if system:
+            kwargs["system"] = system
+        if extra:
+            kwargs["extra_body"] = extra
+        return kwargs
+
+    # -- the answer -----------------------------------------------------------------
+
+    def read(self, raw: Any) -> Reply:
+        content = getattr(raw, "content", None)
+        if not isinstance(content, list):
+            raise ProviderError(f"anthropic: the answer from {self.base_url} is not a message: {_shorten(str(raw))}")
+        stop_reason = getattr(raw, "stop_reason", None)
+        if stop_reason == "refusal":
+            raise ProviderError(f"anthropic: refused: {_refusal_detail(raw)}")
+        text = "".join(str(getattr(b, "text", "")) for b in content if getattr(b, "type", None) == "text")
+        if not text:
+            raise ProviderError(f"anthropic: the answer holds no text (stop_reason: {stop_reason})")
+        return Reply(text=text, model=getattr(raw, "model", None), metadata={"stop_reason": stop_reason}, **_usage(raw))
+
+    # -- errors ---------------------------------------------------------------------
+
+    def map_error(self, exc: Exception) -> LLMOptError:
+        kind = error_kind(exc)
+        if kind is not None:
+            return self._builders()[kind](exc)
+        if isinstance(exc, json.JSONDecodeError):
+            return ProviderError(f"anthropic: the answer from {self.base_url} is not valid JSON: {exc}")
+        return ProviderError(f"anthropic: {type(exc).__name__}: {_shorten(str(exc))}")
+
+    def _builders(self) -> Mapping[str, Callable[[Exception], LLMOptError]]:
+        return {
+            "auth": self._as_auth,
+            "credentials": self._as_credentials,
+            "account": self._as_account,
+            "not_found": self._as_not_found,
+            "status": self._as_status,
+            "timeout": self._as_timeout,
+            "connection": self._as_connection,
+            "invalid": self._as_invalid,
+            "other": self._as_other,
+        }
+
+    def _as_auth(self, exc: Exception) -> LLMOptError:
+        return ProviderAuthError(
+            f"anthropic: the API key in {self.env_var} was refused by {self.base_url} ({_status_text(exc)})"
+        )
+
+    def _as_credentials(self, exc: Exception) -> LLMOptError:
+        return ProviderAuthError(f"anthropic: no usable credentials ({_shorten(str(exc))}): set {self.env_var}")
+
+    def _as_account(self, exc: Exception) -> LLMOptError:
+        return ProviderUnavailable(f"anthropic: the account cannot serve requests ({_status_text(exc)})")
+
+    def _as_not_found(self, exc: Exception) -> LLMOptError:
+        return ProviderUnavailable(
+            f"anthropic: model {self.spec.id!r} not found at {self.base_url} ({_status_text(exc)})"
+        )
+
+    def _as_status(self, exc: Exception) -> LLMOptError:
+        return ProviderError(f"anthropic: {_status_text(exc)}{_after_retries(exc)}")
+
+    def _as_timeout(self, exc: Exception) -> LLMOptError:
+        return ProviderError(
+            f"anthropic: no answer from {self.base_url} within {self.timeout_s:g} s{_after_retries(exc)}"
+        )
+
+    def _as_connection(self, exc: Exception) -> LLMOptError:
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None and str(exc.__cause__) else ""
+        return ProviderError(f"anthropic: could not connect to {self.base_url}{cause}{_after_retries(exc)}")
+
+    def _as_invalid(self, exc: Exception) -> LLMOptError:
+        return ProviderError(f"anthropic: the answer from {self.base_url} could not be read: {_shorten(str(exc))}")
+
+    def _as_other(self, exc: Exception) -> LLMOptError:
+        return ProviderError(f"anthropic: {type(exc).__name__}: {_shorten(str(exc))}")
+
+
+# -- request helpers -------------------------------------------------------------------
+
+
+def _split_system(messages: Sequence[Message]) -> tuple[str, list[dict[str, str]]]:
+    """The system prompt (system messages joined) and the other messages."""
+    system = "\n\n".join(m["content"] for m in messages if m.get("role") == "system")
+    rest = [{"role": m["role"], "content": m["content"]} for m in messages if m.get("role") != "system"]
+    return system, rest
+
+
+def _normalized(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with ``stop`` as ``stop_sequences``, a default ``max_tokens``, and
+    the fields llmopt sets itself left out."""
+    out = {k: v for k, v in params.items() if k not in RESERVED_PARAMS}
+    if "stop" in out:
+        stop = out.pop("stop")
+        out.setdefault("stop_sequences", [stop] if isinstance(stop, str) else list(stop or []))
+    out.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _named_fields(resource: type) -> frozenset[str]:
+    """Request fields ``messages.create`` takes by name in the installed SDK."""
+    parameters = inspect.signature(resource.create).parameters.values()
+    names = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return frozenset(names - _SDK_OPTIONS - RESERVED_PARAMS)
+
+
+# -- answer helpers --------------------------------------------------------------------
+
+
+def _usage(raw: Any) -> dict[str, int]:
+    """Tokens of a message. Anthropic counts cache reads and writes apart from
+    ``input_tokens``; here input includes both, and cache reads are the cached part
+    (cache writes are priced as plain input)."""
+    usage = getattr(raw, "usage", None)
+    fresh = int(getattr(usage, "input_tokens", 0) or 0)
+    read = int(getattr(usage, "cache_read_input_tokens", 0) or 0)
+    written = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
+    return {
+        "input_tokens": fresh + read + written,
+        "output_tokens": int(getattr(usage, "output_tokens", 0) or 0),
+        "cached_input_tokens": read,
+    }
+
+
+def _refusal_detail(raw: Any) -> str:
+    details = getattr(raw, "stop_details", None)
+    parts = [getattr(details, "category", None), getattr(details, "explanation", None)]
+    return ": ".join(str(p) for p in parts if p) or "the model declined to answer"
+
+
+# -- error helpers ---------------------------------------------------------------------
+
+
+def _status_text(exc: Exception) -> str:
+    """``HTTP 529 OverloadedError: Overloaded``: the status and the server's message."""
+    status = getattr(exc, "status_code", None)
+    message = getattr(exc, "api_message", None) or getattr(exc, "message", None) or str(exc)
+    head = f"HTTP {status} {type(exc).__name__}" if status is not None else type(exc).__name__
+    return f"{head}: {_shorten(str(message))}"
+
+
+def _after_retries(exc: Exception) -> str:
+    """`` after N retries`` when the SDK retried (it numbers each attempt's request)."""
+    request = getattr(exc, "request", None)
+    headers = getattr(request, "headers", None)
+    try:
+        retries = int(headers.get("x-stainless-retry-count", 0)) if headers is not None else 0
+    except (TypeError, ValueError):
+        retries = 0
+    return f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else ""
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

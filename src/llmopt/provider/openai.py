@@ -1,0 +1,264 @@
+"""The ``openai`` provider: Chat Completions through the official SDK's async client.
+
+Also serves OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, gateways) through
+``model.base_url``; fine-tuned ids (``ft:...``) are plain model ids. The SDK is imported
+only when a client is built or an error is mapped, so importing this module is cheap.
+
+Retries and timeouts are the SDK's own (retry-after aware); an event hook on the HTTP
+client reports every rate-limited attempt (429, 503), retried ones included, to the
+adaptive limiter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping
+
+from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
+from ..spec._model import ModelSpec
+from ._base import Request
+from ._hosted import HostedProvider, HostedProviderType, Reply
+from ._limits import AdaptiveLimiter
+
+__all__ = ["OpenAIProvider", "OpenAIProviderType", "create_kwargs", "error_table"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_RETRIES = 4
+#: HTTP statuses that mean "slow down": each attempt answered so lowers the concurrency.
+RATE_LIMITED_STATUSES = frozenset({429, 503})
+#: Request fields llmopt sets itself; a spec may not pass them as params.
+_RESERVED_PARAMS = ("model", "messages", "stream")
+
+#: Every exception class the SDK exports, most specific first: (class name, llmopt error
+#: kind, message template). Templates may use {status}, {server}, {env}, {model},
+#: {base_url}, {retries}, {timeout} and {cause}.
+_ERRORS: tuple[tuple[str, type[LLMOptError], str], ...] = (
+    ("OAuthError", ProviderAuthError, "authentication failed ({status}): check {env}: {server}"),
+    ("AuthenticationError", ProviderAuthError, "authentication failed ({status}): check {env}: {server}"),
+    (
+        "PermissionDeniedError",
+        ProviderAuthError,
+        "permission denied ({status}): check that the key in {env} may use model {model!r}: {server}",
+    ),
+    ("NotFoundError", ProviderUnavailable, "model {model!r} not found at {base_url} ({status}): {server}"),
+    ("RateLimitError", ProviderError, "rate limited ({status}), still after {retries}: {server}"),
+    ("InternalServerError", ProviderError, "server error ({status}), still after {retries}: {server}"),
+    ("BadRequestError", ProviderError, "bad request ({status}): {server}"),
+    ("ConflictError", ProviderError, "conflict ({status}), still after {retries}: {server}"),
+    ("UnprocessableEntityError", ProviderError, "unprocessable request ({status}): {server}"),
+    ("APIStatusError", ProviderError, "HTTP error ({status}): {server}"),
+    ("APITimeoutError", ProviderError, "request to {base_url} timed out after {timeout}s ({retries})"),
+    ("APIConnectionError", ProviderError, "could not connect to {base_url} ({retries}): {cause}"),
+    (
+        "APIResponseValidationError",
+        ProviderError,
+        "malformed response ({status}): it is not a valid chat completion: {server}",
+    ),
+    ("APIError", ProviderError, "API error: {server}"),
+    ("LengthFinishReasonError", ProviderError, "the answer was cut off at the token limit (finish_reason length)"),
+    (
+        "ContentFilterFinishReasonError",
+        ProviderError,
+        "the answer was withheld by the content filter (finish_reason content_filter)",
+    ),
+    ("SubjectTokenProviderError", ProviderAuthError, "no workload identity token (or set {env}): {server}"),
+    ("WebSocketConnectionClosedError", ProviderError, "websocket closed: {server}"),
+    ("WebSocketQueueFullError", ProviderError, "websocket send queue full: {server}"),
+    ("InvalidWebhookSignatureError", ProviderError, "invalid webhook signature: {server}"),
+    ("_AmbiguousModuleClientUsageError", ProviderError, "module-level client misused: {server}"),
+    ("OpenAIError", ProviderError, "SDK error: {server}"),
+)
+
+
+def error_table() -> dict[type[BaseException], tuple[type[LLMOptError], str]]:
+    """The SDK's exception classes mapped to (llmopt error kind, message template).
+
+    Imports the SDK; classes this SDK version lacks are left out.
+    """
+    import openai
+    from openai import _exceptions
+
+    table: dict[type[BaseException], tuple[type[LLMOptError], str]] = {}
+    for name, kind, template in _ERRORS:
+        cls = getattr(openai, name, None) or getattr(_exceptions, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            table[cls] = (kind, template)
+    return table
+
+
+@lru_cache(maxsize=1)
+def _create_keywords() -> frozenset[str]:
+    """The keyword arguments ``chat.completions.create`` accepts (this SDK version)."""
+    from openai.resources.chat.completions import AsyncCompletions
+
+    return frozenset(inspect.signature(AsyncCompletions.create).parameters) - {"self"}
+
+
+def create_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` as keyword arguments of ``create``: the ones the SDK names pass as
+    they are; any other (a newer API field, a compatible server's own such as vLLM's
+    ``top_k``) goes into the request body through ``extra_body``."""
+    known = _create_keywords()
+    kwargs = {k: v for k, v in params.items() if k in known}
+    extra = {k: v for k, v in params.items() if k not in known}
+    if extra:
+        kwargs["extra_body"] = {**dict(kwargs.get("extra_body") or {}), **extra}
+    return kwargs
+
+
+def _rate_limit_hook(limiter: AdaptiveLimiter) -> Callable[[Any], Awaitable[None]]:
+    """An httpx2 response hook: every 429/503 attempt lowers the concurrency."""
+
+    async def on_response(response: Any) -> None:
+        if response.status_code in RATE_LIMITED_STATUSES:
+            limiter.on_rate_limited()
+
+    return on_response
+
+
+class OpenAIProvider(HostedProvider):
+    """One model behind the OpenAI Chat Completions API (or a compatible server)."""
+
+    def identity(self) -> Mapping[str, Any]:
+        """Model id and base URL (the SDK's ``OPENAI_BASE_URL`` when the spec has none);
+        never the key."""
+        return {"model": self.spec.id, "base_url": self.spec.base_url or os.environ.get("OPENAI_BASE_URL") or None}
+
+    @property
+    def base_url(self) -> str:
+        return self.spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+
+    @property
+    def timeout_s(self) -> float:
+        return float(self.spec.timeout or DEFAULT_TIMEOUT_S)
+
+    @property
+    def max_retries(self) -> int:
+        return self.spec.max_retries if self.spec.max_retries is not None else DEFAULT_MAX_RETRIES
+
+    def make_client(self, api_key: str) -> Any:
+        import openai
+
+        http_client = openai.DefaultAsyncHttpxClient(
+            timeout=self.timeout_s, event_hooks={"response": [_rate_limit_hook(self.limiter)]}
+        )
+        return openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=self.spec.base_url,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+            http_client=http_client,
+        )
+
+    async def call(self, client: Any, request: Request) -> Any:
+        return await client.chat.completions.create(
+            model=self.spec.id,
+            messages=[dict(message) for message in request.messages],
+            **create_kwargs(request.params),
+        )
+
+    def read(self, raw: Any) -> Reply:
+        choice = _first_choice(raw)
+        message = getattr(choice, "message", None)
+        finish = getattr(choice, "finish_reason", None)
+        refusal = getattr(message, "refusal", None)
+        if refusal:
+            raise ProviderError(f"openai: refused: {refusal}")
+        if finish == "content_filter":
+            raise ProviderError("openai: the answer was withheld by the content filter (finish_reason content_filter)")
+        text = getattr(message, "content", None)
+        if not isinstance(text, str) or not text:
+            raise ProviderError(f"openai: empty answer (finish_reason {finish!r}) and no refusal")
+        return Reply(text=text, model=getattr(raw, "model", None) or None, metadata=_metadata(raw, finish), **_usage(raw))
+
+    def map_error(self, exc: Exception) -> LLMOptError:
+        if isinstance(exc, json.JSONDecodeError):
+            return ProviderError(f"openai: malformed JSON in the response from {self.base_url}: {exc}")
+        table = error_table()
+        for cls in type(exc).__mro__:
+            if cls in table:
+                kind, template = table[cls]
+                return kind("openai: " + template.format(**self._error_facts(exc)))
+        return ProviderError(f"openai: {type(exc).__name__}: {exc}")
+
+    def _error_facts(self, exc: Exception) -> dict[str, Any]:
+        return {
+            "status": getattr(exc, "status_code", None) or "no status",
+            "server": _server_message(exc),
+            "env": self.env_var,
+            "model": self.spec.id,
+            "base_url": self.base_url,
+            "retries": f"{self.max_retries} retr{'y' if self.max_retries == 1 else 'ies'}",
+            "timeout": f"{self.timeout_s:g}",
+            "cause": _cause(exc),
+        }
+
+
+class OpenAIProviderType(HostedProviderType):
+    """``model: {provider: openai, id: gpt-4o-mini, base_url: ..., params: {...}}``."""
+
+    name = "openai"
+    env_var = "OPENAI_API_KEY"
+
+    def check(self, spec: ModelSpec, base_dir: Path) -> list[str]:
+        problems = super().check(spec, base_dir)
+        for key in _RESERVED_PARAMS:
+            if key in spec.params:
+                problems.append(f"model.params.{key} is set by llmopt and cannot be passed as a parameter")
+        return problems
+
+    def create(self, spec: ModelSpec, base_dir: Path) -> OpenAIProvider:
+        return OpenAIProvider(spec, self)
+
+
+def _first_choice(raw: Any) -> Any:
+    if isinstance(raw, (str, bytes)):
+        shown = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        raise ProviderError(f"openai: the server did not answer with JSON: {shown[:200]!r}")
+    choices = getattr(raw, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise ProviderError("openai: malformed response: no choices in the chat completion")
+    return choices[0]
+
+
+def _usage(raw: Any) -> dict[str, int]:
+    usage = getattr(raw, "usage", None)
+    details = getattr(usage, "prompt_tokens_details", None)
+    return {
+        "input_tokens": _int(getattr(usage, "prompt_tokens", 0)),
+        "output_tokens": _int(getattr(usage, "completion_tokens", 0)),
+        "cached_input_tokens": _int(getattr(details, "cached_tokens", 0)),
+    }
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _metadata(raw: Any, finish: Any) -> dict[str, Any]:
+    found = {"system_fingerprint": getattr(raw, "system_fingerprint", None), "finish_reason": finish}
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _server_message(exc: Exception) -> str:
+    """What the server said (the ``error.message`` of its JSON body), else the exception's text."""
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, Mapping) else None
+    message = error.get("message") if isinstance(error, Mapping) else None
+    if isinstance(message, str) and message:
+        return message
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:300]
+    return str(getattr(exc, "message", None) or exc or type(exc).__name__)
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    if cause is None:
+        return str(exc) or type(exc).__name__
+    return f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__

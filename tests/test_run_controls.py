@@ -1,0 +1,139 @@
+"""Run-wide controls through pytest: cache modes, the budget, unavailable providers, cost."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SPEC = """\
+llmopt: 1
+scenario: priced
+task:
+  id: id
+  cases: [{id: a, q: one, expected: one}, {id: b, q: two, expected: two}, {id: c, q: three, expected: three}]
+recipe: {template: "{{ q }}"}
+model: {provider: priced, concurrency: 1}
+assertions:
+  - {metric: exact_match, min: 1.0}
+  - {metric: cost, max: 0.05}
+"""
+
+# A project plugin: a provider that answers with the prompt, at $0.01 a call, and logs calls.
+PLUGIN = """\
+from pathlib import Path
+import llmopt
+from llmopt.provider import Response
+
+class Priced:
+    concurrency = 1
+    cacheable = True
+    def identity(self):
+        return {"model": "priced-1"}
+    async def generate(self, request):
+        with open(Path(__file__).with_name("calls.log"), "a") as log:
+            log.write(request.case.id + "\\n")
+        return Response(text=request.prompt, input_tokens=3, output_tokens=1, cost_usd=0.01, model="priced-1")
+
+class PricedType:
+    name = "priced"
+    def check(self, spec, base_dir):
+        return []
+    def create(self, spec, base_dir):
+        return Priced()
+
+@llmopt.hookimpl
+def llmopt_provider_types():
+    return [PricedType()]
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nllmopt_plugins = plugins.priced\nllmopt_cache_dir = .c\n")
+    (pytester.path / "plugins").mkdir()
+    (pytester.path / "plugins" / "__init__.py").write_text("", encoding="utf-8")
+    (pytester.path / "plugins" / "priced.py").write_text(PLUGIN, encoding="utf-8")
+    (pytester.path / "specs").mkdir()
+    (pytester.path / "specs" / "priced.yaml").write_text(SPEC, encoding="utf-8")
+    return pytester
+
+
+def calls(project: pytest.Pytester) -> list[str]:
+    log = project.path / "plugins" / "calls.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def results(project: pytest.Pytester, name: str = "r.json") -> dict:
+    return json.loads((project.path / name).read_text(encoding="utf-8"))["scenarios"][0]
+
+
+def test_cost_is_reported_and_asserted(project: pytest.Pytester) -> None:
+    result = project.runpytest("specs", "--llmopt-json", "r.json")
+    result.assert_outcomes(passed=2)
+    variant = results(project)["variants"]["default"]
+    assert variant["usage"]["cost_usd"] == pytest.approx(0.03)
+    assert variant["metrics"]["cost"]["value"] == pytest.approx(0.03)
+    result.stdout.fnmatch_lines(["*spent $0.0300 on 3 calls; 0 answers from the cache*"])
+
+
+def test_a_warm_rerun_costs_nothing_but_the_cost_metric_keeps_the_original_figures(project: pytest.Pytester) -> None:
+    project.runpytest("specs").assert_outcomes(passed=2)
+    result = project.runpytest("specs", "--llmopt-json", "r.json")
+    result.assert_outcomes(passed=2)
+    variant = results(project)["variants"]["default"]
+    assert variant["usage"]["cost_usd"] == 0.0 and variant["usage"]["cached_cost_usd"] == pytest.approx(0.03)
+    assert variant["metrics"]["cost"]["value"] == pytest.approx(0.03)
+    assert len(calls(project)) == 3
+    result.stdout.fnmatch_lines(["*spent $0.0000 on 0 calls; 3 answers from the cache (saving $0.0300)*"])
+
+
+def test_replay_fails_on_a_cold_cache_and_passes_on_a_warm_one(project: pytest.Pytester) -> None:
+    cold = project.runpytest("specs", "--llmopt-cache=replay")
+    cold.assert_outcomes(errors=2)
+    cold.stdout.fnmatch_lines(["*case a: *case 'a': no cached answer (repeat 0) and --llmopt-cache=replay makes no calls*"])
+    assert calls(project) == []
+    project.runpytest("specs").assert_outcomes(passed=2)
+    project.runpytest("specs", "--llmopt-cache=replay").assert_outcomes(passed=2)
+    assert len(calls(project)) == 3
+
+
+def test_refresh_calls_again(project: pytest.Pytester) -> None:
+    project.runpytest("specs").assert_outcomes(passed=2)
+    project.runpytest("specs", "--llmopt-cache=refresh").assert_outcomes(passed=2)
+    assert len(calls(project)) == 6
+
+
+def test_no_cache_contradicting_a_cache_mode_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("specs", "--llmopt-no-cache", "--llmopt-cache=replay")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmopt-no-cache contradicts --llmopt-cache=replay*"])
+
+
+def test_budget_stops_spending_names_itself_and_fails_the_run(project: pytest.Pytester) -> None:
+    result = project.runpytest("specs", "--llmopt-budget", "0.015", "--llmopt-json", "r.json")
+    assert result.ret != pytest.ExitCode.OK
+    assert len(calls(project)) == 2  # the second call reached the budget; the third was not made
+    errors = [c["error"] for c in results(project)["variants"]["default"]["cases"] if c["error"]]
+    assert len(errors) == 1 and "budget of $0.0150 is used up ($0.0200 spent; --llmopt-budget)" in errors[0]
+    result.stdout.fnmatch_lines(["*budget $0.0150 used up: 1 calls not made (the run fails)*"])
+
+
+def test_budget_failure_is_not_hidden_by_max_error_rate(project: pytest.Pytester) -> None:
+    spec = SPEC.replace("min: 1.0}", "min: 0.5, max_error_rate: 0.5}").replace("max: 0.05}", "max: 0.05, max_error_rate: 0.5}")
+    (project.path / "specs" / "priced.yaml").write_text(spec, encoding="utf-8")
+    result = project.runpytest("specs", "--llmopt-budget", "0.015")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_unavailable_provider_is_an_error_by_default_and_a_skip_on_request(project: pytest.Pytester) -> None:
+    spec = SPEC.replace("provider: priced, concurrency: 1", "provider: python, id: 'agent.py:nowhere'")
+    (project.path / "specs" / "priced.yaml").write_text(spec, encoding="utf-8")
+    (project.path / "specs" / "agent.py").write_text("def answer(prompt):\n    return prompt\n", encoding="utf-8")
+    project.runpytest("specs").assert_outcomes(errors=2)
+    skipped = project.runpytest("specs", "--llmopt-unavailable=skip", "-rs")
+    skipped.assert_outcomes(skipped=2)
+    skipped.stdout.fnmatch_lines(["*nowhere*"])
