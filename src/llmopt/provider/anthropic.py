@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
 from ._base import Message, Request
-from ._hosted import HostedProvider, HostedProviderType, Reply
+from ._hosted import HostedProvider, HostedProviderType, Reply, redact
 
 __all__ = ["AnthropicProvider", "AnthropicProviderType", "ERROR_KINDS", "error_kind"]
 
@@ -189,7 +189,8 @@ class AnthropicProvider(HostedProvider):
     def read(self, raw: Any) -> Reply:
         content = getattr(raw, "content", None)
         if not isinstance(content, list):
-            raise ProviderError(f"anthropic: the answer from {self.base_url} is not a message: {_shorten(str(raw))}")
+            shown = redact(_shorten(str(raw)), os.environ.get(self.env_var))
+            raise ProviderError(f"anthropic: the answer from {self.base_url} is not a message: {shown}")
         stop_reason = getattr(raw, "stop_reason", None)
         if stop_reason == "refusal":
             raise ProviderError(f"anthropic: refused: {_refusal_detail(raw)}")
