@@ -23,14 +23,28 @@ N, LATENCY, CONCURRENCY = 1000, 0.2, 64
 IDEAL = N * LATENCY / CONCURRENCY
 
 SERVER = """
-import sys, time
+import sys, threading
 sys.path.insert(0, sys.argv[1])
 from tests.fakes import openai_server
 openai_server._Server.request_queue_size = 1024  # the listen backlog for 64 clients at once
+lock, state = threading.Lock(), {"now": 0, "peak": 0}
+serve = openai_server._Handler.do_POST
+
+def counting(self):
+    with lock:
+        state["now"] += 1
+        state["peak"] = max(state["peak"], state["now"])
+    try:
+        serve(self)
+    finally:
+        with lock:
+            state["now"] -= 1
+
+openai_server._Handler.do_POST = counting
 with openai_server.FakeOpenAI(delay=float(sys.argv[2])) as fake:
     print(fake.base_url, flush=True)
     sys.stdin.read()
-    print(fake.requests, flush=True)
+    print(fake.requests, state["peak"], flush=True)
 """
 
 SPEC = """\
@@ -83,9 +97,10 @@ def main() -> int:
             print(out[-3000:])
         warm, _ = _run(tmp)
     server.stdin.close()
-    requests = int(server.stdout.readline().strip() or 0)
+    requests, peak = (int(x) for x in server.stdout.readline().split())
     server.wait(timeout=10)
-    print(f"ideal {IDEAL:.3f} s (N={N}, {LATENCY * 1000:.0f} ms per answer, concurrency {CONCURRENCY}); requests {requests}")
+    print(f"ideal {IDEAL:.3f} s (N={N}, {LATENCY * 1000:.0f} ms per answer, concurrency {CONCURRENCY})")
+    print(f"requests {requests}; peak in flight {peak} (bound {CONCURRENCY})")
     print(f"cold run  {cold:7.3f} s = {cold / IDEAL:5.2f} x ideal (target 1.25)  {'ok' if cold <= 1.25 * IDEAL else 'MISSED'}")
     print(f"warm run  {warm:7.3f} s (target 1.5 s)  {'ok' if warm <= 1.5 else 'MISSED'}")
     print(f"peak RSS of a run {_peak_rss_mb():.0f} MB")

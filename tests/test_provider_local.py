@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import importlib.metadata
 import sys
-import threading
 import time
 import types
 from pathlib import Path

@@ -74,10 +74,16 @@ class HostedProviderType(ABC):
         """The provider for ``spec``."""
 
 
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_RETRIES = 4
+
+
 class HostedProvider(ABC):
     """One model behind a hosted API. Cacheable; one SDK client per event loop."""
 
     cacheable = True
+    #: HTTP statuses that mean "slow down": each such attempt halves the concurrency.
+    rate_limited_statuses: frozenset[int] = frozenset({429})
 
     def __init__(self, spec: ModelSpec, ptype: HostedProviderType) -> None:
         self.spec = spec
@@ -92,6 +98,22 @@ class HostedProvider(ABC):
 
     def identity(self) -> Mapping[str, Any]:
         return {"model": self.spec.id, "base_url": self.spec.base_url}
+
+    @property
+    def timeout_s(self) -> float:
+        """Seconds per request: ``model.timeout``, else 60."""
+        return float(self.spec.timeout or DEFAULT_TIMEOUT_S)
+
+    @property
+    def max_retries(self) -> int:
+        """The SDK's retries (retry-after aware): ``model.max_retries``, else 4."""
+        return self.spec.max_retries if self.spec.max_retries is not None else DEFAULT_MAX_RETRIES
+
+    async def on_http_response(self, response: Any) -> None:
+        """An HTTP response hook for the SDK's client: it sees every attempt, the
+        retried ones included, so rate limits lower the concurrency at once."""
+        if response.status_code in self.rate_limited_statuses:
+            self.limiter.on_rate_limited()
 
     def api_key(self) -> str:
         """The key from the environment; a missing key fails closed."""

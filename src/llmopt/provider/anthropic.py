@@ -26,10 +26,7 @@ __all__ = ["AnthropicProvider", "AnthropicProviderType", "ERROR_KINDS", "error_k
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 1024
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_MAX_RETRIES = 4
 #: HTTP statuses that mean "slow down": 429 rate limited, 529 overloaded.
-RATE_LIMITED_STATUSES = frozenset({429, 529})
 #: Request fields llmopt sets itself; a spec may not set them in ``model.params``.
 RESERVED_PARAMS = frozenset({"model", "messages", "system", "stream"})
 #: Arguments of ``messages.create`` that are SDK options, not request fields.
@@ -135,10 +132,7 @@ class AnthropicProviderType(HostedProviderType):
 class AnthropicProvider(HostedProvider):
     """One Claude model behind the Anthropic API (or a compatible ``base_url``)."""
 
-    def __init__(self, spec: ModelSpec, ptype: HostedProviderType) -> None:
-        super().__init__(spec, ptype)
-        self.timeout_s = float(spec.timeout or DEFAULT_TIMEOUT_S)
-        self.max_retries = DEFAULT_MAX_RETRIES if spec.max_retries is None else spec.max_retries
+    rate_limited_statuses = frozenset({429, 529})  # 529: overloaded
 
     @property
     def base_url(self) -> str:
@@ -150,7 +144,7 @@ class AnthropicProvider(HostedProvider):
     def make_client(self, api_key: str) -> Any:
         import anthropic
 
-        http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [self._on_response]})
+        http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [self.on_http_response]})
         return anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=self.spec.base_url,
@@ -158,11 +152,6 @@ class AnthropicProvider(HostedProvider):
             max_retries=self.max_retries,
             http_client=http_client,
         )
-
-    async def _on_response(self, response: Any) -> None:
-        """Sees every attempt's response, including those the SDK retries."""
-        if response.status_code in RATE_LIMITED_STATUSES:
-            self.limiter.on_rate_limited()
 
     # -- one call -------------------------------------------------------------------
 

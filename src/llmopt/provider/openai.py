@@ -16,21 +16,17 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Mapping
 
 from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
 from ._base import Request
 from ._hosted import HostedProvider, HostedProviderType, Reply
-from ._limits import AdaptiveLimiter
 
 __all__ = ["OpenAIProvider", "OpenAIProviderType", "create_kwargs", "error_table"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_MAX_RETRIES = 4
 #: HTTP statuses that mean "slow down": each attempt answered so lowers the concurrency.
-RATE_LIMITED_STATUSES = frozenset({429, 503})
 #: Request fields llmopt sets itself; a spec may not pass them as params.
 _RESERVED_PARAMS = ("model", "messages", "stream")
 
@@ -111,18 +107,10 @@ def create_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _rate_limit_hook(limiter: AdaptiveLimiter) -> Callable[[Any], Awaitable[None]]:
-    """An httpx2 response hook: every 429/503 attempt lowers the concurrency."""
-
-    async def on_response(response: Any) -> None:
-        if response.status_code in RATE_LIMITED_STATUSES:
-            limiter.on_rate_limited()
-
-    return on_response
-
-
 class OpenAIProvider(HostedProvider):
     """One model behind the OpenAI Chat Completions API (or a compatible server)."""
+
+    rate_limited_statuses = frozenset({429, 503})
 
     def identity(self) -> Mapping[str, Any]:
         """Model id and base URL (the SDK's ``OPENAI_BASE_URL`` when the spec has none);
@@ -133,19 +121,11 @@ class OpenAIProvider(HostedProvider):
     def base_url(self) -> str:
         return self.spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
 
-    @property
-    def timeout_s(self) -> float:
-        return float(self.spec.timeout or DEFAULT_TIMEOUT_S)
-
-    @property
-    def max_retries(self) -> int:
-        return self.spec.max_retries if self.spec.max_retries is not None else DEFAULT_MAX_RETRIES
-
     def make_client(self, api_key: str) -> Any:
         import openai
 
         http_client = openai.DefaultAsyncHttpxClient(
-            timeout=self.timeout_s, event_hooks={"response": [_rate_limit_hook(self.limiter)]}
+            timeout=self.timeout_s, event_hooks={"response": [self.on_http_response]}
         )
         return openai.AsyncOpenAI(
             api_key=api_key,
