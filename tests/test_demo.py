@@ -50,7 +50,7 @@ def without_optimizations(spec: Path, variants: tuple[str, ...]) -> None:
 def test_main_job_passes_on_the_embedded_model(pytester: pytest.Pytester, demo_cache: Path) -> None:
     copy_project(pytester.path)
     result = pytester.runpytest_subprocess("specs/", "--llmopt-cache-dir", str(demo_cache), "--llmopt-json", "r.json")
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=14)
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     assert [s["scenario"] for s in doc["scenarios"]] == ["order-extraction", "helpdesk", "ticket-routing"]
     assert all(v["errors"] == 0 for s in doc["scenarios"] for v in s["variants"].values())
@@ -67,6 +67,10 @@ def test_removing_each_claimed_optimization_fails_its_scenario(
     deltas = [a for s in doc["scenarios"] for a in s["assertions"] if a["vs"] is not None]
     assert len(deltas) == 4
     assert {a["outcome"] for a in deltas} == {"failed"}
+    helpdesk = next(s for s in doc["scenarios"] if s["scenario"] == "helpdesk")
+    outcomes = {(a["variant"], a["metric"]): a["outcome"] for a in helpdesk["assertions"]}
+    assert outcomes[("rag", "mrr")] == "failed"  # without retrieval nothing relevant is retrieved
+    assert outcomes[("retriever", "recall_at_k")] == "passed"  # the retriever alone is unchanged
     assert {s["scenario"] for s in doc["scenarios"] for a in s["assertions"] if a["outcome"] == "failed"} == {
         "order-extraction",
         "helpdesk",

@@ -23,7 +23,8 @@ from llmopt.metric import (
     strip_json_fence,
 )
 
-NAMES = ["exact_match", "contains", "regex", "token_f1", "json_valid", "latency_p95", "cost", "accuracy", "f1_macro"]
+NAMES = ["exact_match", "contains", "regex", "token_f1", "json_valid", "latency_p95", "cost", "accuracy", "f1_macro",
+         "recall_at_k", "precision_at_k", "mrr", "ndcg_at_k", "hit_rate"]
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from llmopt.errors import DatasetError
 from llmopt.retrieval import (
     Chunk,
     Hit,
+    HybridRetriever,
     Index,
     RetrievalError,
     RetrievalSession,
@@ -604,7 +606,7 @@ def test_session_is_thread_safe(corpus: Path) -> None:
 def test_session_reports_unknown_retrievers_and_invalid_specs(corpus: Path) -> None:
     session = RetrievalSession(BUILTINS)
 
-    known = r"unknown retriever 'dense' \(available: bm25, python, tfidf\)"
+    known = r"unknown retriever 'dense' \(available: bm25, hybrid, python, tfidf\)"
     with pytest.raises(RetrievalError, match=known):
         session.index_for(spec(retriever="dense"), corpus)
     with pytest.raises(RetrievalError, match="not found") as info:
@@ -618,6 +620,297 @@ def test_session_with_builtin_retrievers_answers_queries(corpus: Path) -> None:
     hits = session.index_for(spec(retriever="bm25"), corpus).search("reset password", 1)
 
     assert [h.chunk.id for h in hits] == ["passwords.md#1"]
+
+
+def test_tfidf_scores_are_the_cosines_scikit_learn_computes(corpus: Path) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    chunks = load_chunks(spec(), corpus)
+    vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, ngram_range=(1, 2))
+    matrix = vectorizer.fit_transform([c.text for c in chunks])
+    query = "reset the password, reset it now"
+    expected = (matrix @ vectorizer.transform([query]).T).toarray().ravel()
+
+    hits = build(corpus, spec()).search(query, 10)
+
+    assert hits and {h.chunk.id: h.score for h in hits} == pytest.approx(
+        {c.id: float(e) for c, e in zip(chunks, expected) if e > 0}
+    )
+
+
+# --- on-disk index cache ------------------------------------------------------------------
+
+
+def stored(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.npz"))
+
+
+def hits_of(index: Index, query: str = "reset password refund") -> list[tuple[str, float]]:
+    return [(h.chunk.id, h.score) for h in index.search(query, 5)]
+
+
+@pytest.mark.parametrize("retriever", ["tfidf", "bm25", "hybrid"])
+def test_disk_cache_reuses_an_unchanged_source(corpus: Path, retriever: str) -> None:
+    cache = corpus / "cache"
+    first = RetrievalSession(BUILTINS, cache_dir=cache)
+    built = hits_of(first.index_for(spec(retriever=retriever), corpus))
+    assert (first.builds, first.loads, len(stored(cache))) == (1, 0, 1)
+
+    fresh = RetrievalSession(BUILTINS, cache_dir=cache)
+    loaded = hits_of(fresh.index_for(spec(retriever=retriever), corpus))
+
+    assert (fresh.builds, fresh.loads) == (0, 1)
+    assert loaded == built and loaded
+
+
+def test_disk_cache_rebuilds_when_a_file_or_a_setting_changes(corpus: Path) -> None:
+    cache = corpus / "cache"
+    RetrievalSession(BUILTINS, cache_dir=cache).index_for(spec(), corpus)
+    write(corpus / "docs" / "hours.txt", "Our support office is open on Sundays only.")
+
+    changed = RetrievalSession(BUILTINS, cache_dir=cache)
+    index = changed.index_for(spec(), corpus)
+    changed.index_for(spec(chunk={"size": 60, "overlap": 0}), corpus)
+    changed.index_for(spec(retriever="bm25", k1=1.2), corpus)
+
+    assert (changed.builds, changed.loads) == (3, 0)
+    assert index.search("open on Sundays", 1)[0].chunk.doc_id == "hours.txt"
+    assert len(stored(cache)) == 4
+    again = RetrievalSession(BUILTINS, cache_dir=cache)
+    again.index_for(spec(), corpus)
+    assert (again.builds, again.loads) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: b"",
+        lambda data: data[: len(data) // 2],
+        lambda data: b"not an index at all" * 10,
+        lambda data: data.replace(b"format", b"formit"),
+    ],
+    ids=["empty", "truncated", "garbage", "bad-meta"],
+)
+def test_a_damaged_cache_file_is_rebuilt(corpus: Path, damage: Any) -> None:
+    cache = corpus / "cache"
+    expected = hits_of(RetrievalSession(BUILTINS, cache_dir=cache).index_for(spec(), corpus))
+    [path] = stored(cache)
+    path.write_bytes(damage(path.read_bytes()))
+
+    session = RetrievalSession(BUILTINS, cache_dir=cache)
+    assert hits_of(session.index_for(spec(), corpus)) == expected
+    assert (session.builds, session.loads) == (1, 0)
+
+    later = RetrievalSession(BUILTINS, cache_dir=cache)
+    later.index_for(spec(), corpus)
+    assert (later.builds, later.loads) == (0, 1)
+
+
+def test_a_cache_file_of_another_index_is_not_used(corpus: Path) -> None:
+    cache = corpus / "cache"
+    RetrievalSession(BUILTINS, cache_dir=cache).index_for(spec(), corpus)
+    [tfidf_file] = stored(cache)
+    session = RetrievalSession(BUILTINS, cache_dir=cache)
+    session.index_for(spec(retriever="bm25"), corpus)
+    bm25_file = next(p for p in stored(cache) if p != tfidf_file)
+    bm25_file.write_bytes(tfidf_file.read_bytes())
+
+    fresh = RetrievalSession(BUILTINS, cache_dir=cache)
+    fresh.index_for(spec(retriever="bm25"), corpus)
+
+    assert (fresh.builds, fresh.loads) == (1, 0)
+
+
+def test_unstorable_retrievers_and_unwritable_folders_still_work(
+    corpus: Path, tmp_path: Path
+) -> None:
+    write(tmp_path / "mine.py", "def search(query, top_k):\n    return ['found']\n")
+    blocker = write(tmp_path / "file", "a file where the cache folder should be")
+    counting_retriever = CountingRetriever()
+    session = RetrievalSession({**BUILTINS, "counting": counting_retriever}, cache_dir=blocker)
+
+    session.index_for(counting(), corpus)
+    session.index_for(spec(None, retriever="python", function="mine.py:search"), tmp_path)
+    session.index_for(spec(), corpus)
+
+    assert session.builds == 3 and len(counting_retriever.builds) == 1
+    assert blocker.read_text() == "a file where the cache folder should be"
+
+
+def _build_in_process(cache: str, base: str, barrier: Any, results: Any) -> None:
+    from llmopt.retrieval import RetrievalSession, builtin_retriever_types
+
+    session = RetrievalSession({r.name: r for r in builtin_retriever_types()}, Path(cache))
+    barrier.wait(timeout=60)
+    index = session.index_for(RetrievalSpec(source="docs", retriever="bm25"), Path(base))
+    results.put((session.builds + session.loads, hits_of(index)))
+
+
+def test_concurrent_processes_share_one_cache_file(corpus: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    cache = corpus / "cache"
+    workers = [
+        context.Process(target=_build_in_process, args=(str(cache), str(corpus), barrier, results))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    answers = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert answers[0] == answers[1] and answers[0][0] == 1
+    assert len(stored(cache)) == 1 and sorted(p.suffix for p in cache.iterdir()) == [".npz"]
+    session = RetrievalSession(BUILTINS, cache_dir=cache)
+    assert hits_of(session.index_for(spec(retriever="bm25"), corpus)) == answers[0][1]
+    assert session.loads == 1
+
+
+# --- hybrid ------------------------------------------------------------------------------
+
+
+class FixedRetriever:
+    """Answers every query with the same ranking of document ids."""
+
+    def __init__(self, name: str, ranking: Sequence[str]) -> None:
+        self.name = name
+        self.ranking = ranking
+
+    def check(self, spec: RetrievalSpec, base_dir: Path) -> list[str]:
+        return []
+
+    def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
+        return FixedIndex([next(c for c in chunks if c.doc_id == d) for d in self.ranking])
+
+
+class FixedIndex:
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self.chunks = chunks
+
+    def search(self, query: str, top_k: int) -> list[Hit]:
+        return [Hit(c, 1.0, rank) for rank, c in enumerate(self.chunks[:top_k], start=1)]
+
+
+def fused(
+    corpus: Path, rankings: dict[str, list[str]], top_k: int = 5, **options: Any
+) -> list[Hit]:
+    members = {name: FixedRetriever(name, ranking) for name, ranking in rankings.items()}
+    hybrid = HybridRetriever(members)
+    retrieval = spec(retriever="hybrid", top_k=top_k, retrievers=list(rankings), **options)
+    assert hybrid.check(retrieval, corpus) == []
+    return hybrid.build(load_chunks(retrieval, corpus), retrieval, corpus).search("any", top_k)
+
+
+def test_hybrid_fuses_ranks_by_reciprocal_rank(corpus: Path) -> None:
+    hits = fused(
+        corpus,
+        {"a": ["refunds.md", "shipping.md", "warranty.md"], "b": ["warranty.md", "refunds.md"]},
+        k=1,
+    )
+
+    # refunds 1/(1+1) + 1/(1+2); warranty 1/(1+3) + 1/(1+1); shipping 1/(1+2)
+    assert [(h.chunk.doc_id, h.rank) for h in hits] == [
+        ("refunds.md", 1), ("warranty.md", 2), ("shipping.md", 3)
+    ]
+    assert [h.score for h in hits] == pytest.approx([5 / 6, 3 / 4, 1 / 3])
+
+
+def test_hybrid_default_k_ties_and_top_k(corpus: Path) -> None:
+    hits = fused(
+        corpus,
+        {"a": ["warranty.md", "hours.txt", "refunds.md"], "b": ["hours.txt", "warranty.md"]},
+        top_k=2,
+    )
+
+    # warranty and hours tie at 1/61 + 1/62: chunk order (hours.txt sorts first) decides
+    assert [h.chunk.doc_id for h in hits] == ["hours.txt", "warranty.md"]
+    assert hits[0].score == hits[1].score == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_hybrid_of_tfidf_and_bm25(corpus: Path) -> None:
+    query = "How do I reset my password?"
+    members = [build(corpus, spec(retriever=name)).search(query, 50) for name in ("tfidf", "bm25")]
+    expected: dict[str, float] = {}
+    for hits in members:
+        for hit in hits:
+            expected[hit.chunk.id] = expected.get(hit.chunk.id, 0.0) + 1 / (60 + hit.rank)
+
+    hits = build(corpus, spec(retriever="hybrid")).search(query, 10)
+
+    assert hits[0].chunk.doc_id == "passwords.md"
+    assert {h.chunk.id: h.score for h in hits} == pytest.approx(expected)
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+
+
+def test_hybrid_with_a_python_member(tmp_path: Path) -> None:
+    write(tmp_path / "docs" / "a.txt", "parcel tracking number")
+    write(tmp_path / "mine.py", "def search(query, top_k):\n    return ['from my function']\n")
+    retrieval = spec(
+        retriever="hybrid",
+        retrievers=["bm25", {"retriever": "python", "function": "mine.py:search"}],
+    )
+    assert BUILTINS["hybrid"].check(retrieval, tmp_path) == []
+    session = RetrievalSession(BUILTINS, cache_dir=tmp_path / "cache")
+
+    hits = session.index_for(retrieval, tmp_path).search("parcel", 3)
+
+    assert [h.chunk.text for h in hits] == ["parcel tracking number", "from my function"]
+    assert hits[0].score == hits[1].score == pytest.approx(1 / 61)
+    assert stored(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"retrievers": ["tfidf", "bm52"]},
+         "retrieval.retrievers[1]: unknown retriever 'bm52' (did you mean 'bm25'?"
+         " known: bm25, python, tfidf)"),
+        ({"retrievers": ["dense"]},
+         "retrieval.retrievers[0]: unknown retriever 'dense' (known: bm25, python, tfidf)"),
+        ({"retrievers": []},
+         "retrieval.retrievers must be a non-empty list of retriever names, got []"),
+        ({"retrievers": "bm25"},
+         "retrieval.retrievers must be a non-empty list of retriever names, got 'bm25'"),
+        ({"retrievers": ["bm25", "hybrid"]},
+         "retrieval.retrievers[1]: 'hybrid' cannot fuse itself (name the retrievers to fuse)"),
+        ({"retrievers": ["python"]},
+         "retrieval.retrievers[0].function is required by retriever 'python'"
+         " ('module:function' or 'path/to/file.py:function')"),
+        ({"retrievers": [{"retriever": "bm25", "k1": -1}]},
+         "retrieval.retrievers[0].k1 must be a number >= 0, got -1"),
+        ({"retrievers": [{"retriever": "tfidf", "k1": 1}]},
+         "retrieval.retrievers[0]: unknown option 'k1' for retriever 'tfidf'"
+         " (known: chunk, query)"),
+        ({"retrievers": [{"k1": 1}]},
+         "retrieval.retrievers[0] must be a retriever name or a mapping"
+         " {retriever: <name>, <options>...}, got {'k1': 1}"),
+        ({"k": -1}, "retrieval.k must be a number >= 0, got -1"),
+        ({"k": "60"}, "retrieval.k must be a number >= 0, got '60'"),
+        ({"depth": 3},
+         "retrieval: unknown option 'depth' for retriever 'hybrid'"
+         " (known: chunk, k, query, retrievers)"),
+    ],
+)
+def test_hybrid_check_messages(corpus: Path, options: dict[str, Any], expected: str) -> None:
+    assert BUILTINS["hybrid"].check(spec(retriever="hybrid", **options), corpus) == [expected]
+
+
+def test_hybrid_check_accepts_valid_members_and_needs_a_source_once(corpus: Path) -> None:
+    write(corpus / "mine.py", "def search(query, top_k):\n    return []\n")
+    members = [
+        "tfidf",
+        {"retriever": "bm25", "b": 0.5},
+        {"retriever": "python", "function": "mine.py:search"},
+    ]
+    hybrid = BUILTINS["hybrid"]
+
+    assert hybrid.check(spec(retriever="hybrid", retrievers=members, k=10), corpus) == []
+    assert hybrid.check(spec(None, retriever="hybrid", retrievers=members), corpus) == [
+        "retrieval.source is required by retriever 'hybrid' (for 'tfidf', 'bm25')"
+    ]
+    assert hybrid.check(spec(None, retriever="hybrid", retrievers=members[2:]), corpus) == []
 
 
 # --- context and package ---------------------------------------------------------------
@@ -642,7 +935,7 @@ def test_format_context() -> None:
 
 
 def test_builtin_retriever_types() -> None:
-    assert sorted(BUILTINS) == ["bm25", "python", "tfidf"]
+    assert sorted(BUILTINS) == ["bm25", "hybrid", "python", "tfidf"]
 
 
 def test_importing_retrieval_is_cheap() -> None:

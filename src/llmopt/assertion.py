@@ -30,6 +30,9 @@ class WorstCase:
     score: float | None
     other_output: str | None = None
     other_score: float | None = None
+    #: Retrieved document ids, best first (shown in place of a retrieval-only variant's output).
+    retrieved: tuple[str, ...] = ()
+    other_retrieved: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,10 @@ def _pairs(result: "VariantResult", other: "VariantResult", key: str) -> list[tu
 def _worst_single(result: "VariantResult", key: str, higher: bool, count: int) -> tuple[WorstCase, ...]:
     scored = [c for c in result.cases if c.error is None and key in c.scores]
     scored.sort(key=lambda c: c.scores[key] if higher else -c.scores[key])
-    return tuple(WorstCase(c.id, c.input, c.expected, c.output, c.scores[key]) for c in scored[:count])
+    return tuple(
+        WorstCase(c.id, c.input, c.expected, c.output, c.scores[key], retrieved=c.retrieved_documents)
+        for c in scored[:count]
+    )
 
 
 def _worst_paired(
@@ -163,6 +169,9 @@ def _worst_paired(
 
     ranked = sorted((p for p in pairs if harm(p) <= 0), key=harm)
     return tuple(
-        WorstCase(a.id, a.input, a.expected, a.output, a.scores[key], b.output, b.scores[key])
+        WorstCase(
+            a.id, a.input, a.expected, a.output, a.scores[key], b.output, b.scores[key],
+            a.retrieved_documents, b.retrieved_documents,
+        )
         for a, b in ranked[:count]
     )

@@ -45,7 +45,10 @@ class CaseResult:
     scores: Mapping[str, float] = field(default_factory=dict)
     error: str | None = None
     cached: int = 0
+    #: The retrieved chunks, best first: {"id": chunk id, "doc_id": document id, "score"}.
     retrieved: tuple[Mapping[str, Any], ...] = ()
+    #: The case's relevant document ids (task.relevant), when it names them.
+    relevant: tuple[str, ...] | None = None
     usage: Usage = field(default_factory=Usage)
     #: What the server reported: model name, system_fingerprint, stop reason.
     served: Mapping[str, Any] = field(default_factory=dict)
@@ -53,6 +56,11 @@ class CaseResult:
     @property
     def output(self) -> str | None:
         return self.outputs[0] if self.outputs else None
+
+    @property
+    def retrieved_documents(self) -> tuple[str, ...]:
+        """The retrieved document ids, best first, each once (at its best rank)."""
+        return tuple(dict.fromkeys(str(r.get("doc_id", r.get("id"))) for r in self.retrieved))
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -69,6 +77,8 @@ class CaseResult:
         data["cached"] = self.cached
         if self.retrieved:
             data["retrieved"] = [dict(r) for r in self.retrieved]
+        if self.relevant is not None:
+            data["relevant"] = list(self.relevant)
         data["usage"] = self.usage.to_json()
         if self.served:
             data["served"] = dict(self.served)

@@ -16,7 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
-from .errors import BudgetExceeded, CacheMiss, LLMOptError, MetricError, ProviderError, ProviderUnavailable, RenderError
+from .errors import (
+    BudgetExceeded,
+    CacheMiss,
+    DatasetError,
+    LLMOptError,
+    MetricError,
+    ProviderError,
+    ProviderUnavailable,
+    RenderError,
+)
 from .recipe import Renderer
 from .results import CaseResult, MetricValue, Usage, VariantResult
 from .stats import bootstrap, bootstrap_mean
@@ -28,7 +37,7 @@ if TYPE_CHECKING:
     from .metric import Metric, Sample
     from .provider import Provider, Request, Response
     from .registry import Registry
-    from .retrieval import Index, RetrievalSession
+    from .retrieval import Hit, Index, RetrievalSession
     from .spec import Scenario, VariantSpec
 
 T = TypeVar("T")
@@ -36,6 +45,8 @@ CaseListener = Callable[[CaseResult], None]
 #: How the response cache is used: read and write ("on"), answers only from the cache
 #: with a miss as an error ("replay"), or call again and overwrite ("refresh").
 CACHE_MODES = ("on", "replay", "refresh")
+#: Cases in flight at once for a retrieval-only variant (no provider to bound them).
+RETRIEVAL_CONCURRENCY = 8
 
 
 def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
@@ -65,7 +76,8 @@ class _Plan:
 
     scenario: "Scenario"
     variant: "VariantSpec"
-    provider: "Provider"
+    #: None for a retrieval-only variant (``model: null``).
+    provider: "Provider | None"
     metrics: tuple[_MetricUse, ...]
     index: "Index | None"
 
@@ -118,7 +130,9 @@ class Runner:
         started = time.perf_counter()
         plan = self._plan(scenario, variant)
         cases = load_cases(plan.variant.task, scenario.path)
-        gate = asyncio.Semaphore(max(1, plan.provider.concurrency))
+        self._check_relevant(plan, cases)
+        limit = plan.provider.concurrency if plan.provider is not None else RETRIEVAL_CONCURRENCY
+        gate = asyncio.Semaphore(max(1, limit))
 
         async def bounded(case: "Case") -> CaseResult:
             async with gate:
@@ -127,7 +141,7 @@ class Runner:
         try:
             results = await asyncio.gather(*(bounded(c) for c in cases))
         finally:
-            closer = getattr(plan.provider, "aclose", None)
+            closer = getattr(plan.provider, "aclose", None) if plan.provider is not None else None
             if closer is not None:
                 await closer()
         return self._variant_result(plan, results, time.perf_counter() - started)
@@ -143,24 +157,47 @@ class Runner:
         index = self._index(spec, scenario) if spec.retrieval is not None else None
         return _Plan(scenario, spec, self._provider(spec, scenario), metrics, index)
 
-    def _provider(self, spec: "VariantSpec", scenario: "Scenario") -> "Provider":
+    def _provider(self, spec: "VariantSpec", scenario: "Scenario") -> "Provider | None":
+        if spec.model is None:
+            return None
         key = json.dumps([asdict(spec.model), str(scenario.base_dir)], sort_keys=True, default=str)
         if key not in self._providers:
             ptype = self.registry.providers[spec.model.provider]
             self._providers[key] = ptype.create(spec.model, scenario.base_dir)
         return self._providers[key]
 
+    def _check_relevant(self, plan: _Plan, cases: Sequence["Case"]) -> None:
+        """DatasetError when a case names a relevant document that the source lacks."""
+        retrieval = plan.variant.retrieval
+        field = plan.variant.task.relevant_field
+        if retrieval is None or retrieval.source is None or field is None:
+            return
+        from .retrieval import load_chunks
+
+        known = {chunk.doc_id for chunk in load_chunks(retrieval, plan.scenario.base_dir)}
+        problems = [
+            f"  case {case.id!r} ({case.source}): unknown document {doc!r}"
+            for case in cases
+            for doc in case.relevant or ()
+            if doc not in known
+        ]
+        if problems:
+            raise DatasetError(_unknown_relevant(plan, field, retrieval.source, problems, sorted(known)))
+
     def _index(self, spec: "VariantSpec", scenario: "Scenario") -> "Index":
         from .retrieval import RetrievalSession
 
         if self._retrieval is None:
-            self._retrieval = RetrievalSession(self.registry.retrievers)
+            indexes = self.cache.directory / "indexes" if self.cache is not None else None
+            self._retrieval = RetrievalSession(self.registry.retrievers, cache_dir=indexes)
         assert spec.retrieval is not None
         return self._retrieval.index_for(spec.retrieval, scenario.base_dir)
 
     # -- one case -------------------------------------------------------------------
 
     async def _case(self, plan: _Plan, case: "Case") -> CaseResult:
+        if plan.provider is None:
+            return self._retrieval_case(plan, case)
         shown = _input_text(plan, case)
         try:
             variables, retrieved = self._variables(plan, case)
@@ -170,11 +207,11 @@ class Runner:
                 await self._generate(plan, case, prompt, variables.get("context"), r)
                 for r in range(plan.variant.task.repeat)
             ]
-            scores = _score(plan.metrics, case, responses)
+            scores = _score(plan.metrics, case, responses, retrieved)
         except ProviderUnavailable:
             raise
         except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
-            return CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc))
+            return CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant)
         return CaseResult(
             id=case.id,
             input=shown,
@@ -184,8 +221,21 @@ class Runner:
             scores=scores,
             cached=sum(1 for r in responses if r.cached),
             retrieved=retrieved,
+            relevant=case.relevant,
             usage=_response_usage(responses),
             served=_served(responses[0]) if responses else {},
+        )
+
+    def _retrieval_case(self, plan: _Plan, case: "Case") -> CaseResult:
+        """A case of a retrieval-only variant: retrieve and score, generate nothing."""
+        shown = _input_text(plan, case)
+        try:
+            _, retrieved = self._variables(plan, case)
+            scores = _score(plan.metrics, case, (), retrieved)
+        except (RenderError, MetricError) as exc:
+            return CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant)
+        return CaseResult(
+            id=case.id, input=shown, expected=case.expected, scores=scores, retrieved=retrieved, relevant=case.relevant
         )
 
     def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
@@ -197,7 +247,7 @@ class Runner:
 
         hits = plan.index.search(self._query(plan, case), plan.variant.retrieval.top_k)
         variables.update(template_variables(hits))
-        return variables, tuple({"id": h.chunk.id, "score": round(h.score, 4)} for h in hits)
+        return variables, tuple(_hit_entry(h) for h in hits)
 
     def _query(self, plan: _Plan, case: "Case") -> str:
         from .spec._model import RecipeSpec
@@ -211,6 +261,7 @@ class Runner:
     async def _generate(self, plan: _Plan, case: "Case", prompt: Any, context: str | None, repeat: int) -> "Response":
         from .provider import Request
 
+        assert plan.provider is not None and plan.variant.model is not None
         request = Request(
             messages=prompt.messages,
             prompt=prompt.user,
@@ -239,7 +290,7 @@ class Runner:
         return response
 
     def _cache_key(self, plan: _Plan, request: "Request") -> str | None:
-        if self.cache is None or not plan.provider.cacheable:
+        if self.cache is None or plan.provider is None or plan.variant.model is None or not plan.provider.cacheable:
             return None
         from .cache import request_identity
 
@@ -270,10 +321,29 @@ def _input_text(plan: _Plan, case: "Case", rendered: str | None = None) -> str:
     return rendered if rendered is not None else ""
 
 
-def _score(metrics: Sequence[_MetricUse], case: "Case", responses: Sequence["Response"]) -> dict[str, float]:
+def _hit_entry(hit: "Hit") -> dict[str, Any]:
+    return {"id": hit.chunk.id, "doc_id": hit.chunk.doc_id, "score": round(hit.score, 4)}
+
+
+def _documents(retrieved: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The document ids of retrieved chunks, best first, each once."""
+    return tuple(dict.fromkeys(str(r["doc_id"]) for r in retrieved))
+
+
+def _score(
+    metrics: Sequence[_MetricUse],
+    case: "Case",
+    responses: Sequence["Response"],
+    retrieved: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, float]:
+    """Each metric's score of the case: the mean over its generations (or over the one
+    output-less sample of a retrieval-only variant)."""
     from .metric import Sample
 
-    samples = [Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd) for r in responses]
+    docs = _documents(retrieved)
+    samples = [
+        Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd, retrieved=docs) for r in responses
+    ] or [Sample(case=case, output="", retrieved=docs)]
     scores: dict[str, float] = {}
     for use in metrics:
         values = [float(use.metric.score(s, use.args)) for s in samples]
@@ -286,8 +356,11 @@ def case_samples(case: CaseResult) -> list["Sample"]:
     from .dataset import Case
     from .metric import Sample
 
-    source = Case(id=case.id, expected=case.expected)
-    return [Sample(case=source, output=o, latency_s=l) for o, l in zip(case.outputs, case.latencies_s)]
+    source = Case(id=case.id, expected=case.expected, relevant=case.relevant)
+    docs = case.retrieved_documents
+    pairs = zip(case.outputs, case.latencies_s)
+    samples = [Sample(case=source, output=o, latency_s=l, retrieved=docs) for o, l in pairs]
+    return samples or [Sample(case=source, output="", retrieved=docs)]
 
 
 def aggregate(use: _MetricUse, cases: Sequence[CaseResult]) -> MetricValue | None:
@@ -348,8 +421,16 @@ def _usage(cases: Sequence[CaseResult]) -> Usage:
 def _identity(plan: _Plan) -> dict[str, Any]:
     model = plan.variant.model
     return {
-        "provider": model.provider,
-        "model": model.id,
-        "params": dict(model.params),
+        "provider": model.provider if model is not None else None,
+        "model": model.id if model is not None else None,
+        "params": dict(model.params) if model is not None else {},
         "retrieval": plan.variant.retrieval.source if plan.variant.retrieval else None,
     }
+
+
+def _unknown_relevant(plan: _Plan, field: str, source: str, problems: list[str], known: list[str]) -> str:
+    shown = ", ".join(known[:5]) + (f", ... ({len(known)} documents)" if len(known) > 5 else "")
+    head = f"{plan.where}: task.relevant (field {field!r}) names documents that are not in retrieval.source {source}:"
+    lines = [head]
+    lines += problems[:10] + ([f"  ... and {len(problems) - 10} more"] if len(problems) > 10 else [])
+    return "\n".join(lines + [f"known documents: {shown or 'none'}"])

@@ -31,16 +31,34 @@ def build_cases(
             first = first_seen.setdefault(case_id, row)
             if first is not row:
                 errors.append(f"duplicate id {case_id!r} (first at {first.ref})")
+        readable = row.error is None and isinstance(row.value, Mapping)
+        relevant = _relevant(row.value, task.relevant_field, errors) if readable else None
         problems.extend(row.problem(e) for e in errors)
         if case_id is not None and not errors:
-            cases.append(_case(row, case_id, task.expected_field))
+            cases.append(_case(row, case_id, task.expected_field, relevant))
     return cases, problems
 
 
-def _case(row: RawRow, case_id: str, expected_field: str | None) -> Case:
+def _case(row: RawRow, case_id: str, expected_field: str | None, relevant: tuple[str, ...] | None) -> Case:
     fields = dict(row.value)
     expected = fields.get(expected_field or "expected")
-    return Case(id=case_id, fields=fields, expected=expected, source=row.where)
+    return Case(id=case_id, fields=fields, expected=expected, source=row.where, relevant=relevant)
+
+
+def _relevant(fields: Mapping[str, Any], field: str | None, errors: list[str]) -> tuple[str, ...] | None:
+    """The relevant document ids of a row: a list of ids (or one id); None when absent."""
+    value = fields.get(field) if field is not None else None
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+    if isinstance(items, (list, tuple)) and all(_is_id(item) for item in items):
+        return tuple(dict.fromkeys(str(item) for item in items))
+    errors.append(f"field {field!r} (task.relevant) must be a list of document ids, got {kind_of(value)}")
+    return None
+
+
+def _is_id(value: Any) -> bool:
+    return (isinstance(value, str) and bool(value.strip())) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _check_row(

@@ -12,9 +12,12 @@ class Case:
 
     ``fields`` holds every column of the row (the expected field included), so a
     template can use any of them. ``source`` is ``path:line`` of the row, for errors.
+    ``relevant`` holds the ids of the documents relevant to the case (from the
+    ``task.relevant`` field; None when the task names none or the row lacks it).
     """
 
     id: str
     fields: Mapping[str, Any] = field(default_factory=dict)
     expected: Any = None
     source: str = ""
+    relevant: tuple[str, ...] | None = None

@@ -6,6 +6,7 @@ from ._base import Metric, Sample
 from ._builtin import builtin_metrics, strip_json_fence, token_f1
 from ._case_metric import CaseMetric, FunctionMetric, case_metric, is_mean_aggregate
 from ._normalize import extract_label, normalize_answer, normalize_label
+from ._retrieval import RetrievalMetric
 
 __all__ = [
     "Metric",
@@ -13,6 +14,7 @@ __all__ = [
     "MetricError",
     "CaseMetric",
     "FunctionMetric",
+    "RetrievalMetric",
     "case_metric",
     "is_mean_aggregate",
     "builtin_metrics",

@@ -10,13 +10,19 @@ from ..dataset._case import Case
 
 @dataclass(frozen=True)
 class Sample:
-    """One generation to score: the case, the output and how long it took."""
+    """One generation to score: the case, the output and how long it took.
+
+    ``retrieved`` holds the ids of the documents retrieved for the case, best first,
+    each once (at its best rank); empty without retrieval. A retrieval-only variant's
+    sample has an empty ``output``.
+    """
 
     case: Case
     output: str
     latency_s: float = 0.0
     #: What the call cost in USD (the original call's cost for a cache hit).
     cost_usd: float = 0.0
+    retrieved: tuple[str, ...] = ()
 
     @property
     def expected(self) -> Any:
@@ -29,6 +35,11 @@ class Metric(Protocol):
     ``score`` returns a float per sample (raise MetricError when a sample cannot be
     scored: that case becomes an error, never a 0). ``aggregate`` turns the scores of
     a variant into one value (the mean for most metrics).
+
+    Optional attributes (read with defaults): ``needs_output`` (default True) is False
+    for a metric that can measure a retrieval-only variant (``model: null``);
+    ``needs_retrieval`` (default False) is True for a metric that only means something
+    on a variant with retrieval.
     """
 
     name: str

@@ -1,4 +1,4 @@
-"""The built-in metrics: answer matching, regex, JSON validity and latency."""
+"""The built-in metrics: answer matching, regex, JSON validity, latency, cost, retrieval."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ._base import Metric, Sample
 from ._case_metric import CaseMetric
 from ._classification import Accuracy, F1Macro
 from ._normalize import answer_tokens, normalize_answer
+from ._retrieval import retrieval_metrics
 
 __all__ = [
     "ExactMatch",
@@ -221,4 +222,5 @@ def builtin_metrics() -> list[Metric]:
         Cost(),
         Accuracy(),
         F1Macro(),
+        *retrieval_metrics(),
     ]

@@ -49,6 +49,11 @@ class CaseMetric:
     #: fast vectorized bootstrap). None means: true unless a subclass overrides
     #: ``aggregate``; set it to True when an override still computes the mean.
     aggregate_is_mean: bool | None = None
+    #: Whether the metric reads the generated output (False: a retrieval-only variant
+    #: can be measured by it).
+    needs_output: bool = True
+    #: Whether the metric measures what was retrieved (a variant needs retrieval).
+    needs_retrieval: bool = False
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
         """Problems with ``args``: by default, the keys not in ``allowed_args``."""

@@ -25,11 +25,18 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  " + " | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
 
 
+def _output(output: str | None, retrieved: Sequence[str]) -> str | None:
+    """The output, or for a retrieval-only variant (no output) what it retrieved."""
+    if output is None and retrieved:
+        return "retrieved: " + ", ".join(retrieved)
+    return output
+
+
 def _rows(a: "AssertionSpec", worst: Sequence["WorstCase"]) -> list[tuple[str, ...]]:
     if a.vs is None:
         head = ("case", "input", "expected", "output", "score")
         return [head] + [
-            (w.id, _cell(w.input), _cell(w.expected, 24), _cell(w.output), _score(w.score)) for w in worst
+            (w.id, _cell(w.input), _cell(w.expected, 24), _cell(_output(w.output, w.retrieved)), _score(w.score)) for w in worst
         ]
     head = ("case", "input", "expected", f"{a.variant} output", "score", f"{a.vs} output", "score")
     return [head] + [
@@ -37,9 +44,9 @@ def _rows(a: "AssertionSpec", worst: Sequence["WorstCase"]) -> list[tuple[str, .
             w.id,
             _cell(w.input, 30),
             _cell(w.expected, 20),
-            _cell(w.output, 30),
+            _cell(_output(w.output, w.retrieved), 30),
             _score(w.score),
-            _cell(w.other_output, 30),
+            _cell(_output(w.other_output, w.other_retrieved), 30),
             _score(w.other_score),
         )
         for w in worst

@@ -1,4 +1,5 @@
-"""Retrieval: sources, chunking, retrievers (TF-IDF, BM25, your own function), index reuse.
+"""Retrieval: sources, chunking, retrievers (TF-IDF, BM25, hybrid, your own function),
+index reuse in memory and on disk.
 
 The retrieved text reaches a prompt template as ``{{ context }}`` (see
 :func:`format_context`) and ``{{ documents }}`` (see :func:`template_variables`).
@@ -6,14 +7,25 @@ The retrieved text reaches a prompt template as ``{{ context }}`` (see
 
 from __future__ import annotations
 
-from ._base import Chunk, Hit, Index, RetrievalError, RetrieverType
+from ._base import (
+    Chunk,
+    Hit,
+    Index,
+    IndexState,
+    RestorableRetriever,
+    RetrievalError,
+    RetrieverType,
+    StorableIndex,
+)
 from ._bm25 import BM25Retriever
 from ._context import format_context, template_variables
 from ._corpus import load_chunks
+from ._hybrid import HybridRetriever
 from ._python import PythonRetriever
 from ._session import RetrievalSession
 from ._settings import ChunkSettings, chunk_settings
 from ._source import check_source
+from ._store import IndexStore
 from ._tfidf import TfidfRetriever
 
 __all__ = [
@@ -21,11 +33,16 @@ __all__ = [
     "Chunk",
     "ChunkSettings",
     "Hit",
+    "HybridRetriever",
     "Index",
+    "IndexState",
+    "IndexStore",
     "PythonRetriever",
+    "RestorableRetriever",
     "RetrievalError",
     "RetrievalSession",
     "RetrieverType",
+    "StorableIndex",
     "TfidfRetriever",
     "builtin_retriever_types",
     "check_source",
@@ -37,5 +54,7 @@ __all__ = [
 
 
 def builtin_retriever_types() -> list[RetrieverType]:
-    """The retrievers llmopt registers itself: ``tfidf``, ``bm25`` and ``python``."""
-    return [TfidfRetriever(), BM25Retriever(), PythonRetriever()]
+    """The retrievers llmopt registers itself: ``tfidf``, ``bm25``, ``python`` and
+    ``hybrid`` (which fuses the other three)."""
+    members: list[RetrieverType] = [TfidfRetriever(), BM25Retriever(), PythonRetriever()]
+    return [*members, HybridRetriever({member.name: member for member in members})]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..errors import LLMOptError
 from ..spec._model import RetrievalSpec
@@ -57,3 +57,37 @@ class RetrieverType(Protocol):
 
     def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
         """Build the index of ``chunks`` (raise RetrievalError when it cannot)."""
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """A built index as plain data, for the on-disk index cache.
+
+    ``arrays`` maps names to numeric numpy arrays; ``meta`` is JSON-serializable.
+    Nothing in it is pickled, so a stored index can be loaded without running code.
+    """
+
+    arrays: Mapping[str, Any]
+    meta: Mapping[str, Any]
+
+
+@runtime_checkable
+class StorableIndex(Protocol):
+    """An index that can describe itself as an :class:`IndexState` (optional)."""
+
+    def state(self) -> IndexState | None:
+        """The index as plain data, or None when this one cannot be stored."""
+
+
+@runtime_checkable
+class RestorableRetriever(Protocol):
+    """A retriever that rebuilds its index from a stored state (optional).
+
+    The session stores an index on disk only when its retriever has ``restore``
+    and the index has ``state``; other retrievers are rebuilt in every process.
+    """
+
+    def restore(
+        self, state: IndexState, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path
+    ) -> Index:
+        """The index ``state`` describes (any exception: the state is unusable)."""

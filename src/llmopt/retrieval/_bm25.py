@@ -7,14 +7,14 @@ rows' values over the distinct query terms.
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Index
+from ._base import Chunk, Index, IndexState
+from ._encoding import QueryEncoder
 from ._settings import check_common, is_number, require_source
-from ._sparse import SparseIndex, fit_matrix
+from ._sparse import SparseIndex, fit_matrix, restore_sparse, sklearn_fingerprint, term_major
 
 if TYPE_CHECKING:
     from scipy.sparse import spmatrix
@@ -38,12 +38,18 @@ class BM25Retriever:
         return problems
 
     def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        vectorizer = CountVectorizer(lowercase=True, stop_words="english")
+        vectorizer = _vectorizer()
         counts = fit_matrix(self.name, vectorizer, chunks)
         k1, b = float(spec.options.get("k1", K1)), float(spec.options.get("b", B))
-        return SparseIndex(chunks, bm25_weights(counts, k1, b), partial(_encode, vectorizer))
+        postings = term_major(bm25_weights(counts, k1, b))
+        encoder = QueryEncoder(vectorizer.build_analyzer(), vectorizer.vocabulary_)
+        return SparseIndex(chunks, postings, encoder, sklearn_fingerprint())
+
+    def restore(
+        self, state: IndexState, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path
+    ) -> Index:
+        analyze = _vectorizer().build_analyzer()
+        return restore_sparse(state, chunks, analyze, sklearn_fingerprint())
 
 
 def bm25_weights(counts: "spmatrix", k1: float, b: float) -> "spmatrix":
@@ -64,7 +70,7 @@ def bm25_weights(counts: "spmatrix", k1: float, b: float) -> "spmatrix":
     return weights
 
 
-def _encode(vectorizer: Any, query: str) -> "spmatrix":
-    terms = vectorizer.transform([query])
-    terms.data[:] = 1.0
-    return terms
+def _vectorizer() -> Any:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return CountVectorizer(lowercase=True, stop_words="english")

@@ -1,17 +1,19 @@
-"""Building each retrieval index once per process and sharing it across variants."""
+"""Building each retrieval index once per process, and once per source on disk."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Index, RetrievalError, RetrieverType
+from ._base import Chunk, Index, RestorableRetriever, RetrievalError, RetrieverType, StorableIndex
 from ._corpus import checked_settings, chunk_corpus
 from ._settings import COMMON_OPTIONS, ChunkSettings
-from ._source import check_source, read_source
+from ._source import SourceData, check_source, read_source
+from ._store import IndexStore
 
 
 class _Slot:
@@ -28,12 +30,22 @@ class RetrievalSession:
     Thread-safe: concurrent requests for the same index wait for one build;
     different indexes build in parallel. The source is read (and hashed) on every
     call, so ask once per variant rather than once per case.
+
+    With ``cache_dir``, indexes of retrievers that can be stored (``tfidf``,
+    ``bm25``, ``hybrid`` of those) are also kept on disk there and loaded by later
+    sessions and other processes while the source is unchanged. ``builds`` and
+    ``loads`` count the indexes this session built and loaded from disk.
     """
 
-    def __init__(self, registry_retrievers: Mapping[str, RetrieverType]) -> None:
+    def __init__(
+        self, registry_retrievers: Mapping[str, RetrieverType], cache_dir: Path | None = None
+    ) -> None:
         self._retrievers = dict(registry_retrievers)
+        self._store = IndexStore(Path(cache_dir)) if cache_dir is not None else None
         self._guard = threading.Lock()
         self._slots: dict[str, _Slot] = {}
+        self.builds = 0
+        self.loads = 0
 
     def index_for(self, spec: RetrievalSpec, base_dir: Path) -> Index:
         """The index of ``spec`` (RetrievalError / DatasetError when it cannot be built)."""
@@ -43,11 +55,59 @@ class RetrievalSession:
             raise RetrievalError("\n".join(problems))
         settings = checked_settings(spec)
         source = read_source(spec, base_dir)
-        slot = self._slot(_index_key(source.digest, spec, settings, base_dir))
+        key = index_key(source.digest, spec, settings, base_dir)
+        slot = self._slot(key)
         with slot.lock:
             if slot.index is None:
-                slot.index = retriever.build(chunk_corpus(source, settings), spec, base_dir)
+                slot.index = self._make(retriever, spec, base_dir, source, settings, key)
             return slot.index
+
+    def _make(
+        self,
+        retriever: RetrieverType,
+        spec: RetrievalSpec,
+        base_dir: Path,
+        source: SourceData,
+        settings: ChunkSettings,
+        key: str,
+    ) -> Index:
+        chunks = chunk_corpus(source, settings)
+        stored_key = f"{key}\0{chunks_digest(chunks)}"
+        restored = self._load(retriever, stored_key, chunks, spec, base_dir)
+        if restored is not None:
+            return restored
+        index = retriever.build(chunks, spec, base_dir)
+        self._count("builds")
+        if self._store is not None and isinstance(retriever, RestorableRetriever):
+            state = index.state() if isinstance(index, StorableIndex) else None
+            if state is not None:
+                self._store.save(stored_key, state)
+        return index
+
+    def _load(
+        self,
+        retriever: RetrieverType,
+        stored_key: str,
+        chunks: Sequence[Chunk],
+        spec: RetrievalSpec,
+        base_dir: Path,
+    ) -> Index | None:
+        """The index from the disk cache, or None (no cache, no file, unusable file)."""
+        if self._store is None or not isinstance(retriever, RestorableRetriever):
+            return None
+        state = self._store.load(stored_key)
+        if state is None:
+            return None
+        try:
+            index = retriever.restore(state, chunks, spec, base_dir)
+        except Exception:  # a stale or damaged state: build afresh and overwrite it
+            return None
+        self._count("loads")
+        return index
+
+    def _count(self, what: str) -> None:
+        with self._guard:
+            setattr(self, what, getattr(self, what) + 1)
 
     def _retriever(self, name: str) -> RetrieverType:
         try:
@@ -61,7 +121,7 @@ class RetrievalSession:
             return self._slots.setdefault(key, _Slot())
 
 
-def _index_key(digest: str, spec: RetrievalSpec, settings: ChunkSettings, base_dir: Path) -> str:
+def index_key(digest: str, spec: RetrievalSpec, settings: ChunkSettings, base_dir: Path) -> str:
     """What identifies an index. Retriever options may name files relative to the
     spec folder, so the folder is part of the key whenever there are any."""
     options = {k: v for k, v in spec.options.items() if k not in COMMON_OPTIONS}
@@ -73,3 +133,14 @@ def _index_key(digest: str, spec: RetrievalSpec, settings: ChunkSettings, base_d
         "base_dir": str(Path(base_dir).resolve()) if options else None,
     }
     return json.dumps(key, sort_keys=True, default=repr)
+
+
+def chunks_digest(chunks: Sequence[Chunk]) -> str:
+    """A hash of what is indexed (ids, titles, texts): a stored index must match it."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        for part in (chunk.id, chunk.doc_id, chunk.title or "", chunk.text):
+            encoded = part.encode("utf-8", "surrogatepass")
+            digest.update(b"%d\0" % len(encoded))
+            digest.update(encoded)
+    return digest.hexdigest()

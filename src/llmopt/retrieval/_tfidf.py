@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Index
+from ._base import Chunk, Index, IndexState
+from ._encoding import QueryEncoder
 from ._settings import check_common, require_source
-from ._sparse import SparseIndex, fit_matrix
-
-if TYPE_CHECKING:
-    from scipy.sparse import spmatrix
+from ._sparse import SparseIndex, fit_matrix, restore_sparse, sklearn_fingerprint, term_major
 
 
 class TfidfRetriever:
@@ -25,14 +22,21 @@ class TfidfRetriever:
         return [*require_source(spec), *check_common(spec)]
 
     def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        vectorizer = TfidfVectorizer(
-            lowercase=True, stop_words="english", sublinear_tf=True, ngram_range=(1, 2)
-        )
+        vectorizer = _vectorizer()
         matrix = fit_matrix(self.name, vectorizer, chunks)
-        return SparseIndex(chunks, matrix, partial(_encode, vectorizer))
+        encoder = QueryEncoder(vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_)
+        return SparseIndex(chunks, term_major(matrix), encoder, sklearn_fingerprint())
+
+    def restore(
+        self, state: IndexState, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path
+    ) -> Index:
+        analyze = _vectorizer().build_analyzer()
+        return restore_sparse(state, chunks, analyze, sklearn_fingerprint())
 
 
-def _encode(vectorizer: Any, query: str) -> "spmatrix":
-    return vectorizer.transform([query])
+def _vectorizer() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        lowercase=True, stop_words="english", sublinear_tf=True, ngram_range=(1, 2)
+    )

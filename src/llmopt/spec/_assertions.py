@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from ._model import AssertionSpec, Location
+from ._model import AssertionSpec, Location, VariantSpec, metric_key
 from ._problems import Issue, KeyPath, is_dirty
 from ._suggest import unknown_name
 
@@ -74,16 +74,74 @@ def _metric_issues(item: dict[str, Any], path: KeyPath, registry: "Registry") ->
     return [Issue(path + ("args",), message) for message in metric.check_args(dict(item.get("args", {})))]
 
 
+Misfit = Callable[[str, str, bool], "str | None"]
+
+
+def misfit_finder(variants: Mapping[str, VariantSpec], registry: "Registry | None") -> Misfit:
+    """A function (metric name, variant name, implicit) -> why the metric does not apply
+    to that variant, or None when it does (or when it cannot be told).
+
+    A metric that reads the output never applies to a retrieval-only variant. When the
+    variant is implicit (an assertion without ``variant``), a retrieval metric also
+    skips the variants without retrieval; named explicitly, such a variant retrieved
+    nothing and scores accordingly (recall 0).
+    """
+
+    def misfit(name: str, variant_name: str, implicit: bool) -> str | None:
+        metric = registry.metrics.get(name) if registry is not None else None
+        variant = variants.get(variant_name)
+        if metric is None or variant is None:
+            return None
+        if variant.model is None and getattr(metric, "needs_output", True):
+            return f"variant '{variant_name}' has no model (a retrieval-only variant: only retrieval metrics apply)"
+        if implicit and variant.retrieval is None and getattr(metric, "needs_retrieval", False):
+            return f"variant '{variant_name}' has no retrieval"
+        return None
+
+    return misfit
+
+
+def fit_issues(data: dict[str, Any], names: list[str] | None, misfit: Misfit, earlier: Sequence[Issue]) -> list[Issue]:
+    """Assertions whose metric cannot measure the variants they name (or any variant)."""
+    items = data.get("assertions")
+    issues: list[Issue] = []
+    for index, item in enumerate(items if isinstance(items, list) and names is not None else []):
+        path: KeyPath = ("assertions", index)
+        keys = [path + (k,) for k in ("metric", "args", "variant", "vs")]
+        if isinstance(item, dict) and path not in {i.concerns for i in earlier} and not is_dirty(earlier, keys):
+            issues += _fit_issue(item, path, names or [], misfit)
+    return issues
+
+
+def _fit_issue(item: dict[str, Any], path: KeyPath, names: list[str], misfit: Misfit) -> list[Issue]:
+    name = item["metric"]
+    named = [item[k] for k in ("variant", "vs") if k in item]
+    key = metric_key(name, item.get("args") or {})
+    messages = [f"metric '{key}' reads the model's output, but {r}" for v in named if (r := misfit(name, v, False))]
+    if "variant" not in item:
+        candidates = [n for n in names if n != item.get("vs")]
+        unfit = [r for n in candidates if (r := misfit(name, n, True)) is not None]
+        if candidates and len(unfit) == len(candidates):
+            messages.insert(0, f"metric '{key}' applies to no variant: {'; '.join(unfit)}")
+    return [Issue(path + ("metric",), message, at_value=True) for message in messages[:1]]
+
+
 def build_assertions(
-    data: dict[str, Any], names: list[str], locate: Callable[[KeyPath], Location]
+    data: dict[str, Any], names: list[str], locate: Callable[[KeyPath], Location], misfit: Misfit | None = None
 ) -> tuple[AssertionSpec, ...]:
-    """One AssertionSpec per assertion and variant it applies to, in the order written."""
+    """One AssertionSpec per assertion and variant it applies to, in the order written.
+
+    An assertion without ``variant`` applies to every variant its metric can measure
+    (``misfit``): an answer metric skips retrieval-only variants.
+    """
     out: list[AssertionSpec] = []
     items = data.get("assertions") or []
     plain = _plain_names(items)
     for index, item in enumerate(items):
         vs = item.get("vs")
         targets = [item["variant"]] if "variant" in item else [n for n in names if n != vs]
+        if misfit is not None and "variant" not in item:
+            targets = [n for n in targets if misfit(item["metric"], n, True) is None]
         location = locate(("assertions", index))
         key = item["metric"] if item["metric"] in plain else None
         out.extend(replace(_assertion(index, item, target, location), key=key) for target in targets)

@@ -21,8 +21,8 @@ def build_variant(merged: Merged, spec_path: Path, locate: Locate) -> VariantSpe
     return VariantSpec(
         name=merged.name,
         task=build_task(data["task"], spec_path, locate(merged.source(("task",)))),
-        recipe=RecipeSpec(template=data["recipe"]["template"], system=data["recipe"].get("system")),
-        model=build_model(data["model"]),
+        recipe=build_recipe(data.get("recipe") or {}),
+        model=build_model(data["model"]) if data.get("model") is not None else None,
         retrieval=build_retrieval(retrieval) if retrieval is not None else None,
     )
 
@@ -37,11 +37,17 @@ def build_task(task: dict[str, Any], spec_path: Path, location: Location) -> Tas
         id_field=task.get("id"),
         expected_field=task.get("expected"),
         input_field=task.get("input"),
+        relevant_field=task.get("relevant"),
         sample=_int_or_none(task.get("sample")),
         seed=int(task.get("seed", 0)),
         repeat=int(task.get("repeat", 1)),
         location=location,
     )
+
+
+def build_recipe(recipe: dict[str, Any]) -> RecipeSpec:
+    """The recipe; a retrieval-only variant may have none (it renders nothing)."""
+    return RecipeSpec(template=recipe.get("template", ""), system=recipe.get("system"))
 
 
 def build_model(model: dict[str, Any]) -> ModelSpec:

@@ -60,9 +60,10 @@ def _name_issues(kind: str, name: str, path: KeyPath, known: "dict[str, Any]") -
 def variant_issues(variant: VariantSpec, merged: Merged, spec_path: Path, registry: "Registry | None") -> list[Issue]:
     """Problems of one built variant, each placed where its part was written."""
     issues = _dataset_issues(variant, merged, spec_path)
-    provider_type = registry.providers.get(variant.model.provider) if registry is not None else None
-    if provider_type is not None:
-        found = provider_type.check(variant.model, spec_path.absolute().parent)
+    model = variant.model
+    provider_type = registry.providers.get(model.provider) if registry is not None and model is not None else None
+    if provider_type is not None and model is not None:
+        found = provider_type.check(model, spec_path.absolute().parent)
         issues += [Issue(merged.source(("model",)), message) for message in found]
     if variant.retrieval is not None:
         issues += _retrieval_issues(variant, merged, spec_path, registry)

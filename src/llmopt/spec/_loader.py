@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import Problem, SpecError
-from ._assertions import assertion_issues, build_assertions
+from ._assertions import assertion_issues, build_assertions, fit_issues, misfit_finder
 from ._build import build_variant
 from ._external import variant_issues, written_issues
 from ._merge import merge_variant, top_level, variant_names
@@ -55,9 +55,11 @@ def load_scenario(path: Path, registry: "Registry | None" = None, *, display_pat
     variants, found = _variants(data, names, path, registry, issues, locate)
     issues += found
     issues += assertion_issues(data, names, registry, issues)
+    misfit = misfit_finder(variants, registry)
+    issues += fit_issues(data, names, misfit, issues)
     if issues or names is None:
         raise SpecError(to_problems(issues, doc.spots, shown))
-    return _scenario(data, path, variants, build_assertions(data, names, locate), locate)
+    return _scenario(data, path, variants, build_assertions(data, names, locate, misfit), locate)
 
 
 def _read(path: Path, shown: str) -> str:

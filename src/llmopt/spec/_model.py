@@ -30,6 +30,8 @@ class TaskSpec:
     id_field: str | None = None
     expected_field: str | None = None
     input_field: str | None = None
+    #: The field holding each case's relevant document ids (for retrieval metrics).
+    relevant_field: str | None = None
     sample: int | None = None
     seed: int = 0
     repeat: int = 1
@@ -73,13 +75,22 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """One variant of a scenario: the top level with its overrides merged in."""
+    """One variant of a scenario: the top level with its overrides merged in.
+
+    ``model`` is None for a retrieval-only variant (``model: null``): its cases are
+    retrieved for but not generated, and only retrieval metrics apply to it.
+    """
 
     name: str
     task: TaskSpec
     recipe: RecipeSpec
-    model: ModelSpec
+    model: ModelSpec | None
     retrieval: RetrievalSpec | None = None
+
+    @property
+    def retrieval_only(self) -> bool:
+        """True when the variant retrieves but has no model to generate with."""
+        return self.model is None
 
 
 @dataclass(frozen=True)

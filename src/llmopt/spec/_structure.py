@@ -47,7 +47,26 @@ def _one_source(data: dict[str, Any]) -> Finding | None:
     return Finding(("task",), "missing 'dataset' or 'cases'", "task has neither 'dataset' nor 'cases' after merge")
 
 
-CHECKS = (Check("task", _one_source), _required("recipe", "template"), _required("model", "provider"))
+def _retrieval_only(data: dict[str, Any]) -> bool:
+    return data.get("model") is None and isinstance(data.get("retrieval"), dict)
+
+
+def _template(data: dict[str, Any]) -> Finding | None:
+    """A recipe template, unless the variant is retrieval-only (it renders nothing)."""
+    return None if _retrieval_only(data) else _required("recipe", "template").find(data)
+
+
+def _model_or_retrieval(data: dict[str, Any]) -> Finding | None:
+    """A model with a provider, or no model at all but retrieval (a retrieval-only variant)."""
+    if _retrieval_only(data):
+        return None
+    if isinstance(data.get("model"), dict):
+        return _required("model", "provider").find(data)
+    merged = "has no model and no retrieval after merge: give a model (or retrieval, for a retrieval-only variant)"
+    return Finding((), "missing required key 'model'", merged)
+
+
+CHECKS = (Check("task", _one_source), Check("recipe", _template), Check("model", _model_or_retrieval))
 
 
 def structure_issues(top: Merged, variants: Sequence[Merged], earlier: Sequence[Issue]) -> tuple[list[Issue], set[str]]:
