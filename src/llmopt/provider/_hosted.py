@@ -109,6 +109,18 @@ class HostedProvider(ABC):
         """The SDK's retries (retry-after aware): ``model.max_retries``, else 4."""
         return self.spec.max_retries if self.spec.max_retries is not None else DEFAULT_MAX_RETRIES
 
+    def sdk_client(self, client_class: Any, http_client_class: Any, api_key: str) -> Any:
+        """An SDK client (``AsyncOpenAI``, ``AsyncAnthropic``) with the spec's timeout and
+        retries, on an HTTP client whose response hook feeds the limiter."""
+        http_client = http_client_class(timeout=self.timeout_s, event_hooks={"response": [self.on_http_response]})
+        return client_class(
+            api_key=api_key,
+            base_url=self.spec.base_url,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+            http_client=http_client,
+        )
+
     async def on_http_response(self, response: Any) -> None:
         """An HTTP response hook for the SDK's client: it sees every attempt, the
         retried ones included, so rate limits lower the concurrency at once."""

@@ -144,14 +144,7 @@ class AnthropicProvider(HostedProvider):
     def make_client(self, api_key: str) -> Any:
         import anthropic
 
-        http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [self.on_http_response]})
-        return anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=self.spec.base_url,
-            timeout=self.timeout_s,
-            max_retries=self.max_retries,
-            http_client=http_client,
-        )
+        return self.sdk_client(anthropic.AsyncAnthropic, anthropic.DefaultAsyncHttpxClient, api_key)
 
     # -- one call -------------------------------------------------------------------
 

@@ -124,16 +124,7 @@ class OpenAIProvider(HostedProvider):
     def make_client(self, api_key: str) -> Any:
         import openai
 
-        http_client = openai.DefaultAsyncHttpxClient(
-            timeout=self.timeout_s, event_hooks={"response": [self.on_http_response]}
-        )
-        return openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=self.spec.base_url,
-            timeout=self.timeout_s,
-            max_retries=self.max_retries,
-            http_client=http_client,
-        )
+        return self.sdk_client(openai.AsyncOpenAI, openai.DefaultAsyncHttpxClient, api_key)
 
     async def call(self, client: Any, request: Request) -> Any:
         return await client.chat.completions.create(
