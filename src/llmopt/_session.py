@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .spec import AssertionSpec, Scenario
 
 SESSION_KEY: "pytest.StashKey[LLMOptSession]"
+#: The ``workerinput`` key holding the path of the run's shared budget ledger.
+LEDGER_KEY = "llmopt_budget_ledger"
 
 
 class LLMOptSession:
@@ -32,6 +34,7 @@ class LLMOptSession:
         self.cache_mode = _cache_mode(config)
         self.budget_usd: float | None = config.getoption("llmopt_budget", None)
         self._worker_refused = 0
+        self._ledger_dir: Path | None = None
 
     @property
     def registry(self) -> "Registry":
@@ -62,11 +65,29 @@ class LLMOptSession:
     def _budget(self) -> Any:
         if self.budget_usd is None:
             return None
-        from .budget import Budget
+        from .budget import Budget, FileLedger
 
-        # Each xdist worker gets an equal share, so the run never spends more in total.
-        workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1) or 1)
-        return Budget(self.budget_usd / workers)
+        # Under pytest-xdist the controller hands every worker one shared ledger.
+        shared = getattr(self.config, "workerinput", {}).get(LEDGER_KEY)
+        return Budget(self.budget_usd, FileLedger(Path(shared)) if shared else None)
+
+    def ledger_for_workers(self) -> str | None:
+        """The shared budget ledger's path (created on first use) for xdist workers."""
+        if self.budget_usd is None:
+            return None
+        if self._ledger_dir is None:
+            import tempfile
+
+            self._ledger_dir = Path(tempfile.mkdtemp(prefix="llmopt-budget-"))
+        return str(self._ledger_dir / "spend.sqlite")
+
+    def remove_ledger(self) -> None:
+        """Delete the shared budget ledger (the controller, at the end of the run)."""
+        if self._ledger_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._ledger_dir, ignore_errors=True)
+            self._ledger_dir = None
 
     def refused(self) -> int:
         """Calls this process did not make because the budget was used up."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generator, Iterable
 
 import pytest
 
-from ._session import SESSION_KEY, LLMOptSession
+from ._session import LEDGER_KEY, SESSION_KEY, LLMOptSession
 from .errors import LLMOptError
 
 if TYPE_CHECKING:
@@ -207,6 +207,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.finish()
     if state.budget_exhausted() and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Give each xdist worker the run's shared budget ledger."""
+    ledger = node.config.stash[SESSION_KEY].ledger_for_workers()
+    if ledger is not None:
+        node.workerinput[LEDGER_KEY] = ledger
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.remove_ledger()
 
 
 @pytest.hookimpl(optionalhook=True)
