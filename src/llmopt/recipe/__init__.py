@@ -6,7 +6,7 @@ with ``recipe: {use: name@version, fields: {...}}``; templates render in a Jinja
 sandbox with StrictUndefined, and a prompt that breaks a guardrail is a case error.
 """
 
-from ._load import load_book, read_recipe, recipe_schema
+from ._load import check_recipe, load_book, read_recipe, recipe_schema
 from ._model import FieldSpec, Recipe, RecipeBook, RecipeVersion
 from ._render import Renderer, RenderedPrompt, check_template
 
@@ -17,6 +17,7 @@ __all__ = [
     "RecipeVersion",
     "RenderedPrompt",
     "Renderer",
+    "check_recipe",
     "check_template",
     "load_book",
     "read_recipe",

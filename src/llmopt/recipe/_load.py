@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import Problem
+from ..errors import Problem, SpecError
 from ..spec._model import Guardrails, Location
 from ..spec._problems import Issue, KeyPath, Spots, is_dirty, to_problems
 from ..spec._schema import schema_issues, schema_validator
@@ -58,6 +58,16 @@ def load_book(folder: Path, display: Callable[[Path], str] = str) -> RecipeBook:
 def _duplicate(first: Recipe, again: Recipe) -> Recipe:
     problem = Problem(again.path, 1, 1, "recipe", f"recipe '{again.name}' is also defined in {first.path}")
     return Recipe(first.name, first.path, {}, first.description, first.problems + again.problems + (problem,))
+
+
+def check_recipe(path: Path, shown: str | None = None) -> Recipe:
+    """The recipe in the file at ``path``; :class:`SpecError` listing every problem."""
+    found = read_recipe(path, str(path) if shown is None else shown)
+    problems = found if isinstance(found, tuple) else found.problems
+    if problems:
+        raise SpecError(problems, kind=KIND)
+    assert isinstance(found, Recipe)
+    return found
 
 
 def read_recipe(path: Path, shown: str) -> Recipe | tuple[Problem, ...]:
@@ -137,10 +147,11 @@ def _one_field_issues(spec: FieldSpec, definition: dict[str, Any], where: KeyPat
         for i, value in enumerate(spec.allowed or ())
         if (problem := spec.type_problem(value)) is not None
     ]
+    check = spec.type_problem if issues else spec.value_problem  # membership needs a clean list
     if spec.required and spec.has_default:
         issues.append(Issue(where + ("default",), "a required field takes no default (give one or the other)"))
     for key in ("default", "example"):
-        problem = spec.value_problem(definition[key]) if key in definition and not issues else None
+        problem = check(definition[key]) if key in definition else None
         if problem is not None:
             issues.append(Issue(where + (key,), f"{key} {problem}", at_value=True))
     return issues

@@ -73,7 +73,7 @@ def field_values(
         if spec is None:
             issues.append(Issue(where, _unknown_field(key, version)))
         elif (problem := spec.value_problem(value)) is not None:
-            message = f"field '{key}' of recipe {version.ref} {_with_hint(problem, value, spec.allowed)}"
+            message = f"field '{key}' of recipe {version.ref}: {_with_hint(problem, value, spec.allowed)}"
             issues.append(Issue(where, message, at_value=True))
     fields_at = merged.source(("recipe", "fields")) if given else use_at
     for name, spec in version.fields.items():
