@@ -411,3 +411,23 @@ def test_validate_resolves_recipes(project: Path, capsys: pytest.CaptureFixture[
         "specs/bad.yaml:16:43: variants.v2.recipe.fields.tone: field 'tone' of recipe qa@2: 'formel' is not allowed "
         "(did you mean 'formal'? allowed: 'plain', 'friendly', 'formal')" in out
     )
+
+
+def test_broken_files_are_listed_and_leave_other_recipes_usable(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(project, "recipes/broken.yaml", "recipe: broken\nversions: {1: {template: '{{ q '}}\n")
+    _write(project, "recipes/junk.yaml", "- not a recipe\n")
+    code, out, _ = _run(["recipes", "list"], capsys)
+    assert code == 0
+    assert out.splitlines() == [
+        "recipe  latest  versions  fields                               file",
+        "broken  -       -         (1 problem: llmopt recipes lint)     recipes/broken.yaml",
+        "echo-q  3       1, 3      -                                    recipes/echo.yaml",
+        "qa      2       1, 2      product, tone, limit, strict, ratio  recipes/qa.yaml",
+        "?       -       -         unreadable (1 problem)               recipes/junk.yaml",
+    ]
+    code, _, err = _run(["recipes", "show", "broken"], capsys)
+    assert code == 2 and "recipe 'broken' has problems: run llmopt recipes lint" in err
+    _write(project, "specs/s.yaml", SPEC)
+    assert _run(["validate", "specs"], capsys)[0] == 0

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def _list(book: RecipeBook, args: argparse.Namespace) -> int:
     rows = [("recipe", "latest", "versions", "fields", "file")]
     rows += [_row(recipe) for recipe in (book.recipes[name] for name in book.names)]
-    rows += [("?", "-", "-", f"unreadable ({len(p)} problems)", path) for path, p in book.unreadable.items()]
+    rows += [("?", "-", "-", f"unreadable ({_count(len(p))})", path) for path, p in book.unreadable.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
@@ -90,10 +90,14 @@ def _list(book: RecipeBook, args: argparse.Namespace) -> int:
 
 def _row(recipe: Recipe) -> tuple[str, str, str, str, str]:
     if recipe.problems:
-        return (recipe.name, "-", "-", f"({len(recipe.problems)} problems: llmopt recipes lint)", recipe.path)
+        return (recipe.name, "-", "-", f"({_count(len(recipe.problems))}: llmopt recipes lint)", recipe.path)
     latest = recipe.versions[recipe.latest] if recipe.latest is not None else None
     fields = ", ".join(latest.fields) if latest is not None and latest.fields else "-"
     return (recipe.name, str(recipe.latest), ", ".join(map(str, recipe.versions)), fields, recipe.path)
+
+
+def _count(n: int) -> str:
+    return f"{n} problem{'s' if n != 1 else ''}"
 
 
 # -- show and diff ----------------------------------------------------------------------
