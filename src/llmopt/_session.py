@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .recipe import RecipeBook
     from .registry import Registry
     from .report import ResultsStore
     from .results import VariantResult
@@ -27,6 +28,7 @@ class LLMOptSession:
         self._registry: "Registry | None" = None
         self._runner: "Runner | None" = None
         self._store: "ResultsStore | None" = None
+        self._recipes: "RecipeBook | None" = None
         json_path = config.getoption("llmopt_json", None)
         self.json_path = Path(json_path) if json_path else None
         self.worst: int = config.getoption("llmopt_worst", 3)
@@ -44,6 +46,16 @@ class LLMOptSession:
             plugins = self.config.getini("llmopt_plugins")
             self._registry = create_registry(plugins, rootdir=self.config.rootpath)
         return self._registry
+
+    @property
+    def recipes(self) -> "RecipeBook":
+        """The recipes folder (``llmopt_recipes``, relative to the rootdir), loaded once."""
+        if self._recipes is None:
+            from .recipe import load_book
+
+            folder = self.config.rootpath / self.config.getini("llmopt_recipes")
+            self._recipes = load_book(folder, self.display)
+        return self._recipes
 
     @property
     def runner(self) -> "Runner":
@@ -131,7 +143,7 @@ class LLMOptSession:
     def load(self, path: Path) -> "Scenario":
         from .spec import load_scenario
 
-        return load_scenario(path, self.registry, display_path=self.display(path))
+        return load_scenario(path, self.registry, display_path=self.display(path), recipes=self.recipes)
 
     def evaluate(self, scenario: "Scenario", assertion: "AssertionSpec") -> dict[str, "VariantResult"]:
         """The results of every variant an assertion needs, recorded for the reports."""

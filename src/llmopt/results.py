@@ -52,6 +52,10 @@ class CaseResult:
     usage: Usage = field(default_factory=Usage)
     #: What the server reported: model name, system_fingerprint, stop reason.
     served: Mapping[str, Any] = field(default_factory=dict)
+    #: The recipe from the recipes folder ({"name", "version"}), when the variant uses one.
+    recipe: Mapping[str, Any] | None = None
+    #: ``sha256:`` + 12 hex digits of the rendered messages.
+    prompt_hash: str | None = None
 
     @property
     def output(self) -> str | None:
@@ -82,6 +86,10 @@ class CaseResult:
         data["usage"] = self.usage.to_json()
         if self.served:
             data["served"] = dict(self.served)
+        if self.recipe is not None:
+            data["recipe"] = dict(self.recipe)
+        if self.prompt_hash is not None:
+            data["prompt_hash"] = self.prompt_hash
         return data
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .provider import Provider, Request, Response
     from .registry import Registry
     from .retrieval import Hit, Index, RetrievalSession
-    from .spec import Scenario, VariantSpec
+    from .spec import RecipeSpec, Scenario, VariantSpec
 
 T = TypeVar("T")
 CaseListener = Callable[[CaseResult], None]
@@ -199,6 +199,7 @@ class Runner:
         if plan.provider is None:
             return self._retrieval_case(plan, case)
         shown = _input_text(plan, case)
+        recipe = _recipe_ref(plan.variant.recipe)
         try:
             variables, retrieved = self._variables(plan, case)
             prompt = self._renderer.render(plan.variant.recipe, variables, f"{plan.where} case {case.id!r}")
@@ -211,11 +212,15 @@ class Runner:
         except ProviderUnavailable:
             raise
         except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
-            return CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant)
+            return CaseResult(
+                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant, recipe=recipe
+            )
         return CaseResult(
             id=case.id,
             input=shown,
             expected=case.expected,
+            recipe=recipe,
+            prompt_hash=prompt.hash,
             outputs=tuple(r.text for r in responses),
             latencies_s=tuple(r.latency_s for r in responses),
             scores=scores,
@@ -425,7 +430,13 @@ def _identity(plan: _Plan) -> dict[str, Any]:
         "model": model.id if model is not None else None,
         "params": dict(model.params) if model is not None else {},
         "retrieval": plan.variant.retrieval.source if plan.variant.retrieval else None,
+        "recipe": plan.variant.recipe.identity() if model is not None else None,
     }
+
+
+def _recipe_ref(recipe: "RecipeSpec") -> dict[str, Any] | None:
+    """``{"name", "version"}`` of a recipe from the recipes folder, for each case."""
+    return {"name": recipe.name, "version": recipe.version} if recipe.name is not None else None
 
 
 def _unknown_relevant(plan: _Plan, field: str, source: str, problems: list[str], known: list[str]) -> str:
