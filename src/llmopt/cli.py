@@ -20,6 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--plugin", action="append", default=[], metavar="MODULE", help="project plugin module to load (repeatable)"
     )
+    from .finetune._cli import add_parser as add_finetune
+
+    add_finetune(sub)
     return parser
 
 
@@ -85,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(spec_schema(), indent=2))
             return 0
+        if args.command == "finetune":
+            from .finetune._cli import run as run_finetune
+
+            return run_finetune(args)
         return _validate(args.paths, args.plugin)
     except LLMOptError as exc:
         print(f"llmopt: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ keeping its comments.
 
 from ._examples import ChatExample, TrainingSet, case_text, training_set
 from ._file import read_training_file
+from ._file_leaks import LeakageWarning, leak_warnings, training_file_leaks
 from ._leaks import Leak, find_leaks, normalize_text
 from ._spec_edit import write_model_id
 from ._validate import ValidationReport, estimate_tokens, training_prices, validate_examples
@@ -17,14 +18,17 @@ from ._validate import ValidationReport, estimate_tokens, training_prices, valid
 __all__ = [
     "ChatExample",
     "Leak",
+    "LeakageWarning",
     "TrainingSet",
     "ValidationReport",
     "case_text",
     "estimate_tokens",
     "find_leaks",
+    "leak_warnings",
     "normalize_text",
     "read_training_file",
     "training_prices",
+    "training_file_leaks",
     "training_set",
     "validate_examples",
     "write_model_id",
