@@ -227,7 +227,11 @@ def _wait(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..runner import run_sync
 
     provider = _provider_to_write(args.spec, args.variant)
-    job = run_sync(lambda: _follow(_api(args), args.job, args.interval, args.timeout, out))
+    try:
+        job = run_sync(lambda: _follow(_api(args), args.job, args.interval, args.timeout, out))
+    except KeyboardInterrupt:
+        print(f"\nstopped waiting; job {args.job} goes on (wait for it again to write its model id)", file=err)
+        return 130
     if job is None:
         print(f"llmopt: job {args.job} is still running after {args.timeout:g}s; wait again later", file=err)
         return 1
