@@ -107,7 +107,8 @@ class _Prepared:
 
 
 def _prepare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    prepared = _checked_data(args, out, err)
+    scenario = _scenario(args.spec, args.plugin)
+    prepared = _checked_data(args, scenario, _variant(scenario, args.variant), out, err)
     if prepared is None:
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -116,11 +117,11 @@ def _prepare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _checked_data(args: argparse.Namespace, out: TextIO, err: TextIO) -> _Prepared | None:
+def _checked_data(args: argparse.Namespace, scenario: "Scenario", variant: str, out: TextIO, err: TextIO) -> _Prepared | None:
     """The training data of ``args``, validated and checked for leaks (reports printed);
     None when it must not be used."""
-    scenario = _scenario(args.spec, args.plugin)
-    variant = _variant(scenario, args.variant)
+    import hashlib
+
     examples, leaks, jsonl = _data(args, scenario, variant)
     report = _report(args, scenario, variant, examples)
     print(f"{scenario.id}::{variant}: {len(examples)} training examples", file=out)
@@ -129,8 +130,6 @@ def _checked_data(args: argparse.Namespace, out: TextIO, err: TextIO) -> _Prepar
         _print_leaks(leaks, args.allow_leakage, out, err)
     if not report.ok or (leaks and not args.allow_leakage):
         return None
-    import hashlib
-
     return _Prepared(scenario, variant, tuple(examples), jsonl, "sha256:" + hashlib.sha256(jsonl).hexdigest())
 
 
@@ -174,21 +173,23 @@ def _print_leaks(leaks: Sequence["Leak"], allowed: bool, out: TextIO, err: TextI
 
 
 def _submit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    prepared = _checked_data(args, out, err)
-    if prepared is None:
-        return 1
-    finetune = prepared.scenario.variants[prepared.variant].finetune
+    scenario = _scenario(args.spec, args.plugin)
+    variant = _variant(scenario, args.variant)
+    finetune = scenario.variants[variant].finetune
     base = args.base or (finetune.base if finetune is not None else None)
     if not base:
         raise FineTuneError("no base model: pass --base or set finetune.base in the spec")
     hyper = _hyperparameters(args, finetune.hyperparameters if finetune is not None else {})
     suffix = args.suffix or (finetune.suffix if finetune is not None else None)
-    name = args.file.name if args.file is not None else f"{prepared.scenario.id}-{prepared.variant}.jsonl"
+    prepared = _checked_data(args, scenario, variant, out, err)
+    if prepared is None:
+        return 1
+    name = args.file.name if args.file is not None else f"{scenario.id}-{variant}.jsonl"
     from ..runner import run_sync
 
     job = run_sync(lambda: _upload_and_create(_api(args, base), name, prepared.jsonl, base, hyper, suffix, args.seed, out))
     print(f"created job {job.id} ({job.status}): {base}, hyperparameters {hyper or 'auto'}", file=out)
-    print(f"follow it with: llmopt finetune wait {job.id} --spec {args.spec} --variant {prepared.variant}", file=out)
+    print(f"follow it with: llmopt finetune wait {job.id} --spec {args.spec} --variant {variant}", file=out)
     return 0
 
 

@@ -22,8 +22,9 @@ __all__ = ["FineTuningAPI", "Job", "JobEvent", "OPENAI_HYPERPARAMETERS", "openai
 TERMINAL = ("succeeded", "failed", "cancelled")
 #: The hyperparameters OpenAI's supervised fine-tuning takes ("auto" or a number).
 OPENAI_HYPERPARAMETERS = {"n_epochs": int, "batch_size": int, "learning_rate_multiplier": float}
-#: Spec spellings accepted for OpenAI's names.
-_ALIASES = {"epochs": "n_epochs", "learning_rate": "learning_rate_multiplier"}
+#: Spec spellings accepted for OpenAI's names (the same meaning only: a local
+#: ``learning_rate`` is not OpenAI's multiplier).
+_ALIASES = {"epochs": "n_epochs"}
 
 
 @dataclass(frozen=True)
