@@ -40,7 +40,9 @@ def build_task(task: dict[str, Any], spec_path: Path, location: Location) -> Tas
         relevant_field=task.get("relevant"),
         sample=_int_or_none(task.get("sample")),
         seed=int(task.get("seed", 0)),
-        repeat=int(task.get("repeat", 1)),
+        repeat=int(task.get("repeat") or 1),
+        reduce=str(task.get("reduce") or "mean"),
+        cluster_field=task.get("cluster"),
         location=location,
     )
 
