@@ -33,14 +33,17 @@ def variant_identity(
     base_dir: Path,
     cases: Sequence["Case"],
     metrics: Mapping[str, tuple[str, Mapping[str, Any]]],
+    served: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The readable identity of a variant's result (see :func:`identity_hash`)."""
+    """The readable identity of a variant's result (see :func:`identity_hash`);
+    ``served`` is what the provider says identifies its model (file hash, runtime)."""
     model = variant.model
     return {
         "provider": model.provider if model is not None else None,
         "model": model.id if model is not None else None,
         "params": dict(model.params) if model is not None else {},
         "base_url": model.base_url if model is not None else None,
+        "served": dict(served) if served is not None else None,
         "retrieval": variant.retrieval.source if variant.retrieval else None,
         "retrieval_settings": _retrieval_settings(variant.retrieval),
         "retrieval_content": _source_digest(variant.retrieval, base_dir),
@@ -92,10 +95,19 @@ def _source_digest(retrieval: "RetrievalSpec | None", base_dir: Path) -> str | N
     return f"sha256:{h.hexdigest()[:16]}"
 
 
-def identity_changes(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """What differs between two identities, one ``key: old -> new`` line per field."""
-    keys = sorted(set(stored) | set(current))
-    return [f"{k}: {_show(stored.get(k))} -> {_show(current.get(k))}" for k in keys if stored.get(k) != current.get(k)]
+def identity_changes(stored: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """What differs between two identities, one ``key: old -> new`` line per field
+    (``params.temperature: 0 -> 0.7`` inside mappings)."""
+    lines: list[str] = []
+    for key in sorted(set(stored) | set(current)):
+        old, new = stored.get(key), current.get(key)
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            lines += identity_changes(old, new, f"{prefix}{key}.")
+        else:
+            lines.append(f"{prefix}{key}: {_show(old)} -> {_show(new)}")
+    return lines
 
 
 def _show(value: Any) -> str:

@@ -318,7 +318,8 @@ class Runner:
         from .identity import identity_hash, variant_identity
 
         metrics = {use.key: (use.metric.name, use.args) for use in plan.metrics}
-        identity = variant_identity(plan.variant, plan.scenario.base_dir, loaded, metrics)
+        served = plan.provider.identity() if plan.provider is not None else None
+        identity = variant_identity(plan.variant, plan.scenario.base_dir, loaded, metrics, served)
         return VariantResult(
             scenario=plan.scenario.id,
             variant=plan.variant.name,
