@@ -131,7 +131,7 @@ def test_small_sample_is_underpowered_and_fails_the_confident_gate(project: pyte
     result = project.runpytest("specs", "--llmopt-json", "r.json")
     lift = next(a for a in results(project)["scenarios"][0]["assertions"] if a["id"].endswith("+0.2"))
     assert lift["underpowered"] is True and lift["needed_n"] > 12
-    result.stdout.fnmatch_lines(["*power: tuned vs baseline*UNDERPOWERED for the asked margin: about * cases needed"])
+    result.stdout.fnmatch_lines(["*power: tuned vs baseline*UNDERPOWERED: the asked margin 0.2 is below it, about * cases needed"])
 
 
 def test_without_confidence_the_point_estimate_decides(project: pytest.Pytester) -> None:

@@ -38,10 +38,10 @@ def binary_gate(mine: np.ndarray, theirs: np.ndarray, confidence: float = 0.95, 
 
 
 def t_gate(mine: np.ndarray, theirs: np.ndarray, confidence: float = 0.95) -> np.ndarray:
-    _, _, low, _ = t_interval(mine - theirs, confidence)
+    """The confidence gate of a paired t delta for every simulated run (rows)."""
     from scipy.stats import t
 
-    mean, se, _, _ = t_interval(mine - theirs, confidence)
+    mean, se, low, _ = t_interval(mine - theirs, confidence)
     p = 2 * t.sf(np.abs(mean / se), mine.shape[1] - 1)
     return superiority_passes(low, p, 0.0, 1 - confidence)
 

@@ -88,7 +88,8 @@ class Verdict:
             "n": self.n,
         }
         if self.power is not None:
-            data |= {"mde": self.power.mde, "underpowered": self.power.underpowered, "needed_n": self.power.needed_n}
+            found = self.power
+            data |= {"mde": found.mde, "margin": found.margin, "underpowered": found.underpowered, "needed_n": found.needed_n}
         if self.baseline is not None:
             data["baseline"] = dict(self.baseline)
         return data
@@ -171,7 +172,7 @@ def _check_threshold(a: "AssertionSpec", metric: "Metric", result: "VariantResul
     rows = _worst_single(result, a.metric_key, metric.higher_is_better, worst)
     return Verdict(
         ok, value.value, _at(expected, a.confidence), interval=interval, n=value.n, worst=rows,
-        confidence=a.confidence, test=interval.method,
+        confidence=a.confidence,
     )
 
 

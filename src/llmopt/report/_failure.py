@@ -89,7 +89,7 @@ def power_text(verdict: "Verdict") -> str | None:
     level = verdict.confidence or 0.95
     text = f"minimum detectable effect {found.mde:.3f} at n={verdict.n} ({level:.0%} confidence, 80% power)"
     if found.underpowered:
-        text += f"; underpowered for the asked margin: about {found.needed_n} cases needed"
+        text += f"; underpowered: the asked margin {found.margin:g} is below it, about {found.needed_n} cases needed"
     return text
 
 

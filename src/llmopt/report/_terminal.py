@@ -75,7 +75,9 @@ def _power_line(a: dict[str, Any]) -> str | None:
     line = f"  power: {a['variant']} vs {other} {a['metric']}: minimum detectable effect {a['mde']:.3f} at n={a['n']}"
     line += f" ({level:.0%} confidence, 80% power)"
     if a.get("underpowered"):
-        line += f"; UNDERPOWERED for the asked margin: about {a['needed_n']} cases needed"
+        margin = a.get("margin")
+        asked = f"the asked margin {margin:g}" if margin is not None else "the asked margin"
+        line += f"; UNDERPOWERED: {asked} is below it, about {a['needed_n']} cases needed"
     return line
 
 

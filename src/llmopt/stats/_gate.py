@@ -22,6 +22,8 @@ class Power:
     mde: float | None
     underpowered: bool
     needed_n: int | None
+    #: The margin compared with the MDE (min_delta or max_drop; 0 when none was asked).
+    margin: float = 0.0
 
 
 def superiority_passes(gain_low: Any, p_value: Any, min_delta: float, alpha: float) -> Any:
@@ -68,8 +70,8 @@ def power(se: float | None, n: int, confidence: float, margin: float) -> Power:
     from scipy.stats import norm
 
     if se is None or n < 2:
-        return Power(None, margin > 0.0, None)
+        return Power(None, margin > 0.0, None, margin)
     mde = float((norm.ppf(1.0 - (1.0 - confidence) / 2.0) + norm.ppf(POWER)) * se)
     if margin <= 0.0 or mde <= margin:
-        return Power(mde, False, None)
-    return Power(mde, True, int(math.ceil(n * (mde / margin) ** 2)))
+        return Power(mde, False, None, margin)
+    return Power(mde, True, int(math.ceil(n * (mde / margin) ** 2)), margin)
