@@ -153,3 +153,22 @@ def test_power_says_how_many_cases_a_margin_needs() -> None:
     assert result.underpowered and result.needed_n == math.ceil(20 * (result.mde / 0.1) ** 2)
     assert not power(se=0.01, n=200, confidence=0.95, margin=0.1).underpowered
     assert power(se=0.1, n=20, confidence=0.95, margin=0.0).needed_n is None
+
+
+def clustered_runs(rng: np.random.Generator, clusters: int = 40, size: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Binary scores whose rate varies by cluster (truth: 0.7 on average)."""
+    rates = np.clip(0.7 + rng.normal(0.0, 0.2, (RUNS, clusters, 1)), 0.0, 1.0)
+    scores = (rng.random((RUNS, clusters, size)) < rates).reshape(RUNS, clusters * size).astype(float)
+    return scores, np.repeat(np.arange(clusters), size)
+
+
+def test_cluster_robust_intervals_cover_where_plain_ones_do_not() -> None:
+    rng = np.random.default_rng(8)
+    scores, groups = clustered_runs(rng)
+    truth = float(np.mean(np.clip(0.7 + rng.normal(0.0, 0.2, 2_000_000), 0.0, 1.0)))
+    grouped = [mean_interval(list(row), clusters=list(groups)) for row in scores]
+    covered = np.mean([i.low <= truth <= i.high for i in grouped])
+    low, high = wilson(scores.sum(axis=1), scores.shape[1])
+    plain = np.mean((low <= truth) & (truth <= high))
+    assert 0.93 <= covered <= 0.97
+    assert plain < 0.93
