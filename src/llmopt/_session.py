@@ -230,7 +230,10 @@ def _identity_changed(scenario: "Scenario", assertion: "AssertionSpec", found: "
     head = f"the stored baseline of {scenario.id}::{assertion.variant} ({found.path}) was measured with another identity"
     if strict:
         raise IdentityMismatch(f"{head} (strict_identity): {what}; if the change is meant, update it with: {command}")
-    warnings.warn(IdentityWarning(f"{head}: {what}"), stacklevel=3)
+    location = assertion.location
+    where = location.path if location is not None else str(scenario.path)
+    line = location.line if location is not None and location.line else 1
+    warnings.warn_explicit(IdentityWarning(f"{head}: {what}"), IdentityWarning, where, line)
 
 
 SESSION_KEY = pytest.StashKey["LLMOptSession"]()
