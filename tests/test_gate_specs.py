@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,9 @@ from llmopt.baseline import (
 )
 from llmopt.spec import load_scenario
 from llmopt.stats import consistency, reduce_scores
+
+if TYPE_CHECKING:
+    from llmopt.results import VariantResult
 
 SPEC = Path(__file__).resolve().parent / "specs" / "valid" / "honest_gates.yaml"
 
@@ -98,3 +102,36 @@ def test_identity_comparison_ignores_added_metrics_but_not_changed_args() -> Non
     assert compare_identity(stored, changed, "exact_match").changed == (
         "metric exact_match.args.strict: none -> true",
     )
+
+
+class _Seconds:
+    """A lower-is-better mean metric, like a per-case latency."""
+
+    name = "seconds"
+    higher_is_better = False
+    aggregate_is_mean = True
+
+
+def _variant(name: str, values: list[float]) -> "VariantResult":
+    from llmopt.results import CaseResult, MetricValue, Usage, VariantResult
+
+    cases = tuple(CaseResult(id=f"c{i}", scores={"seconds": v}) for i, v in enumerate(values))
+    metric = MetricValue(sum(values) / len(values), len(values))
+    return VariantResult("s", name, cases, {"seconds": metric}, Usage())
+
+
+def test_lower_is_better_delta_gates_on_the_reduction() -> None:
+    from llmopt.assertion import check
+    from llmopt.spec import AssertionSpec
+
+    rng = __import__("random").Random(3)
+    slow = [2.0 + rng.random() for _ in range(30)]
+    fast = [v - 0.5 + (rng.random() - 0.5) * 0.2 for v in slow]
+    results = {"fast": _variant("fast", fast), "slow": _variant("slow", slow)}
+    wanted = AssertionSpec(index=0, metric="seconds", variant="fast", vs="slow", min_delta=0.3, confidence=0.95)
+    verdict = check(wanted, _Seconds(), results)  # type: ignore[arg-type]
+    assert verdict.passed and verdict.delta == pytest.approx(-0.5, abs=0.05) and verdict.test == "paired-t"
+    too_much = AssertionSpec(index=0, metric="seconds", variant="fast", vs="slow", min_delta=0.6, confidence=0.95)
+    assert not check(too_much, _Seconds(), results).passed  # type: ignore[arg-type]
+    worse = AssertionSpec(index=0, metric="seconds", variant="slow", vs="fast", max_drop=0.1, confidence=0.95)
+    assert not check(worse, _Seconds(), results).passed  # type: ignore[arg-type]
