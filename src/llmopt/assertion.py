@@ -8,7 +8,7 @@ point estimate does, as before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .errors import LLMOptError
@@ -73,7 +73,6 @@ class Verdict:
     power: Power | None = None
     #: For a regression: {"path", "identity_hash", "changed": [...]}.
     baseline: Mapping[str, Any] | None = None
-    notes: tuple[str, ...] = field(default=())
 
     def stats_json(self) -> dict[str, Any]:
         """The statistics fields of the assertion in the results JSON."""
@@ -383,7 +382,3 @@ def _worst_paired(
         for a, b in ranked[:count]
     )
 
-
-def with_notes(verdict: Verdict, *notes: str) -> Verdict:
-    """The verdict with extra lines for its failure text (e.g. identity changes)."""
-    return replace(verdict, notes=verdict.notes + tuple(notes))

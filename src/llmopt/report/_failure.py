@@ -97,7 +97,6 @@ def failure_text(a: "AssertionSpec", verdict: "Verdict", where: str) -> str:
     """The full text of a failed assertion item."""
     lines = [f"{where}: assertion failed", describe(a, verdict)]
     lines += [text for text in (power_text(verdict),) if text]
-    lines += list(verdict.notes)
     if verdict.baseline and verdict.baseline.get("changed"):
         lines.append("identity changed since the stored baseline: " + "; ".join(verdict.baseline["changed"]))
     if verdict.worst:
