@@ -47,7 +47,7 @@ def variant_identity(
         "retrieval": variant.retrieval.source if variant.retrieval else None,
         "retrieval_settings": _retrieval_settings(variant.retrieval),
         "retrieval_content": _source_digest(variant.retrieval, base_dir),
-        "recipe": digest(asdict(variant.recipe), 16),
+        "recipe": _recipe(variant.recipe),
         "dataset": digest([[c.id, dict(c.fields)] for c in cases], 16),
         "task": _task_settings(variant.task),
         "metrics": {key: {"metric": name, "args": dict(args)} for key, (name, args) in sorted(metrics.items())},
@@ -57,6 +57,15 @@ def variant_identity(
 def identity_hash(identity: Mapping[str, Any]) -> str:
     """The hash of an identity (``sha256:<hex>``)."""
     return digest(dict(identity))
+
+
+def _recipe(recipe: Any) -> str:
+    """The recipe's hash, after its name and version when it has them (``qa@2 sha256:...``)."""
+    hashed = digest(asdict(recipe), 16)
+    name, version = getattr(recipe, "name", None), getattr(recipe, "version", None)
+    if name is None:
+        return hashed
+    return f"{name}@{version} {hashed}" if version is not None else f"{name} {hashed}"
 
 
 def _task_settings(task: "TaskSpec") -> dict[str, Any]:
