@@ -80,6 +80,7 @@ class Verdict:
         data: dict[str, Any] = {
             "kind": self.kind,
             "ci": [ci.low, ci.high] if ci is not None and ci.low is not None else None,
+            "ci_level": ci.confidence if ci is not None else None,
             "confidence": self.confidence,
             "test": self.test,
             "p_value": self.p_value,

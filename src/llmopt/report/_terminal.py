@@ -28,7 +28,9 @@ def _check_text(assertion: dict[str, Any]) -> str:
         text += f" (delta {assertion['delta']:+.3f})"
         if assertion.get("ci") and None not in assertion["ci"]:
             low, high = assertion["ci"]
-            text += f" CI [{low:+.3f}, {high:+.3f}]"
+            level = assertion.get("ci_level")
+            shown = f" {level:.1%}".replace(".0%", "%") if level not in (None, 0.95) else ""
+            text += f" CI{shown} [{low:+.3f}, {high:+.3f}]"
         if assertion.get("p_value") is not None:
             text += f" p={assertion['p_value']:.3g}"
         if assertion.get("p_adjusted") is not None:
