@@ -58,9 +58,14 @@ def test_majority_takes_the_most_common_score() -> None:
     assert reduce_scores([1.0, 1.0, 0.0], "majority") == 1.0
 
 
-def test_consistency_counts_generations_scoring_alike_on_every_metric() -> None:
-    assert consistency({"a": [1.0, 1.0, 1.0], "b": [0.5, 0.5, 0.5]}) == 1.0
-    assert consistency({"a": [1.0, 1.0, 1.0], "b": [0.5, 0.5, 0.0]}) == pytest.approx(2 / 3)
+def test_consistency_compares_pass_fail_verdicts_on_every_metric() -> None:
+    assert consistency({"a": [1.0, 1.0, 1.0], "b": [1.0, 0.0, 1.0]}) == pytest.approx(2 / 3)
+    # latency differs on every call: not a sign of a flaky case
+    assert consistency({"a": [1.0, 1.0, 1.0], "latency": [0.31, 0.29, 0.4]}) == 1.0
+
+
+def test_consistency_without_pass_fail_metrics_compares_outputs() -> None:
+    assert consistency({"f1": [0.5, 0.7, 0.5]}, ["Paris", "paris, France", " Paris"]) == pytest.approx(2 / 3)
 
 
 def _results_variant(scores: dict[str, float], model: str = "m1") -> dict:

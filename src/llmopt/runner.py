@@ -365,7 +365,7 @@ def _score(
     ] or [Sample(case=case, output="", retrieved=docs)]
     per_repeat = {use.key: [float(use.metric.score(s, use.args)) for s in samples] for use in metrics}
     scores = {key: reduce_scores(values, reduce) for key, values in per_repeat.items()}
-    return scores, consistency(per_repeat) if len(samples) > 1 else None
+    return scores, consistency(per_repeat, [r.text for r in responses]) if len(samples) > 1 else None
 
 
 def case_samples(case: CaseResult) -> list["Sample"]:

@@ -28,10 +28,12 @@ def reduce_scores(values: Sequence[float], how: str = "mean") -> float:
     raise ValueError(f"unknown reducer {how!r} (known: {', '.join(REDUCERS)})")
 
 
-def consistency(per_repeat: Mapping[str, Sequence[float]]) -> float:
-    """Share of the generations that scored like the most common generation (on every
-    metric at once): 1.0 when all agree."""
-    rows = list(zip(*per_repeat.values()))
+def consistency(per_repeat: Mapping[str, Sequence[float]], outputs: Sequence[str] = ()) -> float:
+    """Share of the generations that agree with the most common one: on the pass/fail
+    verdict of every 0/1 metric at once, or, without such a metric, on the output text
+    (latency and other continuous scores always differ, so they are not compared)."""
+    binary = [values for values in per_repeat.values() if all(v in (0.0, 1.0) for v in values)]
+    rows: list[tuple[object, ...]] = list(zip(*binary)) if binary else [(" ".join(o.split()),) for o in outputs]
     if not rows:
         return 1.0
     return Counter(rows).most_common(1)[0][1] / len(rows)
