@@ -172,3 +172,9 @@ def test_cluster_robust_intervals_cover_where_plain_ones_do_not() -> None:
     plain = np.mean((low <= truth) & (truth <= high))
     assert 0.93 <= covered <= 0.97
     assert plain < 0.93
+
+
+def test_negative_min_delta_tolerates_a_loss_without_a_significant_test() -> None:
+    assert bool(superiority_passes(-0.03, 0.8, -0.05, 0.05))
+    assert not bool(superiority_passes(-0.06, 0.8, -0.05, 0.05))
+    assert not bool(superiority_passes(0.01, 0.2, 0.0, 0.05))

@@ -29,11 +29,14 @@ class Power:
 def superiority_passes(gain_low: Any, p_value: Any, min_delta: float, alpha: float) -> Any:
     """The confidence gate of ``min_delta``: the interval's lower bound on the gain is at
     least ``min_delta`` (above 0 without one) and the test of no difference rejects at
-    ``alpha``. Element-wise on arrays (for the simulation tests)."""
+    ``alpha``; a negative ``min_delta`` (a tolerated loss) needs the bound only.
+    Element-wise on arrays (for the simulation tests)."""
     import numpy as np
 
     low = np.asarray(gain_low, dtype=float)
-    above = low > 0.0 if min_delta <= 0.0 else low >= min_delta
+    if min_delta < 0.0:
+        return low >= min_delta
+    above = low > 0.0 if min_delta == 0.0 else low >= min_delta
     return above & (np.asarray(p_value, dtype=float) <= alpha)
 
 
