@@ -43,6 +43,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--llmopt-cache-dir", metavar="DIR", help="response cache folder (default: llmopt_cache_dir)")
     group.addoption("--llmopt-worst", type=int, default=3, metavar="N", help="worst cases shown per failure (3)")
+    group.addoption(
+        "--llmopt-report",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="write a report; the suffix picks the format: .html (self-contained page), .md (summary), .json "
+        "(repeatable)",
+    )
+    group.addoption(
+        "--llmopt-progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="live progress of each variant's evaluation: auto (on a terminal, not on xdist workers), on, off",
+    )
     parser.addini("llmopt_plugins", "project-local llmopt plugin modules (e.g. plugins.brand)", type="linelist")
     parser.addini("llmopt_cache_dir", "response cache folder, relative to the rootdir", default=".llmopt/cache")
     parser.addini("llmopt_recipes", "recipes folder, relative to the rootdir", default="recipes")
@@ -247,3 +261,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_line(state.spend_line())
     if state.json_path is not None:
         terminalreporter.write_line(f"results JSON: {state.json_path}")
+    for line in state.report_lines:
+        terminalreporter.write_line(line)
