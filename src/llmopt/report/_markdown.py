@@ -41,17 +41,33 @@ def _title(doc: Mapping[str, Any]) -> list[str]:
     return [f"## llmopt {'❌' if bad else '✅'} {parts}", "", spend, ""]
 
 
-def _assertion_rows(doc: Mapping[str, Any]) -> tuple[list[list[str]], int]:
+def _assertion_row(scenario: str, a: Mapping[str, Any]) -> list[str]:
+    signed = a.get("delta") is not None
+    return [
+        f"{ICONS.get(a.get('outcome', ''), '')} {a.get('outcome', '')}", scenario, a.get("variant"),
+        a.get("metric"), d.fmt(a.get("observed")), a.get("expected"), d.fmt(a.get("delta"), signed=True),
+        d.fmt_ci(d.assertion_ci(a), signed=signed), d.fmt_p(a.get("p_adjusted", a.get("p_value"))),
+    ]
+
+
+def _assertion_lines(doc: Mapping[str, Any], budget: int) -> list[str]:
+    """The assertion table, failures first, within ``budget`` characters; a note counts
+    the rows left out and how many of them failed."""
     pairs = d.assertions_by_urgency(doc)
-    rows = []
-    for scenario, a in pairs[:MAX_ASSERTIONS]:
-        signed = a.get("delta") is not None
-        rows.append([
-            f"{ICONS.get(a.get('outcome', ''), '')} {a.get('outcome', '')}", scenario, a.get("variant"),
-            a.get("metric"), d.fmt(a.get("observed")), a.get("expected"), d.fmt(a.get("delta"), signed=True),
-            d.fmt_ci(d.assertion_ci(a), signed=signed), d.fmt_p(a.get("p_adjusted", a.get("p_value"))),
-        ])
-    return rows, len(pairs) - len(rows)
+    if not pairs:
+        return ["No assertions ran."]
+    head = ("result", "scenario", "variant", "metric", "observed", "expected", "delta", "95% CI", "p")
+    lines = _table(head, [])
+    used = sum(len(line) + 1 for line in lines)
+    for shown, (scenario, a) in enumerate(pairs):
+        line = _table(head, [_assertion_row(scenario, a)])[-1]
+        if shown >= MAX_ASSERTIONS or used + len(line) + 1 > budget:
+            rest = pairs[shown:]
+            bad = sum(1 for _, x in rest if x.get("outcome") in ("failed", "error"))
+            return lines + [f"\n… and {len(rest)} more assertions ({bad} failed or errors), in the HTML report"]
+        lines.append(line)
+        used += len(line) + 1
+    return lines
 
 
 def _metric_rows(entry: Mapping[str, Any]) -> list[list[str]]:
@@ -79,12 +95,7 @@ def _scenario_urgency(entry: Mapping[str, Any]) -> int:
 
 def render_markdown(doc: Mapping[str, Any], max_chars: int = MAX_CHARS) -> str:
     """The summary; scenarios with failures first; cut at ``max_chars`` with a note."""
-    rows, hidden = _assertion_rows(doc)
-    head = ("result", "scenario", "variant", "metric", "observed", "expected", "delta", "95% CI", "p")
-    lines = _title(doc) + (_table(head, rows) if rows else ["No assertions ran."])
-    if hidden:
-        lines.append(f"\n… and {hidden} more assertions (all passed or skipped), in the HTML report")
-    lines.append("")
+    lines = _title(doc) + _assertion_lines(doc, max_chars // 2) + [""]
     text = "\n".join(lines)
     note = "\n_Summary cut to fit; the HTML report has everything._\n"
     for entry in sorted(doc.get("scenarios", []), key=_scenario_urgency):
