@@ -1,0 +1,49 @@
+"""``llmopt init``: a new project whose ``pytest specs/`` passes offline at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmopt.cli import main
+
+
+def test_init_writes_a_project_whose_specs_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "shop"
+    assert main(["init", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert f"next: cd {target} && pytest specs/" in out
+    for name in ("specs/support.yaml", "data/questions.jsonl", "plugins/support.py", "plugins/__init__.py",
+                 "recipes/README.md", "pyproject.toml", ".github/workflows/llmopt.yml", ".gitignore", "app/bot.py"):
+        assert (target / name).is_file(), name
+    assert (target / "README.md").read_text(encoding="utf-8").startswith("# shop\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "specs/", "-p", "no:cacheprovider", "--llmopt-json", "results.json"],
+        cwd=target, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "4 passed" in run.stdout
+    assert "rag        concise      1.000" in run.stdout  # the project's own metric plugin ran
+    assert (target / ".llmopt" / "cache").is_dir()
+
+
+def test_init_specs_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", str(tmp_path)]) == 0
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["validate"]) == 0
+    assert "specs/support.yaml: ok (support: 3 variants, 4 checks)" in capsys.readouterr().out
+
+
+def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "support.yaml").write_text("mine\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text("mine\n", encoding="utf-8")
+    assert main(["init", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "already has: pyproject.toml, specs/support.yaml; nothing was written" in err
+    assert not (tmp_path / "data").exists()
+    assert (tmp_path / "pyproject.toml").read_text(encoding="utf-8") == "mine\n"
