@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 #: Outcomes in the order reports list them: what needs attention first.
-OUTCOME_ORDER = {"failed": 0, "error": 1, "skipped": 2, "passed": 3}
+OUTCOME_ORDER = {"failed": 0, "error": 1, "passed": 2, "skipped": 3}
 #: Metric keys whose values are not scores in [0, 1] (lower is better).
 LOWER_IS_BETTER_PREFIXES = ("latency", "cost")
 
