@@ -147,3 +147,19 @@ def test_progress_note_is_cut_to_the_room_left(project: pytest.Pytester, monkeyp
 def test_no_progress_off_a_terminal(project: pytest.Pytester) -> None:
     result = project.runpytest("specs")
     assert "[llmopt " not in result.stdout.str() and "\x1b[" not in result.stdout.str()
+
+
+def test_a_skipped_assertion_keeps_its_reason(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    hosted = SPEC.replace("  tuned: {}\n", "  tuned: {}\n  hosted: {model: {provider: openai, id: gpt-4o-mini}}\n")
+    hosted += "  - {metric: exact_match, variant: hosted, min: 0.5}\n"
+    (project.path / "specs" / "demo.yaml").write_text(hosted, encoding="utf-8")
+    result = project.runpytest("specs", "--llmopt-unavailable=skip", "--llmopt-report", "summary.md", "--llmopt-json", "r.json")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    import json
+
+    doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+    skipped = [a for a in doc["scenarios"][0]["assertions"] if a["outcome"] == "skipped"]
+    assert skipped[0]["message"].startswith("specs/demo.yaml:") and "OPENAI_API_KEY" in skipped[0]["message"]
+    md = (project.path / "summary.md").read_text(encoding="utf-8")
+    assert md.index("⏭️ skipped") > md.index("✅ passed")  # failures first, skips last

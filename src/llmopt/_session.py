@@ -179,7 +179,7 @@ class LLMOptSession:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             a, verdict = item.assertion, item.verdict
             outcome = "error" if report.when == "setup" and report.failed else report.outcome
-            message = "" if report.passed else str(report.longrepr)
+            message = "" if report.passed else _longrepr_text(report)
             result = AssertionOutcome(
                 id=item.nodeid,
                 scenario=item.scenario.id,
@@ -216,6 +216,14 @@ def _cache_mode(config: pytest.Config) -> str:
             raise pytest.UsageError(f"--llmopt-no-cache contradicts --llmopt-cache={mode}")
         return "off"
     return mode or "on"
+
+
+def _longrepr_text(report: pytest.TestReport) -> str:
+    """A report's message; a skip's (path, line, reason) tuple becomes its reason."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
 
 
 def _check_reports(paths: list[Path]) -> None:
