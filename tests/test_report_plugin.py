@@ -76,8 +76,11 @@ def test_summary_goes_to_the_github_job_summary(project: pytest.Pytester, monkey
 
 def test_reports_merge_the_xdist_workers(project: pytest.Pytester) -> None:
     (project.path / "specs" / "other.yaml").write_text(SPEC.replace("echo-demo", "other-demo"), encoding="utf-8")
-    result = project.runpytest_subprocess("specs", "-n", "2", "--llmopt-report", "summary.md", "-p", "no:cacheprovider")
+    result = project.runpytest_subprocess(
+        "specs", "-n", "2", "--llmopt-report", "summary.md", "--llmopt-progress=on", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2, failed=2)
+    assert "[llmopt " not in result.stdout.str()  # workers never draw on the controller's terminal
     md = (project.path / "summary.md").read_text(encoding="utf-8")
     assert "### echo-demo" in md and "### other-demo" in md
 

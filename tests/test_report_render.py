@@ -44,9 +44,20 @@ def test_failing_cases_come_first_and_passes_are_capped(monkeypatch: pytest.Monk
     import llmopt.report._html_cases as cases
 
     monkeypatch.setattr(cases, "MAX_PASSING_CASES", 0)
+    monkeypatch.setattr(cases, "MAX_FAILED_CASES", 1)
     html = render_html(current_doc())
     assert html.count('class="case-ok"') == 0
-    assert "1 passing cases not shown" in html  # baseline's q2 (rag's q1 and q2 too)
+    assert html.count('class="case-failed"') == 1 and html.count('class="case-error"') == 1
+    assert "1 failed cases not shown; 1 passing cases not shown" in html  # baseline: q3 and q2
+    assert "2 passing cases not shown" in html  # rag: q1 and q2
+
+
+def test_failed_cases_are_listed_before_passing_ones() -> None:
+    html = render_html(current_doc())
+    rows = re.findall(r'<tr class="case-(\w+)"><td>(q\d)', html)
+    assert rows[:3] == [("failed", "q1"), ("failed", "q3"), ("ok", "q2")]  # baseline
+    assert rows[3:] == [("error", "q3"), ("ok", "q1"), ("ok", "q2")]  # rag
+
 
 
 def test_empty_results_render() -> None:

@@ -11,6 +11,8 @@ from ._svg import Bar, interval_chart
 
 #: Cases shown per variant; failures and errors are always shown, passes up to this many.
 MAX_PASSING_CASES = 500
+#: Failed cases and errors shown per variant (the results JSON keeps them all).
+MAX_FAILED_CASES = 2000
 #: Characters of one text cell (input, expected, output) before it is cut.
 MAX_CELL = 2000
 

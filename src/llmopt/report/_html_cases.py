@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from . import _doc as d
-from ._html import MAX_PASSING_CASES, _e
+from ._html import MAX_FAILED_CASES, MAX_PASSING_CASES, _e
 
 
 def _retrieved(case: Mapping[str, Any]) -> str:
@@ -51,6 +51,11 @@ def _row(case: Mapping[str, Any], unit: list[str], flaky: set[str]) -> str:
     return f'<tr class="case-{state}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
+def _omitted(failed: int, passing: int) -> str:
+    parts = [f"{n} {what} cases not shown" for n, what in ((failed, "failed"), (passing, "passing")) if n > 0]
+    return f"<p class='muted'>{'; '.join(parts)} (the results JSON has them all).</p>" if parts else ""
+
+
 def cases_section(entry: Mapping[str, Any]) -> str:
     """One collapsible table per variant; failures and errors first, passes capped."""
     parts = []
@@ -60,9 +65,9 @@ def cases_section(entry: Mapping[str, Any]) -> str:
         flaky = set(map(str, variant.get("flaky") or []))
         bad = [c for c in cases if d.case_failed(c, unit)]
         good = [c for c in cases if not d.case_failed(c, unit)]
-        shown = bad + good[:MAX_PASSING_CASES]
+        shown = bad[:MAX_FAILED_CASES] + good[:MAX_PASSING_CASES]
         rows = "".join(_row(c, unit, flaky) for c in shown)
-        note = f"<p class='muted'>{len(good) - MAX_PASSING_CASES} passing cases not shown.</p>" if len(good) > MAX_PASSING_CASES else ""
+        note = _omitted(len(bad) - MAX_FAILED_CASES, len(good) - MAX_PASSING_CASES)
         summary = f"{_e(name)}: {len(cases)} cases, {len(bad)} failed or errors"
         head = "<tr><th>case</th><th>input</th><th>expected</th><th>output</th><th>retrieved (score)</th><th>scores</th></tr>"
         parts.append(f"<details open><summary>{summary}</summary><table><thead>{head}</thead><tbody>{rows}</tbody></table>{note}</details>")
