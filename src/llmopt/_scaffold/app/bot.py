@@ -13,7 +13,7 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
 
 
-def answer(case: dict, context: str | None) -> str:
+def answer(case: dict[str, object], context: str | None) -> str:
     if not context:
         return UNKNOWN
     question = _words(str(case.get("question", "")))
