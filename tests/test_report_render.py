@@ -117,3 +117,14 @@ def test_load_results_names_the_problem(tmp_path: Path) -> None:
     other.write_text("{}", encoding="utf-8")
     with pytest.raises(ReportError, match="not an llmopt results JSON"):
         load_results(other)
+
+
+def test_write_reports_says_what_it_could_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmopt.report import write_reports
+
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "nowhere" / "summary.md"))
+    lines = write_reports(current_doc(), [tmp_path / "taken" / "r.html", tmp_path / "ok.md"])
+    assert lines[0].startswith(f"report: could not write {tmp_path / 'taken' / 'r.html'}:")
+    assert lines[1] == f"report: {tmp_path / 'ok.md'}"
+    assert lines[2].startswith("could not append to $GITHUB_STEP_SUMMARY: ")

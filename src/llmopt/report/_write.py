@@ -80,9 +80,15 @@ def write_reports(doc: Mapping[str, Any], paths: list[Path]) -> list[str]:
     returned say where each went."""
     lines = []
     for path in paths:
-        write_report(doc, path)
-        lines.append(f"report: {path}")
-    summary = append_step_summary(doc)
+        try:
+            write_report(doc, path)
+            lines.append(f"report: {path}")
+        except OSError as exc:
+            lines.append(f"report: could not write {path}: {exc.strerror or exc}")
+    try:
+        summary = append_step_summary(doc)
+    except OSError as exc:
+        return lines + [f"could not append to ${STEP_SUMMARY_ENV}: {exc.strerror or exc}"]
     if summary is not None:
         lines.append(f"summary appended to ${STEP_SUMMARY_ENV} ({summary})")
     return lines
