@@ -17,7 +17,7 @@ def test_init_writes_a_project_whose_specs_pass(tmp_path: Path, capsys: pytest.C
     out = capsys.readouterr().out
     assert f"next: cd {target} && pytest specs/" in out
     for name in ("specs/support.yaml", "data/questions.jsonl", "plugins/support.py", "plugins/__init__.py",
-                 "recipes/README.md", "pyproject.toml", ".github/workflows/llmopt.yml", ".gitignore", "app/bot.py"):
+                 "recipes/grounded-answer.yaml", "pyproject.toml", ".github/workflows/llmopt.yml", ".gitignore", "app/bot.py"):
         assert (target / name).is_file(), name
     assert (target / "README.md").read_text(encoding="utf-8").startswith("# shop\n")
     run = subprocess.run(
@@ -36,6 +36,7 @@ def test_init_specs_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     monkeypatch.syspath_prepend(str(tmp_path))
     assert main(["validate"]) == 0
     assert "specs/support.yaml: ok (support: 3 variants, 4 checks)" in capsys.readouterr().out
+    assert main(["recipes", "lint"]) == 0  # the recipe file is clean
 
 
 def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
