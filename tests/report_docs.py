@@ -61,6 +61,8 @@ def extended_doc() -> dict[str, Any]:
         variant["metrics"]["contains"] |= {"se": 0.12, "method": "wilson"}
         variant["identity_hash"] = f"sha256:{name}0123456789abcdef"
         variant["identity"]["dataset_hash"] = "sha256:da7a5e7"
+        variant["identity"]["recipe"] = {"name": "support", "version": 2, "system": "Be <brief>.",
+                                         "template": "{{ question }}", "examples": [], "fields": {}}
         variant["judge_usage"] = {"cost_usd": 0.02, "calls": 3}
         for case in variant["cases"]:
             case |= {"recipe": {"name": "support", "version": 2}, "consistency": 0.8,

@@ -28,7 +28,7 @@ def test_html_shows_the_new_fields_when_present() -> None:
     html = render_html(extended_doc())
     for text in ("sha256:rag0123456789abcdef", "sha256:da7a5e7", "support@2", "mcnemar-exact",
                  "underpowered (needs n=40, MDE 0.700)", "0.062", "[-0.100, +0.900]", "flaky", "judge contains: pass",
-                 "cites &lt;the&gt; policy", "started 2026-11-26T16:00:00Z"):
+                 "cites &lt;the&gt; policy", "<summary>support@2</summary><pre>Be &lt;brief&gt;.", "started 2026-11-26T16:00:00Z"):
         assert text in html, text
 
 
@@ -128,3 +128,14 @@ def test_write_reports_says_what_it_could_not_write(tmp_path: Path, monkeypatch:
     assert lines[0].startswith(f"report: could not write {tmp_path / 'taken' / 'r.html'}:")
     assert lines[1] == f"report: {tmp_path / 'ok.md'}"
     assert lines[2].startswith("could not append to $GITHUB_STEP_SUMMARY: ")
+
+
+def test_the_baseline_is_the_most_compared_against_variant() -> None:
+    from llmopt.report._doc import baseline_of
+
+    variants = {"base": {}, "recipe": {}, "rag": {}, "hosted": {}}
+    one_each = [{"vs": "rag"}, {"vs": "recipe"}, {"vs": "base"}, {"vs": None}]
+    assert baseline_of({"variants": variants, "assertions": one_each}) == "base"  # tie: first written
+    assert baseline_of({"variants": variants, "assertions": one_each + [{"vs": "rag"}]}) == "rag"
+    assert baseline_of({"variants": variants, "assertions": [{"vs": None}]}) == "base"
+    assert baseline_of({"variants": {}, "assertions": []}) is None

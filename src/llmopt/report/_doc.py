@@ -43,11 +43,15 @@ def lower_is_better(metric_key: str) -> bool:
 
 
 def baseline_of(entry: Mapping[str, Any]) -> str | None:
-    """The scenario's baseline: the ``vs`` of its delta assertions, else its first variant."""
-    for a in entry.get("assertions", []):
-        if a.get("vs") and a["vs"] in entry.get("variants", {}):
-            return str(a["vs"])
+    """The scenario's baseline: the variant its delta assertions compare against most
+    often (the earliest written on a tie), else its first variant."""
     names = list(entry.get("variants", {}))
+    counts: dict[str, int] = {}
+    for a in entry.get("assertions", []):
+        if a.get("vs") in names:
+            counts[a["vs"]] = counts.get(a["vs"], 0) + 1
+    if counts:
+        return max(counts, key=lambda name: (counts[name], -names.index(name)))
     return names[0] if names else None
 
 

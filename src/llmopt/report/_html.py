@@ -147,9 +147,19 @@ def _identity(entry: Mapping[str, Any]) -> str:
     rows = []
     for name, variant in entry["variants"].items():
         ident = variant.get("identity") or {}
-        cells = [_e(ident.get(k), 300) for k in keys]
+        cells = [_identity_cell(ident.get(k)) for k in keys]
         rows.append([_e(name), *cells, _e(", ".join(d.recipes_of(variant))), _e(variant.get("identity_hash"))])
     return _table(head, rows)
+
+
+def _identity_cell(value: Any) -> str:
+    """An identity value; a recipe reads as ``name@version`` (or inline) with its prompt
+    folded away."""
+    if not isinstance(value, Mapping) or "template" not in value:
+        return _e(value, 300)
+    label = f"{value['name']}@{value.get('version')}" if value.get("name") else "inline"
+    prompt = "\n\n".join(str(value[k]) for k in ("system", "template") if value.get(k))
+    return f"<details><summary>{_e(label)}</summary><pre>{_e(prompt)}</pre></details>"
 
 
 def _usage(entry: Mapping[str, Any]) -> str:
