@@ -35,11 +35,16 @@ def test_example_keeps_its_own_cache_and_skips_hosted_variants_without_a_key(nam
     assert "llmopt summary" in readme and "passed" in readme  # a real run's output
 
 
-def test_schema_metric_of_the_extraction_example(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(EXAMPLES / "json-extraction"))
-    monkeypatch.delitem(sys.modules, "plugins", raising=False)
-    monkeypatch.delitem(sys.modules, "plugins.schema", raising=False)
-    from plugins.schema import matches_schema
+def test_schema_metric_of_the_extraction_example() -> None:
+    import importlib.util
+
+    # Loaded under a name of its own: importing it as plugins.schema would leave another
+    # project's "plugins" package in sys.modules for the tests that follow.
+    spec = importlib.util.spec_from_file_location("example_schema_plugin", EXAMPLES / "json-extraction" / "plugins" / "schema.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    matches_schema = module.matches_schema
 
     from llmopt.dataset import Case
     from llmopt.metric import Sample
