@@ -12,6 +12,13 @@ from report_docs import current_doc, extended_doc
 from llmopt.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from an empty folder: compare loads ./pyproject.toml's plugins, and this
+    repository's would stay imported for the tests that follow."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _write(path: Path, doc: dict) -> Path:
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path

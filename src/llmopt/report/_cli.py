@@ -17,8 +17,8 @@ def add_report_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser
     report.add_argument("--md", type=Path, metavar="PATH", help="write the Markdown summary")
     report.set_defaults(run=run_report)
     compare = sub.add_parser("compare", help="show metric changes between two results JSON files")
-    compare.add_argument("old", type=Path)
-    compare.add_argument("new", type=Path)
+    compare.add_argument("old", type=Path, help="the earlier run's results JSON")
+    compare.add_argument("new", type=Path, help="the later run's results JSON")
     compare.add_argument(
         "--fail-on-drop", type=float, metavar="X",
         help="exit 1 when any metric got worse by more than X (absolute; lower is better for latency and cost)",
