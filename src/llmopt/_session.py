@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,9 @@ class LLMOptSession:
         self._baselines: dict[Path, Any] = {}
         self._worker_refused = 0
         self._ledger_dir: Path | None = None
+        self.report_paths = [Path(p) for p in config.getoption("llmopt_report", None) or []]
+        self.report_lines: list[str] = []
+        _check_reports(self.report_paths)
 
     @property
     def registry(self) -> "Registry":
@@ -70,7 +74,8 @@ class LLMOptSession:
             from .runner import Runner
 
             mode = "on" if self.cache_mode == "off" else self.cache_mode  # off: no cache at all
-            self._runner = Runner(self.registry, self._cache(), cache_mode=mode, budget=self._budget())
+            listener = self._progress()
+            self._runner = Runner(self.registry, self._cache(), cache_mode=mode, budget=self._budget(), listener=listener)
         return self._runner
 
     @property
@@ -107,6 +112,11 @@ class LLMOptSession:
 
             shutil.rmtree(self._ledger_dir, ignore_errors=True)
             self._ledger_dir = None
+
+    def _progress(self) -> Any:
+        from .report import terminal_progress
+
+        return terminal_progress(self.config, self.config.getoption("llmopt_progress", None) or "off")
 
     def refused(self) -> int:
         """Calls this process did not make because the budget was used up."""
@@ -215,7 +225,7 @@ class LLMOptSession:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             a, verdict = item.assertion, item.verdict
             outcome = "error" if report.when == "setup" and report.failed else report.outcome
-            message = "" if report.passed else str(report.longrepr)
+            message = "" if report.passed else _longrepr_text(report)
             result = AssertionOutcome(
                 id=item.nodeid,
                 scenario=item.scenario.id,
@@ -231,6 +241,9 @@ class LLMOptSession:
             )
             self.store.add_outcome(self.display(item.path), result)
             _add_properties(item, result)
+            from .report import add_junit_numbers
+
+            add_junit_numbers(item.user_properties, a, verdict)
 
     def finish(self) -> None:
         """Write the reports the options ask for (on the controller only)."""
@@ -240,6 +253,10 @@ class LLMOptSession:
             from .baseline import write_baselines
 
             self.baselines_written = write_baselines(self.store.to_doc(), self.config.rootpath)
+        if self._store is not None and (self.report_paths or os.environ.get("GITHUB_STEP_SUMMARY")):
+            from .report import write_reports
+
+            self.report_lines = write_reports(self.store.to_doc(), self.report_paths)
 
 
 def _cache_mode(config: pytest.Config) -> str:
@@ -250,6 +267,26 @@ def _cache_mode(config: pytest.Config) -> str:
             raise pytest.UsageError(f"--llmopt-no-cache contradicts --llmopt-cache={mode}")
         return "off"
     return mode or "on"
+
+
+def _longrepr_text(report: pytest.TestReport) -> str:
+    """A report's message; a skip's (path, line, reason) tuple becomes its reason."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _check_reports(paths: list[Path]) -> None:
+    if not paths:
+        return
+    from .report import ReportError, check_report_path
+
+    try:
+        for path in paths:
+            check_report_path(path)
+    except ReportError as exc:
+        raise pytest.UsageError(f"--llmopt-report {exc}") from None
 
 
 def _add_properties(item: Any, outcome: Any) -> None:

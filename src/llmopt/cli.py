@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     from .finetune._cli import add_parser as add_finetune
 
     add_finetune(sub)
+    from ._init import add_init_command
+    from .report._cli import add_report_commands
+
+    add_init_command(sub)
+    add_report_commands(sub)
     return parser
 
 
@@ -95,6 +100,8 @@ def _display(path: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if hasattr(args, "run"):
+        return int(args.run(args))
     try:
         if args.command == "schema":
             from .spec import spec_schema

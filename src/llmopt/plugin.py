@@ -48,6 +48,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="write baselines/<scenario>.json beside each spec from this run (for regression assertions)",
     )
+    group.addoption(
+        "--llmopt-report",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="write a report; the suffix picks the format: .html (self-contained page), .md (summary), .json "
+        "(repeatable)",
+    )
+    group.addoption(
+        "--llmopt-progress",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="live progress of each variant's evaluation: auto (on a terminal, not on xdist workers), on, off",
+    )
     parser.addini("llmopt_plugins", "project-local llmopt plugin modules (e.g. plugins.brand)", type="linelist")
     parser.addini("llmopt_cache_dir", "response cache folder, relative to the rootdir", default=".llmopt/cache")
     parser.addini("llmopt_recipes", "recipes folder, relative to the rootdir", default="recipes")
@@ -258,3 +272,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"baseline written: {state.display(path)}")
     if state.json_path is not None:
         terminalreporter.write_line(f"results JSON: {state.json_path}")
+    for line in state.report_lines:
+        terminalreporter.write_line(line)

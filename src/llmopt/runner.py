@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar
 
 from .errors import (
     BudgetExceeded,
@@ -42,6 +42,17 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CaseListener = Callable[[CaseResult], None]
+
+
+class EvaluationListener(Protocol):
+    """Follows an evaluation as it runs (the terminal progress note is one)."""
+
+    def started(self, scenario: str, variant: str, total: int) -> None: ...
+
+    def case_done(self, result: CaseResult) -> None: ...
+
+    def finished(self) -> None: ...
+
 #: How the response cache is used: read and write ("on"), answers only from the cache
 #: with a miss as an error ("replay"), or call again and overwrite ("refresh").
 CACHE_MODES = ("on", "replay", "refresh")
@@ -96,6 +107,7 @@ class Runner:
         *,
         cache_mode: str = "on",
         budget: "Budget | None" = None,
+        listener: EvaluationListener | None = None,
     ) -> None:
         if cache_mode not in CACHE_MODES:
             raise ValueError(f"cache_mode must be one of {CACHE_MODES}, got {cache_mode!r}")
@@ -103,6 +115,7 @@ class Runner:
         self.cache = cache
         self.cache_mode = cache_mode
         self.budget = budget
+        self.listener = listener
         self._renderer = Renderer()
         self._providers: dict[str, "Provider"] = {}
         self._retrieval: "RetrievalSession | None" = None
@@ -134,14 +147,22 @@ class Runner:
         _check_cluster(plan, cases)
         limit = plan.provider.concurrency if plan.provider is not None else RETRIEVAL_CONCURRENCY
         gate = asyncio.Semaphore(max(1, limit))
+        listener = self.listener
 
         async def bounded(case: "Case") -> CaseResult:
             async with gate:
-                return await self._case(plan, case)
+                result = await self._case(plan, case)
+            if listener is not None:
+                listener.case_done(result)
+            return result
 
+        if listener is not None:
+            listener.started(scenario.id, variant, len(cases))
         try:
             results = await asyncio.gather(*(bounded(c) for c in cases))
         finally:
+            if listener is not None:
+                listener.finished()
             closer = getattr(plan.provider, "aclose", None) if plan.provider is not None else None
             if closer is not None:
                 await closer()

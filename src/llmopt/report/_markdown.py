@@ -1,0 +1,106 @@
+"""The Markdown summary: sized for a pull-request comment or a job summary."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+from . import _doc as d
+
+#: GitHub refuses comments over 65,536 characters; stay well below.
+MAX_CHARS = 60_000
+MAX_ASSERTIONS = 60
+MAX_METRIC_ROWS = 40
+ICONS = {"passed": "✅", "failed": "❌", "error": "⚠️", "skipped": "⏭️"}
+
+
+def _cell(value: Any, width: int = 80) -> str:
+    text = " ".join(str(value if value is not None else "-").split())
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return _escape(text)
+
+
+def _escape(text: str) -> str:
+    """Text that GitHub shows as written (no HTML, no table breaks)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+
+
+def _title(doc: Mapping[str, Any]) -> list[str]:
+    counts = d.outcome_counts(doc)
+    bad = counts["failed"] + counts["error"]
+    parts = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no assertions"
+    usage = d.run_usage(doc)
+    spend = (
+        f"spent ${usage.get('cost_usd', 0.0):.4f} on {int(usage.get('calls', 0))} calls, "
+        f"{int(usage.get('cache_hits', 0))} answers from the cache"
+    )
+    return [f"## llmopt {'❌' if bad else '✅'} {parts}", "", spend, ""]
+
+
+def _assertion_row(scenario: str, a: Mapping[str, Any]) -> list[str]:
+    signed = a.get("delta") is not None
+    return [
+        f"{ICONS.get(a.get('outcome', ''), '')} {a.get('outcome', '')}", scenario, a.get("variant"),
+        a.get("metric"), d.fmt(a.get("observed")), a.get("expected"), d.fmt(a.get("delta"), signed=True),
+        d.fmt_ci(d.assertion_ci(a), signed=signed), d.fmt_p(a.get("p_adjusted", a.get("p_value"))),
+    ]
+
+
+def _assertion_lines(doc: Mapping[str, Any], budget: int) -> list[str]:
+    """The assertion table, failures first, within ``budget`` characters; a note counts
+    the rows left out and how many of them failed."""
+    pairs = d.assertions_by_urgency(doc)
+    if not pairs:
+        return ["No assertions ran."]
+    head = ("result", "scenario", "variant", "metric", "observed", "expected", "delta", "95% CI", "p")
+    lines = _table(head, [])
+    used = sum(len(line) + 1 for line in lines)
+    for shown, (scenario, a) in enumerate(pairs):
+        line = _table(head, [_assertion_row(scenario, a)])[-1]
+        if shown >= MAX_ASSERTIONS or used + len(line) + 1 > budget:
+            rest = pairs[shown:]
+            bad = sum(1 for _, x in rest if x.get("outcome") in ("failed", "error"))
+            return lines + [f"\n… and {len(rest)} more assertions ({bad} failed or errors), in the HTML report"]
+        lines.append(line)
+        used += len(line) + 1
+    return lines
+
+
+def _metric_rows(entry: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, variant in entry.get("variants", {}).items():
+        for key, m in (variant.get("metrics") or {}).items():
+            rows.append([name, key, d.fmt(m.get("value")), d.fmt_ci(m.get("ci")), str(m.get("n", "-")),
+                         str(variant.get("errors", 0)), f"{(variant.get('usage') or {}).get('cost_usd', 0.0):.4f}"])
+    return rows
+
+
+def _scenario_lines(entry: Mapping[str, Any]) -> list[str]:
+    rows = _metric_rows(entry)
+    head = ("variant", "metric", "value", "95% CI", "n", "errors", "cost $")
+    lines = [f"### {_escape(str(entry.get('scenario')))} (`{entry.get('spec')}`)", ""]
+    lines += _table(head, rows[:MAX_METRIC_ROWS]) if rows else ["(no results)"]
+    if len(rows) > MAX_METRIC_ROWS:
+        lines.append(f"\n… {len(rows) - MAX_METRIC_ROWS} more rows in the HTML report")
+    return lines + [""]
+
+
+def _scenario_urgency(entry: Mapping[str, Any]) -> int:
+    return min((d.OUTCOME_ORDER.get(a.get("outcome", ""), 9) for a in entry.get("assertions", [])), default=9)
+
+
+def render_markdown(doc: Mapping[str, Any], max_chars: int = MAX_CHARS) -> str:
+    """The summary; scenarios with failures first; cut at ``max_chars`` with a note."""
+    lines = _title(doc) + _assertion_lines(doc, max_chars // 2) + [""]
+    text = "\n".join(lines)
+    note = "\n_Summary cut to fit; the HTML report has everything._\n"
+    for entry in sorted(doc.get("scenarios", []), key=_scenario_urgency):
+        block = "\n".join(_scenario_lines(entry)) + "\n"
+        if len(text) + len(block) + len(note) > max_chars:
+            return text + note
+        text += "\n" + block if not text.endswith("\n\n") else block
+    return text
