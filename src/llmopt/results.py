@@ -52,6 +52,10 @@ class CaseResult:
     usage: Usage = field(default_factory=Usage)
     #: What the server reported: model name, system_fingerprint, stop reason.
     served: Mapping[str, Any] = field(default_factory=dict)
+    #: Judge metrics' verdicts by metric key: {"verdict", "score", "reason"}.
+    judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: What the judge calls of this case used (apart from ``usage``).
+    judge_usage: Usage = field(default_factory=Usage)
 
     @property
     def output(self) -> str | None:
@@ -82,6 +86,8 @@ class CaseResult:
         data["usage"] = self.usage.to_json()
         if self.served:
             data["served"] = dict(self.served)
+        if self.judges:
+            data["judges"] = {key: dict(value) for key, value in self.judges.items()}
         return data
 
 
@@ -108,6 +114,8 @@ class VariantResult:
     usage: Usage
     identity: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    #: What judge metrics' calls used (None when the variant has no judge metric).
+    judge_usage: Usage | None = None
 
     @property
     def n(self) -> int:
@@ -129,6 +137,7 @@ class VariantResult:
             "usage": self.usage.to_json(),
             "identity": dict(self.identity),
             "duration_s": round(self.duration_s, 3),
+            **({"judge_usage": self.judge_usage.to_json()} if self.judge_usage is not None else {}),
             "cases": [c.to_json() for c in self.cases],
         }
 

@@ -31,6 +31,7 @@ from .results import CaseResult, MetricValue, Usage, VariantResult
 from .stats import bootstrap, bootstrap_mean
 
 if TYPE_CHECKING:
+    from ._judging import CaseJudging, JudgeCalls
     from .budget import Budget
     from .cache import ResponseCache
     from .dataset import Case
@@ -80,6 +81,8 @@ class _Plan:
     provider: "Provider | None"
     metrics: tuple[_MetricUse, ...]
     index: "Index | None"
+    #: The judging models of judge metrics (None when no metric asks one).
+    judging: "JudgeCalls | None" = None
 
     @property
     def where(self) -> str:
@@ -144,6 +147,8 @@ class Runner:
             closer = getattr(plan.provider, "aclose", None) if plan.provider is not None else None
             if closer is not None:
                 await closer()
+            if plan.judging is not None:
+                await plan.judging.aclose()
         return self._variant_result(plan, results, time.perf_counter() - started)
 
     # -- planning -------------------------------------------------------------------
@@ -155,7 +160,15 @@ class Runner:
             for key, (name, args) in scenario.metrics_for(variant).items()
         )
         index = self._index(spec, scenario) if spec.retrieval is not None else None
-        return _Plan(scenario, spec, self._provider(spec, scenario), metrics, index)
+        plan = _Plan(scenario, spec, self._provider(spec, scenario), metrics, index)
+        if not any(hasattr(use.metric, "ascore") for use in metrics):
+            return plan
+        from dataclasses import replace
+
+        from ._judging import JudgeCalls
+
+        judging = JudgeCalls(self.registry, self.cache, self.cache_mode, self.budget, scenario.base_dir, plan.where)
+        return replace(plan, judging=judging)
 
     def _provider(self, spec: "VariantSpec", scenario: "Scenario") -> "Provider | None":
         if spec.model is None:
@@ -197,8 +210,9 @@ class Runner:
 
     async def _case(self, plan: _Plan, case: "Case") -> CaseResult:
         if plan.provider is None:
-            return self._retrieval_case(plan, case)
+            return await self._retrieval_case(plan, case)
         shown = _input_text(plan, case)
+        judging = plan.judging.for_case(case) if plan.judging is not None else None
         try:
             variables, retrieved = self._variables(plan, case)
             prompt = self._renderer.render(plan.variant.recipe, variables, f"{plan.where} case {case.id!r}")
@@ -207,11 +221,11 @@ class Runner:
                 await self._generate(plan, case, prompt, variables.get("context"), r)
                 for r in range(plan.variant.task.repeat)
             ]
-            scores = _score(plan.metrics, case, responses, retrieved)
+            scores = await _score(plan.metrics, case, responses, retrieved, shown, variables.get("context"), judging)
         except ProviderUnavailable:
             raise
         except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
-            return CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant)
+            return _judged(CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant), judging)
         return CaseResult(
             id=case.id,
             input=shown,
@@ -224,18 +238,23 @@ class Runner:
             relevant=case.relevant,
             usage=_response_usage(responses),
             served=_served(responses[0]) if responses else {},
+            **_judge_fields(judging),
         )
 
-    def _retrieval_case(self, plan: _Plan, case: "Case") -> CaseResult:
+    async def _retrieval_case(self, plan: _Plan, case: "Case") -> CaseResult:
         """A case of a retrieval-only variant: retrieve and score, generate nothing."""
         shown = _input_text(plan, case)
+        judging = plan.judging.for_case(case) if plan.judging is not None else None
         try:
-            _, retrieved = self._variables(plan, case)
-            scores = _score(plan.metrics, case, (), retrieved)
-        except (RenderError, MetricError) as exc:
-            return CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant)
+            variables, retrieved = self._variables(plan, case)
+            scores = await _score(plan.metrics, case, (), retrieved, shown, variables.get("context"), judging)
+        except ProviderUnavailable:
+            raise
+        except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
+            return _judged(CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant), judging)
         return CaseResult(
-            id=case.id, input=shown, expected=case.expected, scores=scores, retrieved=retrieved, relevant=case.relevant
+            id=case.id, input=shown, expected=case.expected, scores=scores, retrieved=retrieved, relevant=case.relevant,
+            **_judge_fields(judging),
         )
 
     def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
@@ -311,6 +330,7 @@ class Runner:
             usage=_usage(cases),
             identity=_identity(plan),
             duration_s=duration,
+            judge_usage=_judge_usage(cases) if plan.judging is not None else None,
         )
 
 
@@ -330,25 +350,53 @@ def _documents(retrieved: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(r["doc_id"]) for r in retrieved))
 
 
-def _score(
+async def _score(
     metrics: Sequence[_MetricUse],
     case: "Case",
     responses: Sequence["Response"],
     retrieved: Sequence[Mapping[str, Any]] = (),
+    shown: str = "",
+    context: str | None = None,
+    judging: "CaseJudging | None" = None,
 ) -> dict[str, float]:
     """Each metric's score of the case: the mean over its generations (or over the one
-    output-less sample of a retrieval-only variant)."""
+    output-less sample of a retrieval-only variant). A metric with ``ascore`` (a judge)
+    is awaited with the case's judging context."""
     from .metric import Sample
 
     docs = _documents(retrieved)
+    common = {"retrieved": docs, "input": shown, "context": context}
     samples = [
-        Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd, retrieved=docs) for r in responses
-    ] or [Sample(case=case, output="", retrieved=docs)]
+        Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd, **common) for r in responses
+    ] or [Sample(case=case, output="", **common)]
     scores: dict[str, float] = {}
     for use in metrics:
-        values = [float(use.metric.score(s, use.args)) for s in samples]
+        ascore = getattr(use.metric, "ascore", None)
+        if ascore is not None and judging is not None:
+            values = [float(await ascore(s, use.args, judging.scope(use.key))) for s in samples]
+        else:
+            values = [float(use.metric.score(s, use.args)) for s in samples]
         scores[use.key] = sum(values) / len(values)
     return scores
+
+
+def _judge_fields(judging: "CaseJudging | None") -> dict[str, Any]:
+    """A case's judge verdicts and judge usage, as CaseResult fields."""
+    return {} if judging is None else {"judges": dict(judging.judges), "judge_usage": judging.usage}
+
+
+def _judged(result: CaseResult, judging: "CaseJudging | None") -> CaseResult:
+    """An errored case keeps what its judge calls used (they were paid for)."""
+    from dataclasses import replace
+
+    return replace(result, **_judge_fields(judging)) if judging is not None else result
+
+
+def _judge_usage(cases: Sequence[CaseResult]) -> Usage:
+    total = Usage()
+    for case in cases:
+        total = total + case.judge_usage
+    return total
 
 
 def case_samples(case: CaseResult) -> list["Sample"]:
