@@ -149,6 +149,9 @@ class Runner:
                 await closer()
             if plan.judging is not None:
                 await plan.judging.aclose()
+            index_closer = getattr(plan.index, "aclose", None)
+            if index_closer is not None:
+                await index_closer()
         return self._variant_result(plan, results, time.perf_counter() - started)
 
     # -- planning -------------------------------------------------------------------
@@ -202,7 +205,7 @@ class Runner:
 
         if self._retrieval is None:
             indexes = self.cache.directory / "indexes" if self.cache is not None else None
-            self._retrieval = RetrievalSession(self.registry.retrievers, cache_dir=indexes)
+            self._retrieval = RetrievalSession(self.registry.retrievers, cache_dir=indexes, response_cache=self.cache)
         assert spec.retrieval is not None
         return self._retrieval.index_for(spec.retrieval, scenario.base_dir)
 
@@ -214,7 +217,7 @@ class Runner:
         shown = _input_text(plan, case)
         judging = plan.judging.for_case(case) if plan.judging is not None else None
         try:
-            variables, retrieved = self._variables(plan, case)
+            variables, retrieved = await self._variables(plan, case)
             prompt = self._renderer.render(plan.variant.recipe, variables, f"{plan.where} case {case.id!r}")
             shown = _input_text(plan, case, prompt.user)
             responses = [
@@ -246,7 +249,7 @@ class Runner:
         shown = _input_text(plan, case)
         judging = plan.judging.for_case(case) if plan.judging is not None else None
         try:
-            variables, retrieved = self._variables(plan, case)
+            variables, retrieved = await self._variables(plan, case)
             scores = await _score(plan.metrics, case, (), retrieved, shown, variables.get("context"), judging)
         except ProviderUnavailable:
             raise
@@ -257,14 +260,16 @@ class Runner:
             **_judge_fields(judging),
         )
 
-    def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
+    async def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
         variables: dict[str, Any] = dict(case.fields)
         variables.setdefault("context", None)
         if plan.index is None or plan.variant.retrieval is None:
             return variables, ()
         from .retrieval import template_variables
 
-        hits = plan.index.search(self._query(plan, case), plan.variant.retrieval.top_k)
+        asearch = getattr(plan.index, "asearch", None)  # embeddings: awaited in this loop
+        query, top_k = self._query(plan, case), plan.variant.retrieval.top_k
+        hits = await asearch(query, top_k) if asearch is not None else plan.index.search(query, top_k)
         variables.update(template_variables(hits))
         return variables, tuple(_hit_entry(h) for h in hits)
 

@@ -38,10 +38,15 @@ class RetrievalSession:
     """
 
     def __init__(
-        self, registry_retrievers: Mapping[str, RetrieverType], cache_dir: Path | None = None
+        self,
+        registry_retrievers: Mapping[str, RetrieverType],
+        cache_dir: Path | None = None,
+        response_cache: Any = None,
     ) -> None:
         self._retrievers = dict(registry_retrievers)
         self._store = IndexStore(Path(cache_dir)) if cache_dir is not None else None
+        #: Handed to indexes with ``use_cache`` (embeddings keep query vectors there).
+        self._response_cache = response_cache
         self._guard = threading.Lock()
         self._slots: dict[str, _Slot] = {}
         self.builds = 0
@@ -60,6 +65,8 @@ class RetrievalSession:
         with slot.lock:
             if slot.index is None:
                 slot.index = self._make(retriever, spec, base_dir, source, settings, key)
+                if self._response_cache is not None and hasattr(slot.index, "use_cache"):
+                    slot.index.use_cache(self._response_cache)
             return slot.index
 
     def _make(
