@@ -66,6 +66,14 @@ class CaseResult:
         """The retrieved document ids, best first, each once (at its best rank)."""
         return tuple(dict.fromkeys(str(r.get("doc_id", r.get("id"))) for r in self.retrieved))
 
+    @property
+    def retrieved_summary(self) -> tuple[str, ...]:
+        """The retrieved documents with their best score, best first (``refunds.md 0.532``)."""
+        best: dict[str, Any] = {}
+        for hit in self.retrieved:
+            best.setdefault(str(hit.get("doc_id", hit.get("id"))), hit.get("score"))
+        return tuple(doc if score is None else f"{doc} {float(score):.3g}" for doc, score in best.items())
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id,

@@ -190,7 +190,9 @@ class Runner:
             return
         from .retrieval import load_chunks
 
-        known = {chunk.doc_id for chunk in load_chunks(retrieval, plan.scenario.base_dir)}
+        built = self._retrieval.chunks_of(plan.index) if self._retrieval is not None and plan.index is not None else None
+        chunks = built if built is not None else load_chunks(retrieval, plan.scenario.base_dir)
+        known = {chunk.doc_id for chunk in chunks}
         problems = [
             f"  case {case.id!r} ({case.source}): unknown document {doc!r}"
             for case in cases

@@ -79,10 +79,16 @@ def check_embedding(raw: Any) -> list[str]:
     return problems
 
 
-def create_embedder(raw: Mapping[str, Any], base_dir: Path) -> Embedder:
-    """The embedder of a checked ``retrieval.embedding`` mapping."""
+def create_embedder(
+    raw: Mapping[str, Any], base_dir: Path, local_models: "dict[Path, LocalEmbedder] | None" = None
+) -> Embedder:
+    """The embedder of a checked ``retrieval.embedding`` mapping. Local models are
+    loaded once per file when the caller keeps them in ``local_models``."""
     if raw.get("provider", "openai") == "local":
-        return LocalEmbedder(_local_path(raw.get("id"), base_dir))
+        path = _local_path(raw.get("id"), base_dir)
+        if local_models is None:
+            return LocalEmbedder(path)
+        return local_models.setdefault(path, LocalEmbedder(path))
     return OpenAIEmbedder(_model_spec(raw), OpenAIProviderType(), raw)
 
 

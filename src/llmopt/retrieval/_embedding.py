@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
@@ -24,15 +25,20 @@ from ._settings import check_common, require_source
 
 if TYPE_CHECKING:
     from ..cache import ResponseCache
-    from ..provider.embedding import Embedder
+    from ..provider.embedding import Embedder, LocalEmbedder
 
 T = TypeVar("T")
 
 
 class EmbeddingRetriever:
-    """Ranks chunks by the cosine of their embedding with the query's."""
+    """Ranks chunks by the cosine of their embedding with the query's. Keeps the
+    local embedding models it loaded (one per file) for as long as it lives."""
 
     name = "embedding"
+
+    def __init__(self) -> None:
+        self._local: dict[Path, "LocalEmbedder"] = {}
+        self._lock = threading.Lock()
 
     def check(self, spec: RetrievalSpec, base_dir: Path) -> list[str]:
         from ..provider.embedding import check_embedding
@@ -42,7 +48,7 @@ class EmbeddingRetriever:
     def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
         import numpy as np
 
-        embedder = _embedder(spec, base_dir)
+        embedder = self._embedder(spec, base_dir)
         texts = [_text(chunk) for chunk in chunks]
         embedded = blocking(embedder, lambda: embedder.embed(texts))
         vectors = np.asarray(embedded.vectors, dtype=np.float32).reshape(len(chunks), -1)
@@ -51,11 +57,17 @@ class EmbeddingRetriever:
     def restore(
         self, state: IndexState, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path
     ) -> Index:
-        embedder = _embedder(spec, base_dir)
+        embedder = self._embedder(spec, base_dir)
         vectors = state.arrays["vectors"]
         if dict(state.meta.get("embedder", {})) != _plain(embedder.identity()) or vectors.shape[0] != len(chunks):
             raise ValueError("the stored embeddings were made by another model or for other chunks")
         return EmbeddingIndex(chunks, vectors, embedder)
+
+    def _embedder(self, spec: RetrievalSpec, base_dir: Path) -> "Embedder":
+        from ..provider.embedding import create_embedder
+
+        with self._lock:
+            return create_embedder(spec.options.get("embedding") or {}, base_dir, self._local)
 
 
 class EmbeddingIndex:
@@ -124,12 +136,6 @@ def blocking(embedder: "Embedder", factory: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmopt-embed") as pool:
         return pool.submit(lambda: asyncio.run(main())).result()
-
-
-def _embedder(spec: RetrievalSpec, base_dir: Path) -> "Embedder":
-    from ..provider.embedding import create_embedder
-
-    return create_embedder(spec.options.get("embedding") or {}, base_dir)
 
 
 def _text(chunk: Chunk) -> str:
