@@ -308,8 +308,38 @@ def test_context_relevance_measures_a_retrieval_only_variant(tmp_path: Path, fak
     assert result.metrics["context_relevance"].value == pytest.approx(0.8) and fake.requests == 2
 
 
-def test_unknown_judge_provider_is_a_case_error(tmp_path: Path) -> None:
+def test_unknown_judge_provider_is_a_spec_error_naming_the_key(tmp_path: Path) -> None:
     spec = SPEC.replace("provider: openai", "provider: opnai")
     path = write(tmp_path, spec, "http://127.0.0.1:9/v1")
+    with pytest.raises(SpecError) as info:
+        load_scenario(path, create_registry(entry_points=False))
+    assert "args: judge.provider: unknown provider 'opnai' (did you mean 'openai'?" in str(info.value)
+
+
+def test_unusable_judge_is_a_case_error(tmp_path: Path) -> None:
+    spec = SPEC.replace("provider: openai, id: judge-model", "provider: local, id: missing.gguf")
+    path = write(tmp_path, spec, "http://127.0.0.1:9/v1")
     result = run(path)
-    assert result.errors == 2 and "unknown judge provider 'opnai'" in (result.cases[0].error or "")
+    assert result.errors == 2 and "the judge is not usable" in (result.cases[0].error or "")
+
+
+def test_a_judge_on_the_local_model_runs(tmp_path: Path) -> None:
+    """SmolLM2-135M is a poor judge: this checks that it is asked and its reply read
+    (a score in [0, 1] or an unparseable-verdict error), not what it decides."""
+    pytest.importorskip("llama_cpp")
+    spec = SPEC.split("assertions:")[0] + textwrap.dedent(
+        """\
+        assertions:
+          - metric: judge
+            args: {judge: {provider: local, params: {max_tokens: 16}}, rubric: Does the answer state a number of days?}
+            min: 0
+        """
+    )
+    spec = spec.replace('    - {id: price, question: "What does the Pro plan cost?", answer: "7 euros"}\n', "")
+    result = run(write(tmp_path, spec, "unused"))
+    case = result.cases[0]
+    assert case.judge_usage.calls == 1 and case.judge_usage.output_tokens > 0
+    if case.error is None:
+        assert 0.0 <= case.scores["judge"] <= 1.0 and case.judges["judge"]["verdict"]
+    else:
+        assert "verdict" in case.error
