@@ -244,6 +244,7 @@ def test_unparseable_verdict_is_a_case_error_not_zero(tmp_path: Path, fake: Fake
     assert refund.error is not None and "unparseable verdict" in refund.error
     assert result.metrics["faithfulness"].n == 1 and result.metrics["faithfulness"].value == 0.5
     assert refund.judge_usage.calls >= 1  # paid for, so counted
+    assert refund.usage.calls == 1  # and so was the answer that was judged
 
 
 def test_injection_in_a_case_stays_inside_its_block(tmp_path: Path, fake: FakeOpenAI) -> None:

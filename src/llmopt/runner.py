@@ -218,19 +218,22 @@ class Runner:
             return await self._retrieval_case(plan, case)
         shown = _input_text(plan, case)
         judging = plan.judging.for_case(case) if plan.judging is not None else None
+        responses: list["Response"] = []
         try:
             variables, retrieved = await self._variables(plan, case)
             prompt = self._renderer.render(plan.variant.recipe, variables, f"{plan.where} case {case.id!r}")
             shown = _input_text(plan, case, prompt.user)
-            responses = [
-                await self._generate(plan, case, prompt, variables.get("context"), r)
-                for r in range(plan.variant.task.repeat)
-            ]
+            for r in range(plan.variant.task.repeat):
+                responses.append(await self._generate(plan, case, prompt, variables.get("context"), r))
             scores = await _score(plan.metrics, case, responses, retrieved, shown, variables.get("context"), judging)
         except ProviderUnavailable:
             raise
         except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
-            return _judged(CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant), judging)
+            failed = CaseResult(
+                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant,
+                usage=_response_usage(responses),  # what was generated before the failure was paid for
+            )
+            return _judged(failed, judging)
         return CaseResult(
             id=case.id,
             input=shown,
