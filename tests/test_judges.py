@@ -344,3 +344,13 @@ def test_a_judge_on_the_local_model_runs(tmp_path: Path) -> None:
         assert 0.0 <= case.scores["judge"] <= 1.0 and case.judges["judge"]["verdict"]
     else:
         assert "verdict" in case.error
+
+
+def test_a_refused_judge_key_stops_the_variant_naming_the_judge(tmp_path: Path, fake: FakeOpenAI) -> None:
+    from llmopt.errors import ProviderAuthError
+
+    fake.always(FakeOpenAI.unauthorized())
+    with pytest.raises(ProviderAuthError) as info:
+        run(write(tmp_path, SPEC, fake.base_url))
+    text = str(info.value)
+    assert "the judge failed" in text and "authentication failed (401)" in text and KEY not in text

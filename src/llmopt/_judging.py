@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .errors import CacheMiss, MetricError
+from .errors import CacheMiss, MetricError, ProviderUnavailable
 from .results import Usage
 
 if TYPE_CHECKING:
@@ -66,7 +66,10 @@ class JudgeCalls:
         if self.budget is not None:
             self.budget.before_call(what)
         async with self._gates[key]:
-            response = await provider.generate(request)
+            try:
+                response = await provider.generate(request)
+            except ProviderUnavailable as exc:  # stops the variant: say it was the judge
+                raise type(exc)(f"{what}: the judge failed: {exc}") from None
         if self.budget is not None:
             self.budget.add(response.cost_usd)
         if cache_key is not None:
