@@ -74,6 +74,7 @@ def session(tmp_path: Path, cache: ResponseCache | None = None) -> RetrievalSess
         ({"provider": "openai", "model": "x"}, "retrieval.embedding: unknown key 'model'"),
         ({"provider": "openai", "batch_size": 0}, "retrieval.embedding.batch_size must be a positive integer"),
         ({"provider": "openai", "base_url": "ftp://x"}, "retrieval.embedding.base_url must start with http"),
+        ({"provider": "local", "id": "models/missing.gguf"}, "retrieval.embedding.id: no model file 'models/missing.gguf'"),
     ],
 )
 def test_bad_embedding_settings(embedding: Any, expected: str, tmp_path: Path) -> None:
@@ -251,3 +252,15 @@ def test_local_embeddings_run_offline(corpus: Path) -> None:
     again = session(corpus)
     again.index_for(local, corpus)
     assert again.loads == 1
+
+
+def test_bad_embedding_settings_are_spec_errors_listed_at_once(corpus: Path) -> None:
+    from llmopt.errors import SpecError
+
+    spec = SPEC.replace("{provider: openai, id: embed-small, base_url: BASE, max_retries: 0}", "{model: x, batch_size: 0}")
+    (corpus / "spec.yaml").write_text(spec, encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_scenario(corpus / "spec.yaml", create_registry(entry_points=False))
+    text = str(info.value)
+    assert "2 problems" in text and "retrieval.embedding: unknown key 'model'" in text
+    assert "retrieval.embedding.batch_size must be a positive integer, got 0" in text

@@ -54,7 +54,7 @@ class Embedder(Protocol):
         """Release what a call opened (an SDK client)."""
 
 
-def check_embedding(raw: Any) -> list[str]:
+def check_embedding(raw: Any, base_dir: Path = Path(".")) -> list[str]:
     """Problems with ``retrieval.embedding`` (cheap: nothing is imported or called)."""
     if raw is None:
         return ["retrieval.embedding is required by retriever 'embedding' ({provider: openai | local, id: ...})"]
@@ -75,7 +75,12 @@ def check_embedding(raw: Any) -> list[str]:
     if raw.get("options") is not None and not isinstance(raw["options"], Mapping):
         problems.append(f"retrieval.embedding.options must be a mapping, got {raw['options']!r}")
     if provider == "openai" and not problems:
-        problems += [p.replace("model.", "retrieval.embedding.") for p in OpenAIProviderType().check(_model_spec(raw), Path("."))]
+        problems += [p.replace("model.", "retrieval.embedding.") for p in OpenAIProviderType().check(_model_spec(raw), base_dir)]
+    model_id = raw.get("id")
+    if provider == "local" and isinstance(model_id, str) and not is_default_alias(model_id):
+        path = Path(model_id) if Path(model_id).is_absolute() else Path(base_dir) / model_id
+        if not path.is_file():
+            problems.append(f"retrieval.embedding.id: no model file {model_id!r} (relative to the spec's folder)")
     return problems
 
 

@@ -43,7 +43,7 @@ class EmbeddingRetriever:
     def check(self, spec: RetrievalSpec, base_dir: Path) -> list[str]:
         from ..provider.embedding import check_embedding
 
-        return [*require_source(spec), *check_common(spec, ("embedding",)), *check_embedding(spec.options.get("embedding"))]
+        return [*require_source(spec), *check_common(spec, ("embedding",)), *check_embedding(spec.options.get("embedding"), base_dir)]
 
     def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
         import numpy as np
