@@ -25,15 +25,20 @@ def check_judge(metric: str, args: Mapping[str, Any]) -> list[str]:
         if key not in JUDGE_KEYS
     ]
     if not isinstance(judge.get("provider"), str) or not judge.get("provider"):
-        problems.append(f"argument 'judge.provider' of metric '{metric}' must name a provider, got {judge.get('provider')!r}")
-    problems += [_wrong(metric, f"judge.{key}", "a string", judge[key]) for key in _STRINGS[1:] if _set(judge, key) and not isinstance(judge[key], str)]
-    problems += [_wrong(metric, f"judge.{key}", "a mapping", judge[key]) for key in _MAPPINGS if _set(judge, key) and not isinstance(judge[key], Mapping)]
-    for key in ("concurrency", "max_retries"):
-        if _set(judge, key) and not (_is_int(judge[key]) and judge[key] >= (1 if key == "concurrency" else 0)):
-            problems.append(_wrong(metric, f"judge.{key}", "a whole number", judge[key]))
+        problems.append(_wrong(metric, "judge.provider", "the name of a provider", judge.get("provider")))
+    return problems + [_wrong(metric, f"judge.{key}", wanted, judge[key]) for key, wanted in _value_faults(judge)]
+
+
+def _value_faults(judge: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(key, what it must be) for each set value of ``judge`` of the wrong kind."""
+    faults = [(key, "a string") for key in _STRINGS if _set(judge, key) and not isinstance(judge[key], str)]
+    faults += [(key, "a mapping") for key in _MAPPINGS if _set(judge, key) and not isinstance(judge[key], Mapping)]
+    for key, least in (("concurrency", 1), ("max_retries", 0)):
+        if _set(judge, key) and not (_is_int(judge[key]) and judge[key] >= least):
+            faults.append((key, f"a whole number >= {least}"))
     if _set(judge, "timeout") and not (_is_number(judge["timeout"]) and judge["timeout"] > 0):
-        problems.append(_wrong(metric, "judge.timeout", "a positive number of seconds", judge["timeout"]))
-    return problems
+        faults.append(("timeout", "a positive number of seconds"))
+    return [(key, wanted) for key, wanted in faults if key != "provider"]
 
 
 def check_scale(metric: str, args: Mapping[str, Any]) -> list[str]:
