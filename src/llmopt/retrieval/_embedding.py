@@ -96,7 +96,7 @@ class EmbeddingIndex:
         if vector.shape[0] != self._vectors.shape[1]:
             raise RetrievalError(f"the query vector has {vector.shape[0]} dimensions, the index {self._vectors.shape[1]}")
         scores = self._vectors @ vector
-        order = np.lexsort((np.arange(len(scores)), -scores))[:top_k]  # best first, ties in chunk order
+        order = _best(scores, top_k)
         return [Hit(chunk=self._chunks[n], score=float(scores[n]), rank=rank) for rank, n in enumerate(order, start=1)]
 
     async def query_vector(self, query: str) -> list[float]:
@@ -118,6 +118,17 @@ class EmbeddingIndex:
 
     def state(self) -> IndexState | None:
         return IndexState(arrays={"vectors": self._vectors}, meta={"embedder": _plain(self._embedder.identity())})
+
+
+def _best(scores: Any, top_k: int) -> list[int]:
+    """Positions of the ``top_k`` best scores, best first, ties in chunk order."""
+    import numpy as np
+
+    if top_k < len(scores):
+        candidates = np.argpartition(-scores, top_k - 1)[:top_k]
+    else:
+        candidates = np.arange(len(scores))
+    return sorted((int(n) for n in candidates), key=lambda n: (-float(scores[n]), n))
 
 
 def blocking(embedder: "Embedder", factory: Callable[[], Awaitable[T]]) -> T:
