@@ -31,7 +31,7 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_project(dst: Path) -> None:
-    for folder in ("specs", "data", "plugins"):
+    for folder in ("specs", "data", "plugins", "recipes"):
         shutil.copytree(REPO / folder, dst / folder)
     shutil.copy(REPO / "pyproject.toml", dst / "pyproject.toml")
 

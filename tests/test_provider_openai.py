@@ -103,6 +103,26 @@ def test_params_pass_through_including_newer_and_unknown_names(fake: FakeOpenAI)
     assert "stream" not in fake.last_body
 
 
+def test_sdk_option_params_become_request_options_not_body_fields(fake: FakeOpenAI) -> None:
+    params = {"extra_headers": {"x-team": "search"}, "extra_body": {"guided_choice": ["a", "b"]}, "seed": 1}
+    ask(make(fake), params=params)
+    assert fake.last_body is not None and fake.last_headers["x-team"] == "search"
+    assert fake.last_body["guided_choice"] == ["a", "b"] and fake.last_body["seed"] == 1
+    assert "extra_headers" not in fake.last_body and "extra_body" not in fake.last_body
+
+
+def test_client_uses_the_sdks_aiohttp_transport_when_installed() -> None:
+    import openai
+
+    async def build() -> Any:
+        client = make().make_client(KEY)
+        await client.close()
+        return client
+
+    client = asyncio.run(build())
+    assert isinstance(client._client, openai.DefaultAioHttpClient)
+
+
 def test_fine_tuned_id_is_just_a_model_id_with_its_own_price(fake: FakeOpenAI) -> None:
     fake.served_model = None
     model = "ft:gpt-4o-mini-2024-07-18:acme:faq:9zX"
@@ -173,7 +193,7 @@ def test_timeout_is_a_provider_error(fake: FakeOpenAI) -> None:
 
 def test_server_down_names_the_address_it_could_not_connect_to() -> None:
     base_url = f"http://127.0.0.1:{free_port()}/v1"
-    with pytest.raises(ProviderError, match=rf"could not connect to {base_url} \(0 retries\): ConnectError") as info:
+    with pytest.raises(ProviderError, match=rf"could not connect to {base_url} \(0 retries\): (ConnectError|ClientConnectorError)") as info:
         ask(make(base_url=base_url, max_retries=0))
     assert not isinstance(info.value, ProviderUnavailable)
 

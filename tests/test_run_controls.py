@@ -119,6 +119,20 @@ def test_budget_stops_spending_names_itself_and_fails_the_run(project: pytest.Py
     result.stdout.fnmatch_lines(["*budget $0.0150 used up: 1 calls not made (the run fails)*"])
 
 
+def test_budget_is_shared_by_the_xdist_workers_of_a_run(project: pytest.Pytester) -> None:
+    six = "cases: [" + ", ".join(f"{{id: c{i}, q: x{i}, expected: x{i}}}" for i in range(6)) + "]"
+    spec = SPEC.replace(SPEC.splitlines()[4], "  " + six).replace("max: 0.05}", "max: 0.1}")
+    (project.path / "specs" / "priced.yaml").write_text(spec, encoding="utf-8")
+    free = SPEC.replace("scenario: priced", "scenario: free").replace("provider: priced, concurrency: 1", "provider: echo")
+    (project.path / "specs" / "free.yaml").write_text(free, encoding="utf-8")
+    result = project.runpytest_subprocess("specs", "-n", "2", "--llmopt-budget", "0.045")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # The priced scenario may spend the whole run's budget: an even split per worker
+    # would have stopped it after 3 calls.
+    assert len(calls(project)) == 5
+    result.stdout.fnmatch_lines(["*budget $0.0450 used up: 1 calls not made (the run fails)*"])
+
+
 def test_budget_failure_is_not_hidden_by_max_error_rate(project: pytest.Pytester) -> None:
     spec = SPEC.replace("min: 1.0}", "min: 0.5, max_error_rate: 0.5}").replace("max: 0.05}", "max: 0.05, max_error_rate: 0.5}")
     (project.path / "specs" / "priced.yaml").write_text(spec, encoding="utf-8")

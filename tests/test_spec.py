@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import pytest
 
 from llmopt.errors import SpecError
+from llmopt.recipe import RecipeBook, load_book
 from llmopt.spec import Scenario, is_spec_file, load_scenario, spec_schema
 from llmopt.spec._model import ModelSpec
 
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = Path(__file__).resolve().parent / "specs"
 VALID = sorted((SPECS / "valid").glob("*.yaml"))
 INVALID = sorted((SPECS / "invalid").glob("*.yaml"))
+RECIPES = ROOT / "tests" / "recipes" / "valid"
 
 
 @dataclass
@@ -67,8 +69,12 @@ def _shown(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
+def _book() -> RecipeBook:
+    return load_book(RECIPES, _shown)
+
+
 def _load(path: Path, registry: FakeRegistry | None = None) -> Scenario:
-    return load_scenario(path, registry, display_path=_shown(path))  # type: ignore[arg-type]
+    return load_scenario(path, registry, display_path=_shown(path), recipes=_book())  # type: ignore[arg-type]
 
 
 def _write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:

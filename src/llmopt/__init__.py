@@ -34,6 +34,7 @@ _EXPORTS = {
     "ProviderError": "llmopt.errors",
     "ProviderUnavailable": "llmopt.errors",
     "RenderError": "llmopt.errors",
+    "GuardrailError": "llmopt.errors",
     "SpecError": "llmopt.errors",
 }
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .recipe import RecipeBook
     from .registry import Registry
     from .report import ResultsStore
     from .results import VariantResult
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from .spec import AssertionSpec, Scenario
 
 SESSION_KEY: "pytest.StashKey[LLMOptSession]"
+#: The ``workerinput`` key holding the path of the run's shared budget ledger.
+LEDGER_KEY = "llmopt_budget_ledger"
 
 
 class LLMOptSession:
@@ -25,6 +28,7 @@ class LLMOptSession:
         self._registry: "Registry | None" = None
         self._runner: "Runner | None" = None
         self._store: "ResultsStore | None" = None
+        self._recipes: "RecipeBook | None" = None
         json_path = config.getoption("llmopt_json", None)
         self.json_path = Path(json_path) if json_path else None
         self.worst: int = config.getoption("llmopt_worst", 3)
@@ -32,6 +36,7 @@ class LLMOptSession:
         self.cache_mode = _cache_mode(config)
         self.budget_usd: float | None = config.getoption("llmopt_budget", None)
         self._worker_refused = 0
+        self._ledger_dir: Path | None = None
 
     @property
     def registry(self) -> "Registry":
@@ -41,6 +46,16 @@ class LLMOptSession:
             plugins = self.config.getini("llmopt_plugins")
             self._registry = create_registry(plugins, rootdir=self.config.rootpath)
         return self._registry
+
+    @property
+    def recipes(self) -> "RecipeBook":
+        """The recipes folder (``llmopt_recipes``, relative to the rootdir), loaded once."""
+        if self._recipes is None:
+            from .recipe import load_book
+
+            folder = self.config.rootpath / self.config.getini("llmopt_recipes")
+            self._recipes = load_book(folder, self.display)
+        return self._recipes
 
     @property
     def runner(self) -> "Runner":
@@ -62,11 +77,29 @@ class LLMOptSession:
     def _budget(self) -> Any:
         if self.budget_usd is None:
             return None
-        from .budget import Budget
+        from .budget import Budget, FileLedger
 
-        # Each xdist worker gets an equal share, so the run never spends more in total.
-        workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1) or 1)
-        return Budget(self.budget_usd / workers)
+        # Under pytest-xdist the controller hands every worker one shared ledger.
+        shared = getattr(self.config, "workerinput", {}).get(LEDGER_KEY)
+        return Budget(self.budget_usd, FileLedger(Path(shared)) if shared else None)
+
+    def ledger_for_workers(self) -> str | None:
+        """The shared budget ledger's path (created on first use) for xdist workers."""
+        if self.budget_usd is None:
+            return None
+        if self._ledger_dir is None:
+            import tempfile
+
+            self._ledger_dir = Path(tempfile.mkdtemp(prefix="llmopt-budget-"))
+        return str(self._ledger_dir / "spend.sqlite")
+
+    def remove_ledger(self) -> None:
+        """Delete the shared budget ledger (the controller, at the end of the run)."""
+        if self._ledger_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._ledger_dir, ignore_errors=True)
+            self._ledger_dir = None
 
     def refused(self) -> int:
         """Calls this process did not make because the budget was used up."""
@@ -110,7 +143,7 @@ class LLMOptSession:
     def load(self, path: Path) -> "Scenario":
         from .spec import load_scenario
 
-        return load_scenario(path, self.registry, display_path=self.display(path))
+        return load_scenario(path, self.registry, display_path=self.display(path), recipes=self.recipes)
 
     def evaluate(self, scenario: "Scenario", assertion: "AssertionSpec") -> dict[str, "VariantResult"]:
         """The results of every variant an assertion needs, recorded for the reports."""

@@ -2,39 +2,100 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
+from typing import Protocol
 
 from .errors import BudgetExceeded
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "FileLedger", "Ledger", "MemoryLedger"]
+
+
+class Ledger(Protocol):
+    """Where a run's spend is added up."""
+
+    def spent(self) -> float:
+        """USD spent so far by the whole run."""
+
+    def add(self, cost_usd: float) -> None:
+        """Record the cost of one call."""
+
+
+class MemoryLedger:
+    """The spend of a run made by one process."""
+
+    def __init__(self) -> None:
+        self._spent = 0.0
+        self._lock = threading.Lock()
+
+    def spent(self) -> float:
+        return self._spent
+
+    def add(self, cost_usd: float) -> None:
+        with self._lock:
+            self._spent += cost_usd
+
+
+class FileLedger:
+    """The spend of a run shared by its processes (pytest-xdist workers): one SQLite
+    row that every process adds to in its own transaction, so the budget holds for
+    the run as a whole, not per worker."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS spend (id INTEGER PRIMARY KEY CHECK (id = 1), usd REAL)")
+            self._db.execute("INSERT OR IGNORE INTO spend VALUES (1, 0.0)")
+
+    def spent(self) -> float:
+        with self._lock:
+            return float(self._db.execute("SELECT usd FROM spend WHERE id = 1").fetchone()[0])
+
+    def add(self, cost_usd: float) -> None:
+        if cost_usd:
+            with self._lock:
+                self._db.execute("UPDATE spend SET usd = usd + ? WHERE id = 1", (cost_usd,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
 
 class Budget:
     """Tracks the USD spent by provider calls (cache hits cost nothing).
 
     With concurrency, calls already in flight when the limit is reached still finish,
-    so the spend can pass the limit by at most those calls.
+    so the spend can pass the limit by at most those calls (under pytest-xdist: those
+    of every worker).
     """
 
-    def __init__(self, limit_usd: float) -> None:
+    def __init__(self, limit_usd: float, ledger: Ledger | None = None) -> None:
         self.limit_usd = limit_usd
-        self.spent_usd = 0.0
+        self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
         self.refused = 0
         self._lock = threading.Lock()
 
+    @property
+    def spent_usd(self) -> float:
+        return self.ledger.spent()
+
     def before_call(self, where: str) -> None:
         """Raise BudgetExceeded when no new call may be made."""
-        with self._lock:
-            if self.spent_usd >= self.limit_usd:
+        spent = self.ledger.spent()
+        if spent >= self.limit_usd:
+            with self._lock:
                 self.refused += 1
-                raise BudgetExceeded(
-                    f"{where}: not called: the run's budget of ${self.limit_usd:.4f} "
-                    f"is used up (${self.spent_usd:.4f} spent; --llmopt-budget)"
-                )
+            raise BudgetExceeded(
+                f"{where}: not called: the run's budget of ${self.limit_usd:.4f} "
+                f"is used up (${spent:.4f} spent; --llmopt-budget)"
+            )
 
     def add(self, cost_usd: float) -> None:
-        with self._lock:
-            self.spent_usd += cost_usd
+        self.ledger.add(cost_usd)
 
     @property
     def exhausted(self) -> bool:

@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .errors import LLMOptError
+from .recipe._cli import add_parser as add_recipes_parser
+
+if TYPE_CHECKING:
+    from .recipe import RecipeBook
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--plugin", action="append", default=[], metavar="MODULE", help="project plugin module to load (repeatable)"
     )
+    add_recipes_parser(sub)
     return parser
 
 
@@ -42,11 +47,12 @@ def _validate(paths: Sequence[Path], plugins: Sequence[str]) -> int:
         print("\n".join(f"llmopt: no such file or folder: {p}" for p in missing), file=sys.stderr)
         return 2
     registry = create_registry(plugins or _ini_plugins(), rootdir=Path.cwd())
+    recipes = _recipe_book()
     files = _spec_files(paths)
     failed = 0
     for path in files:
         try:
-            scenario = load_scenario(path, registry, display_path=_display(path))
+            scenario = load_scenario(path, registry, display_path=_display(path), recipes=recipes)
         except LLMOptError as exc:
             failed += 1
             print(f"{_display(path)}: {exc}")
@@ -70,6 +76,13 @@ def _ini_plugins() -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+def _recipe_book() -> "RecipeBook":
+    from .recipe import load_book
+    from .recipe._cli import recipes_folder
+
+    return load_book(recipes_folder(), _display)
+
+
 def _display(path: Path) -> str:
     try:
         return path.resolve().relative_to(Path.cwd()).as_posix()
@@ -85,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(spec_schema(), indent=2))
             return 0
+        if args.command == "recipes":
+            from .recipe._cli import run
+
+            return run(args)
         return _validate(args.paths, args.plugin)
     except LLMOptError as exc:
         print(f"llmopt: {exc}", file=sys.stderr)

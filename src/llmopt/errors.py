@@ -16,6 +16,7 @@ __all__ = [
     "SpecError",
     "DatasetError",
     "RenderError",
+    "GuardrailError",
     "ProviderError",
     "ProviderUnavailable",
     "ProviderAuthError",
@@ -55,13 +56,14 @@ class Problem:
 class SpecError(LLMOptError):
     """A spec file has one or more problems; all of them are listed."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], kind: str = "spec") -> None:
         self.problems = tuple(problems)
+        self.kind = kind
         super().__init__(self.render())
 
     def render(self) -> str:
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in spec:"
+        head = f"{count} problem{'s' if count != 1 else ''} in {self.kind}:"
         return "\n".join([head, *(f"  {p}" for p in self.problems)])
 
 
@@ -71,6 +73,10 @@ class DatasetError(LLMOptError):
 
 class RenderError(LLMOptError):
     """A prompt template could not be rendered for a case."""
+
+
+class GuardrailError(RenderError):
+    """A rendered prompt breaks a guardrail of its recipe (a case error, never a 0)."""
 
 
 class ProviderError(LLMOptError):

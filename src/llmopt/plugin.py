@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generator, Iterable
 
 import pytest
 
-from ._session import SESSION_KEY, LLMOptSession
+from ._session import LEDGER_KEY, SESSION_KEY, LLMOptSession
 from .errors import LLMOptError
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llmopt-worst", type=int, default=3, metavar="N", help="worst cases shown per failure (3)")
     parser.addini("llmopt_plugins", "project-local llmopt plugin modules (e.g. plugins.brand)", type="linelist")
     parser.addini("llmopt_cache_dir", "response cache folder, relative to the rootdir", default=".llmopt/cache")
+    parser.addini("llmopt_recipes", "recipes folder, relative to the rootdir", default="recipes")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -207,6 +208,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.finish()
     if state.budget_exhausted() and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Give each xdist worker the run's shared budget ledger."""
+    ledger = node.config.stash[SESSION_KEY].ledger_for_workers()
+    if ledger is not None:
+        node.workerinput[LEDGER_KEY] = ledger
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.remove_ledger()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -56,6 +56,10 @@ class CaseResult:
     judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: What the judge calls of this case used (apart from ``usage``).
     judge_usage: Usage = field(default_factory=Usage)
+    #: The recipe from the recipes folder ({"name", "version"}), when the variant uses one.
+    recipe: Mapping[str, Any] | None = None
+    #: ``sha256:`` + 12 hex digits of the rendered messages.
+    prompt_hash: str | None = None
 
     @property
     def output(self) -> str | None:
@@ -96,6 +100,10 @@ class CaseResult:
             data["served"] = dict(self.served)
         if self.judges:
             data["judges"] = {key: dict(value) for key, value in self.judges.items()}
+        if self.recipe is not None:
+            data["recipe"] = dict(self.recipe)
+        if self.prompt_hash is not None:
+            data["prompt_hash"] = self.prompt_hash
         return data
 
 

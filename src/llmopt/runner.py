@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .provider import Provider, Request, Response
     from .registry import Registry
     from .retrieval import Hit, Index, RetrievalSession
-    from .spec import Scenario, VariantSpec
+    from .spec import RecipeSpec, Scenario, VariantSpec
 
 T = TypeVar("T")
 CaseListener = Callable[[CaseResult], None]
@@ -217,6 +217,7 @@ class Runner:
         if plan.provider is None:
             return await self._retrieval_case(plan, case)
         shown = _input_text(plan, case)
+        recipe = _recipe_ref(plan.variant.recipe)
         judging = plan.judging.for_case(case) if plan.judging is not None else None
         responses: list["Response"] = []
         try:
@@ -230,7 +231,7 @@ class Runner:
             raise
         except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
             failed = CaseResult(
-                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant,
+                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant, recipe=recipe,
                 usage=_response_usage(responses),  # what was generated before the failure was paid for
             )
             return _judged(failed, judging)
@@ -238,6 +239,8 @@ class Runner:
             id=case.id,
             input=shown,
             expected=case.expected,
+            recipe=recipe,
+            prompt_hash=prompt.hash,
             outputs=tuple(r.text for r in responses),
             latencies_s=tuple(r.latency_s for r in responses),
             scores=scores,
@@ -483,7 +486,13 @@ def _identity(plan: _Plan) -> dict[str, Any]:
         "model": model.id if model is not None else None,
         "params": dict(model.params) if model is not None else {},
         "retrieval": plan.variant.retrieval.source if plan.variant.retrieval else None,
+        "recipe": plan.variant.recipe.identity() if model is not None else None,
     }
+
+
+def _recipe_ref(recipe: "RecipeSpec") -> dict[str, Any] | None:
+    """``{"name", "version"}`` of a recipe from the recipes folder, for each case."""
+    return {"name": recipe.name, "version": recipe.version} if recipe.name is not None else None
 
 
 def _unknown_relevant(plan: _Plan, field: str, source: str, problems: list[str], known: list[str]) -> str:

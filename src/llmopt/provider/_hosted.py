@@ -8,6 +8,7 @@ call, how to read the reply, and how to map each SDK exception.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import time
@@ -22,7 +23,7 @@ from ._base import Request, Response
 from ._limits import AdaptiveLimiter, LimiterPool
 from ._pricing import check_price, cost_usd, price_for
 
-__all__ = ["HostedProvider", "HostedProviderType", "Reply", "redact"]
+__all__ = ["HostedProvider", "HostedProviderType", "Reply", "failed_connection", "redact"]
 
 _SECRET = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|sk-ant-[A-Za-z0-9_\-*]{6,}|Bearer\s+[A-Za-z0-9_\-.]{8,})")
 
@@ -33,6 +34,20 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return _SECRET.sub("[redacted]", text)
+
+
+def failed_connection(exc: BaseException) -> BaseException | None:
+    """The failed connection (refused, unreachable) behind ``exc``, if its chain of
+    causes holds one that is not a timeout. The SDKs' aiohttp transport reports a
+    refused connection as a connect timeout; this tells the two apart."""
+    link: BaseException | None = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if link is None:
+            return None
+        if isinstance(link, OSError) and not isinstance(link, TimeoutError):
+            return link
+        link = link.__cause__ or link.__context__
+    return None
 
 
 @dataclass(frozen=True)
@@ -109,17 +124,29 @@ class HostedProvider(ABC):
         """The SDK's retries (retry-after aware): ``model.max_retries``, else 4."""
         return self.spec.max_retries if self.spec.max_retries is not None else DEFAULT_MAX_RETRIES
 
-    def sdk_client(self, client_class: Any, http_client_class: Any, api_key: str) -> Any:
-        """An SDK client (``AsyncOpenAI``, ``AsyncAnthropic``) with the spec's timeout and
-        retries, on an HTTP client whose response hook feeds the limiter."""
-        http_client = http_client_class(timeout=self.timeout_s, event_hooks={"response": [self.on_http_response]})
+    def sdk_client(self, sdk: Any, client_class: Any, api_key: str) -> Any:
+        """An SDK client (``AsyncOpenAI``, ``AsyncAnthropic`` of the module ``sdk``) with
+        the spec's timeout and retries, on an HTTP client whose response hook feeds the
+        limiter."""
         return client_class(
             api_key=api_key,
             base_url=self.spec.base_url,
             timeout=self.timeout_s,
             max_retries=self.max_retries,
-            http_client=http_client,
+            http_client=self._http_client(sdk),
         )
+
+    def _http_client(self, sdk: Any) -> Any:
+        """The SDK's aiohttp transport when aiohttp is installed (the ``openai`` and
+        ``anthropic`` extras install it: it takes about a third less CPU per call than
+        the default transport), else the SDK's default HTTP client."""
+        options = {"timeout": self.timeout_s, "event_hooks": {"response": [self.on_http_response]}}
+        if importlib.util.find_spec("aiohttp") is not None:
+            try:
+                return sdk.DefaultAioHttpClient(**options)
+            except RuntimeError:  # the SDK could not load its aiohttp transport
+                pass
+        return sdk.DefaultAsyncHttpxClient(**options)
 
     async def on_http_response(self, response: Any) -> None:
         """An HTTP response hook for the SDK's client: it sees every attempt, the

@@ -9,10 +9,8 @@ on 429 and 529. The SDK is imported only when the first client is made.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
@@ -20,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
 from ._base import Message, Request
-from ._hosted import HostedProvider, HostedProviderType, Reply, redact
+from ._hosted import HostedProvider, HostedProviderType, Reply, failed_connection, redact
 
 __all__ = ["AnthropicProvider", "AnthropicProviderType", "ERROR_KINDS", "error_kind"]
 
@@ -29,8 +27,8 @@ DEFAULT_MAX_TOKENS = 1024
 #: HTTP statuses that mean "slow down": 429 rate limited, 529 overloaded.
 #: Request fields llmopt sets itself; a spec may not set them in ``model.params``.
 RESERVED_PARAMS = frozenset({"model", "messages", "system", "stream"})
-#: Arguments of ``messages.create`` that are SDK options, not request fields.
-_SDK_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
+#: Parameters that are options of the SDK's request rather than fields of the body.
+_OPTION_PARAMS = {"extra_headers": "headers", "extra_query": "params", "timeout": "timeout"}
 
 #: How each exception class of the SDK is reported, by class name (so that this
 #: module need not import the SDK). The kinds:
@@ -144,47 +142,57 @@ class AnthropicProvider(HostedProvider):
     def make_client(self, api_key: str) -> Any:
         import anthropic
 
-        return self.sdk_client(anthropic.AsyncAnthropic, anthropic.DefaultAsyncHttpxClient, api_key)
+        return self.sdk_client(anthropic, anthropic.AsyncAnthropic, api_key)
 
     # -- one call -------------------------------------------------------------------
 
     async def call(self, client: Any, request: Request) -> Any:
-        return await client.messages.create(**self.arguments(client, request))
+        body, options = self.arguments(request)
+        # The client's generic POST keeps the SDK's auth, retries, timeouts and errors
+        # but skips its typed request transform and response models (see the openai
+        # provider: they cost more CPU per call than the HTTP exchange).
+        return await client.post("/v1/messages", body=body, options=options, cast_to=object)
 
-    def arguments(self, client: Any, request: Request) -> dict[str, Any]:
-        """``messages.create`` arguments: the fields the SDK names go by name, the
-        others (temperature, top_p, top_k, newer fields) in ``extra_body``."""
+    def arguments(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The Messages API body and the SDK request options: every parameter goes into
+        the body as it is (``extra_body`` merged in), ``extra_headers`` and
+        ``extra_query`` become request options."""
         system, messages = _split_system(request.messages)
         params = _normalized(request.params)
-        named = _named_fields(type(client.messages))
-        kwargs: dict[str, Any] = {k: v for k, v in params.items() if k in named}
-        extra = {k: v for k, v in params.items() if k not in named}
-        kwargs.update(model=self.spec.id, messages=messages)
+        options = {option: params.pop(name) for name, option in _OPTION_PARAMS.items() if name in params}
+        extra = params.pop("extra_body", None) or {}
+        body: dict[str, Any] = {"model": self.spec.id, "messages": messages, **params}
         if system:
-            kwargs["system"] = system
-        if extra:
-            kwargs["extra_body"] = extra
-        return kwargs
+            body["system"] = system
+        return {**body, **extra}, options
 
     # -- the answer -----------------------------------------------------------------
 
     def read(self, raw: Any) -> Reply:
-        content = getattr(raw, "content", None)
+        content = _field(raw, "content")
         if not isinstance(content, list):
             shown = redact(_shorten(str(raw)), os.environ.get(self.env_var))
             raise ProviderError(f"anthropic: the answer from {self.base_url} is not a message: {shown}")
-        stop_reason = getattr(raw, "stop_reason", None)
+        stop_reason = _field(raw, "stop_reason")
         if stop_reason == "refusal":
             raise ProviderError(f"anthropic: refused: {_refusal_detail(raw)}")
-        text = "".join(str(getattr(b, "text", "")) for b in content if getattr(b, "type", None) == "text")
+        text = "".join(str(_field(b, "text") or "") for b in content if _field(b, "type") == "text")
         if not text:
             raise ProviderError(f"anthropic: the answer holds no text (stop_reason: {stop_reason})")
-        return Reply(text=text, model=getattr(raw, "model", None), metadata={"stop_reason": stop_reason}, **_usage(raw))
+        model = _field(raw, "model")
+        return Reply(
+            text=text,
+            model=model if isinstance(model, str) else None,
+            metadata={"stop_reason": stop_reason},
+            **_usage(raw),
+        )
 
     # -- errors ---------------------------------------------------------------------
 
     def map_error(self, exc: Exception) -> LLMOptError:
         kind = error_kind(exc)
+        if kind == "timeout" and failed_connection(exc) is not None:
+            kind = "connection"
         if kind is not None:
             return self._builders()[kind](exc)
         if isinstance(exc, json.JSONDecodeError):
@@ -229,7 +237,8 @@ class AnthropicProvider(HostedProvider):
         )
 
     def _as_connection(self, exc: Exception) -> LLMOptError:
-        cause = f": {exc.__cause__}" if exc.__cause__ is not None and str(exc.__cause__) else ""
+        link = failed_connection(exc) or exc.__cause__
+        cause = f": {link}" if link is not None and str(link) else ""
         return ProviderError(f"anthropic: could not connect to {self.base_url}{cause}{_after_retries(exc)}")
 
     def _as_invalid(self, exc: Exception) -> LLMOptError:
@@ -260,35 +269,32 @@ def _normalized(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=8)
-def _named_fields(resource: type) -> frozenset[str]:
-    """Request fields ``messages.create`` takes by name in the installed SDK."""
-    parameters = inspect.signature(resource.create).parameters.values()
-    names = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    return frozenset(names - _SDK_OPTIONS - RESERVED_PARAMS)
+def _field(data: Any, key: str) -> Any:
+    """``data[key]`` when ``data`` is a JSON object, else None."""
+    return data.get(key) if isinstance(data, Mapping) else None
 
 
-# -- answer helpers --------------------------------------------------------------------
+def _tokens(usage: Any, key: str) -> int:
+    value = _field(usage, key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _usage(raw: Any) -> dict[str, int]:
     """Tokens of a message. Anthropic counts cache reads and writes apart from
     ``input_tokens``; here input includes both, and cache reads are the cached part
     (cache writes are priced as plain input)."""
-    usage = getattr(raw, "usage", None)
-    fresh = int(getattr(usage, "input_tokens", 0) or 0)
-    read = int(getattr(usage, "cache_read_input_tokens", 0) or 0)
-    written = int(getattr(usage, "cache_creation_input_tokens", 0) or 0)
+    usage = _field(raw, "usage")
+    read = _tokens(usage, "cache_read_input_tokens")
     return {
-        "input_tokens": fresh + read + written,
-        "output_tokens": int(getattr(usage, "output_tokens", 0) or 0),
+        "input_tokens": _tokens(usage, "input_tokens") + read + _tokens(usage, "cache_creation_input_tokens"),
+        "output_tokens": _tokens(usage, "output_tokens"),
         "cached_input_tokens": read,
     }
 
 
 def _refusal_detail(raw: Any) -> str:
-    details = getattr(raw, "stop_details", None)
-    parts = [getattr(details, "category", None), getattr(details, "explanation", None)]
+    details = _field(raw, "stop_details")
+    parts = [_field(details, "category"), _field(details, "explanation")]
     return ": ".join(str(p) for p in parts if p) or "the model declined to answer"
 
 

@@ -1,5 +1,25 @@
-"""Prompt recipes: inline ``system`` + ``template`` rendered in a Jinja2 sandbox."""
+"""Prompt recipes: vetted, versioned prompts from the recipes folder, and rendering.
 
+A recipe file names a recipe and its versions; each version has a system message, a
+user template, few-shot examples, customizable fields and guardrails. Specs use one
+with ``recipe: {use: name@version, fields: {...}}``; templates render in a Jinja2
+sandbox with StrictUndefined, and a prompt that breaks a guardrail is a case error.
+"""
+
+from ._load import check_recipe, load_book, read_recipe, recipe_schema
+from ._model import FieldSpec, Recipe, RecipeBook, RecipeVersion
 from ._render import Renderer, RenderedPrompt, check_template
 
-__all__ = ["Renderer", "RenderedPrompt", "check_template"]
+__all__ = [
+    "FieldSpec",
+    "Recipe",
+    "RecipeBook",
+    "RecipeVersion",
+    "RenderedPrompt",
+    "Renderer",
+    "check_recipe",
+    "check_template",
+    "load_book",
+    "read_recipe",
+    "recipe_schema",
+]

@@ -1,12 +1,15 @@
-"""Rendering inline recipes: Jinja2 in a sandbox with StrictUndefined."""
+"""Rendering recipes: Jinja2 in a sandbox with StrictUndefined, then the guardrails."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..errors import RenderError
+from ..errors import GuardrailError, RenderError
+from ._guard import breaches
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -21,12 +24,27 @@ class RenderedPrompt:
 
     system: str | None
     user: str
+    #: Few-shot (user, assistant) pairs, sent before the case's user message.
+    examples: tuple[tuple[str, str], ...] = ()
 
     @property
     def messages(self) -> list[dict[str, str]]:
         out = [{"role": "system", "content": self.system}] if self.system else []
+        for user, assistant in self.examples:
+            out += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         out.append({"role": "user", "content": self.user})
         return out
+
+    @property
+    def text(self) -> str:
+        """Every message's text, as the guardrails see it."""
+        return "\n\n".join(m["content"] for m in self.messages)
+
+    @property
+    def hash(self) -> str:
+        """``sha256:`` and 12 hex digits of the messages: equal prompts, equal hashes."""
+        canonical = json.dumps(self.messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
 def _environment() -> "SandboxedEnvironment":
@@ -48,9 +66,26 @@ class Renderer:
         self._compile = lru_cache(maxsize=256)(self._env.from_string)
 
     def render(self, recipe: "RecipeSpec", variables: Mapping[str, Any], where: str) -> RenderedPrompt:
-        system = self._render_one(recipe.system, variables, where, "recipe.system") if recipe.system else None
-        user = self._render_one(recipe.template, variables, where, "recipe.template")
-        return RenderedPrompt(system=system, user=user)
+        """Render for one case; the recipe's fields are variables too (over the case's).
+
+        Raises :class:`GuardrailError` when the prompt breaks a guardrail.
+        """
+        key = f"recipe {recipe.ref} " if recipe.ref else "recipe."
+        values = {**variables, **recipe.fields}
+        system = self._render_one(recipe.system, values, where, f"{key}system") if recipe.system else None
+        user = self._render_one(recipe.template, values, where, f"{key}template")
+        examples = tuple(
+            (
+                self._render_one(u, recipe.fields, where, f"{key}examples[{i}].user"),
+                self._render_one(a, recipe.fields, where, f"{key}examples[{i}].assistant"),
+            )
+            for i, (u, a) in enumerate(recipe.examples)
+        )
+        prompt = RenderedPrompt(system=system, user=user, examples=examples)
+        found = breaches(recipe.guardrails, prompt.text)
+        if found:
+            raise GuardrailError(f"{where}: recipe {recipe.ref or '(inline)'}: " + "; ".join(found))
+        return prompt
 
     def _render_one(self, source: str, variables: Mapping[str, Any], where: str, key: str) -> str:
         from jinja2 import TemplateError, UndefinedError

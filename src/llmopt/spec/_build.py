@@ -14,14 +14,15 @@ Locate = Callable[[KeyPath], Location]
 _RETRIEVAL_OWN = ("source", "retriever", "top_k", "options")
 
 
-def build_variant(merged: Merged, spec_path: Path, locate: Locate) -> VariantSpec:
-    """The VariantSpec of a variant whose merged data passed every check."""
+def build_variant(merged: Merged, spec_path: Path, locate: Locate, recipe: RecipeSpec | None = None) -> VariantSpec:
+    """The VariantSpec of a variant whose merged data passed every check; ``recipe`` is
+    the resolved recipe (default: the inline one)."""
     data = merged.data
     retrieval = data.get("retrieval")
     return VariantSpec(
         name=merged.name,
         task=build_task(data["task"], spec_path, locate(merged.source(("task",)))),
-        recipe=build_recipe(data.get("recipe") or {}),
+        recipe=recipe if recipe is not None else build_recipe(data.get("recipe") or {}),
         model=build_model(data["model"]) if data.get("model") is not None else None,
         retrieval=build_retrieval(retrieval) if retrieval is not None else None,
     )

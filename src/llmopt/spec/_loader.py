@@ -13,11 +13,13 @@ from ._external import variant_issues, written_issues
 from ._merge import merge_variant, top_level, variant_names
 from ._model import AssertionSpec, Location, Scenario, VariantSpec
 from ._problems import Issue, KeyPath, Spots, to_problems
+from ._recipes import resolve_recipe
 from ._schema import schema_issues
 from ._structure import structure_issues
 from ._yaml import parse_yaml
 
 if TYPE_CHECKING:
+    from ..recipe import RecipeBook
     from ..registry import Registry
 
 _SPEC_MARK = re.compile(r"^llmopt\s*:", re.MULTILINE)
@@ -35,12 +37,19 @@ def is_spec_file(path: Path) -> bool:
     return _SPEC_MARK.search(text.lstrip("\ufeff")) is not None
 
 
-def load_scenario(path: Path, registry: "Registry | None" = None, *, display_path: str | None = None) -> Scenario:
+def load_scenario(
+    path: Path,
+    registry: "Registry | None" = None,
+    *,
+    display_path: str | None = None,
+    recipes: "RecipeBook | None" = None,
+) -> Scenario:
     """Load and validate the spec at ``path``.
 
     Raises :class:`SpecError` listing every problem found; ``display_path`` is how the
     file is named in messages (default ``str(path)``). Without a registry, metric and
-    provider names are not checked.
+    provider names are not checked. ``recipes`` (:func:`llmopt.recipe.load_book`) is
+    where ``recipe.use`` is looked up.
     """
     shown = str(path) if display_path is None else display_path
     doc, issues = parse_yaml(_read(path, shown))
@@ -52,7 +61,7 @@ def load_scenario(path: Path, registry: "Registry | None" = None, *, display_pat
     issues += written_issues(data, registry)
     locate = _locator(doc.spots, shown)
     names = variant_names(data)
-    variants, found = _variants(data, names, path, registry, issues, locate)
+    variants, found = _variants(data, names, path, (registry, recipes), issues, locate)
     issues += found
     issues += assertion_issues(data, names, registry, issues)
     misfit = misfit_finder(variants, registry)
@@ -86,7 +95,7 @@ def _variants(
     data: dict[str, Any],
     names: list[str] | None,
     spec_path: Path,
-    registry: "Registry | None",
+    lookups: "tuple[Registry | None, RecipeBook | None]",
     earlier: list[Issue],
     locate: Callable[[KeyPath], Location],
 ) -> tuple[dict[str, VariantSpec], list[Issue]]:
@@ -97,10 +106,13 @@ def _variants(
     usable = [n for n in names if isinstance(overrides.get(n), (dict, type(None)))]
     merged_all = [merge_variant(data, name) for name in usable]
     issues, unfit = structure_issues(top_level(data), merged_all, earlier)
+    registry, recipes = lookups
     variants: dict[str, VariantSpec] = {}
     for merged in merged_all:
-        if merged.name not in unfit:
-            variant = build_variant(merged, spec_path, locate)
+        recipe, found = resolve_recipe(merged, recipes) if merged.name not in unfit else (None, [])
+        issues += found
+        if recipe is not None:
+            variant = build_variant(merged, spec_path, locate, recipe)
             issues += variant_issues(variant, merged, spec_path, registry)
             variants[merged.name] = variant
     return variants, issues

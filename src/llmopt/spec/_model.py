@@ -39,11 +39,55 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class Guardrails:
+    """What every rendered prompt of a recipe version must respect."""
+
+    #: Most characters the whole rendered prompt (system, examples, user) may hold.
+    max_length: int | None = None
+    #: Phrases the rendered prompt must contain (exact text).
+    required: tuple[str, ...] = ()
+    #: Regular expressions the rendered prompt must not match (case-insensitive).
+    forbidden: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self.max_length is None and not self.required and not self.forbidden
+
+
+@dataclass(frozen=True)
 class RecipeSpec:
-    """The prompt: an optional system message and a user template (Jinja2)."""
+    """The prompt: an optional system message and a user template (Jinja2).
+
+    A recipe from the recipes folder (``recipe: {use: name@version}``) is resolved by
+    the loader into this same form, with its name, version, field values, few-shot
+    examples and guardrails; an inline recipe has no name and no guardrails.
+    """
 
     template: str
     system: str | None = None
+    name: str | None = None
+    version: int | None = None
+    #: The recipe's field values (defaults with the spec's values over them).
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    #: Few-shot (user, assistant) pairs, rendered before the case.
+    examples: tuple[tuple[str, str], ...] = ()
+    guardrails: Guardrails = field(default_factory=Guardrails)
+
+    @property
+    def ref(self) -> str | None:
+        """``name@version`` for a recipe from the recipes folder, else None."""
+        return f"{self.name}@{self.version}" if self.name is not None else None
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the prompt, for the variant's identity."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "system": self.system,
+            "template": self.template,
+            "examples": [list(pair) for pair in self.examples],
+            "fields": dict(self.fields),
+        }
 
 
 @dataclass(frozen=True)

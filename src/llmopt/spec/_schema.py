@@ -40,10 +40,18 @@ def _validator() -> "Draft202012Validator":
     return Draft202012Validator(spec_schema())
 
 
-def schema_issues(data: Any) -> list[Issue]:
-    """Every schema problem of ``data``; at most one value problem per place."""
+def schema_validator(schema: dict[str, Any]) -> "Draft202012Validator":
+    """A validator of another packaged schema (recipe files), for :func:`schema_issues`."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema)
+
+
+def schema_issues(data: Any, validator: "Draft202012Validator | None" = None) -> list[Issue]:
+    """Every schema problem of ``data`` (against the spec schema unless ``validator`` is
+    given); at most one value problem per place."""
     found: list[tuple[int, Issue]] = []
-    for error in _validator().iter_errors(data):
+    for error in (validator or _validator()).iter_errors(data):
         path = tuple(error.absolute_path)
         if error.validator in ("additionalProperties", "required") or "propertyNames" in error.schema_path:
             found.extend((-1, issue) for issue in _structural(error, path))
@@ -76,7 +84,8 @@ def _structural(error: "ValidationError", path: KeyPath) -> list[Issue]:
     if error.validator == "additionalProperties":
         return _unknown_keys(error, path)
     name = str(error.instance)
-    return [Issue(path + (name,), f"name '{name}' {_ID_RULE}")]
+    rule = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    return [Issue(path + (name,), rule.format(name=name) if rule else f"name '{name}' {_ID_RULE}")]
 
 
 def _missing(error: "ValidationError", path: KeyPath) -> list[Issue]:
@@ -92,6 +101,9 @@ def _unknown_keys(error: "ValidationError", path: KeyPath) -> list[Issue]:
 
 
 def _value_message(error: "ValidationError", path: KeyPath) -> str:
+    rule = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    if rule:
+        return rule.format(name=error.instance, value=show(error.instance))
     handler = _MESSAGES.get(str(error.validator))
     if handler is None:
         return error.message
@@ -144,4 +156,5 @@ _MESSAGES: dict[str, Callable[[Any, Any, KeyPath], str]] = {
     "exclusiveMaximum": _bound("<"),
     "minLength": lambda limit, value, path: "must not be empty",
     "minItems": lambda limit, value, path: f"must hold at least {limit} item{'s' if limit != 1 else ''}",
+    "minProperties": lambda limit, value, path: f"must hold at least {limit} entr{'ies' if limit != 1 else 'y'}",
 }

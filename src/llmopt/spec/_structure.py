@@ -52,8 +52,24 @@ def _retrieval_only(data: dict[str, Any]) -> bool:
 
 
 def _template(data: dict[str, Any]) -> Finding | None:
-    """A recipe template, unless the variant is retrieval-only (it renders nothing)."""
+    """A recipe template or ``use``, unless the variant is retrieval-only (it renders nothing)."""
+    recipe = data.get("recipe")
+    if isinstance(recipe, dict) and recipe.get("use") is not None:
+        return _use_alone(recipe)
+    if isinstance(recipe, dict) and recipe.get("fields") is not None:
+        merged = "recipe has 'fields' but no 'use' after merge (set fields: null where the template is inline)"
+        return Finding(("recipe",), "'fields' sets the fields of a recipe named by 'use'", merged)
     return None if _retrieval_only(data) else _required("recipe", "template").find(data)
+
+
+def _use_alone(recipe: dict[str, Any]) -> Finding | None:
+    inline = [key for key in ("system", "template") if recipe.get(key) is not None]
+    if not inline:
+        return None
+    both = " and ".join(f"'{key}'" for key in inline)
+    top = f"give either 'use' or an inline {both}, not both"
+    merged = f"recipe has both 'use' and {both} after merge (set the one not wanted to null)"
+    return Finding(("recipe",), top, merged)
 
 
 def _model_or_retrieval(data: dict[str, Any]) -> Finding | None:

@@ -35,8 +35,12 @@ class YamlDoc:
     spots: Spots
 
 
-def parse_yaml(text: str) -> tuple[YamlDoc | None, list[Issue]]:
-    """Parse ``text``; the document is None when nothing usable could be read."""
+def parse_yaml(text: str, kind: str = "spec", start: str = "llmopt: 1") -> tuple[YamlDoc | None, list[Issue]]:
+    """Parse ``text``; the document is None when nothing usable could be read.
+
+    ``kind`` names the file in messages ("spec", "recipe file"); ``start`` is the key a
+    file of that kind starts with.
+    """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -48,11 +52,11 @@ def parse_yaml(text: str) -> tuple[YamlDoc | None, list[Issue]]:
     except YAMLError as exc:
         return None, [_reader_issue(exc, text)]
     if root is None:
-        return None, [Issue((), "the file is empty; a spec starts with 'llmopt: 1'", line=1, col=1)]
-    walker = _Walker(yaml.constructor)
+        return None, [Issue((), f"the file is empty; a {kind} starts with '{start}'", line=1, col=1)]
+    walker = _Walker(yaml.constructor, kind)
     data = walker.value(root, ())
     if not isinstance(data, dict) and not walker.issues:
-        walker.issues.append(Issue((), f"a spec must be a mapping of keys, got {_kind(data)}", at_value=True))
+        walker.issues.append(Issue((), f"a {kind} must be a mapping of keys, got {_kind(data)}", at_value=True))
     return YamlDoc(data, Spots(walker.keys, walker.values)), walker.issues
 
 
@@ -92,8 +96,9 @@ def _show_tag(tag: str) -> str:
 class _Walker:
     """Turns composed nodes into plain data, recording positions and problems."""
 
-    def __init__(self, constructor: "SafeConstructor") -> None:
+    def __init__(self, constructor: "SafeConstructor", kind: str = "spec") -> None:
         self.constructor = constructor
+        self.kind = kind
         self.keys: dict[KeyPath, tuple[int, int]] = {}
         self.values: dict[KeyPath, tuple[int, int]] = {}
         self.issues: list[Issue] = []
@@ -128,7 +133,7 @@ class _Walker:
         return True
 
     def _refuse_tag(self, node: "Node", path: KeyPath) -> None:
-        self.issues.append(Issue(path, _refused(node.tag), at_value=True))
+        self.issues.append(Issue(path, _refused(node.tag, self.kind), at_value=True))
 
     def _sequence(self, node: "Node", path: KeyPath) -> list[Any]:
         if node.tag != _SEQ:
@@ -188,7 +193,7 @@ class _Walker:
             key = str(node.value)
             if node.tag not in _SCALAR_TAGS:
                 line, col = _spot(node)
-                self.issues.append(Issue(path + (key,), _refused(node.tag), line=line, col=col))
+                self.issues.append(Issue(path + (key,), _refused(node.tag, self.kind), line=line, col=col))
             return key
         spot = _spot(node)
         self.issues.append(Issue(path, "a key must be plain text", line=spot[0], col=spot[1]))
@@ -219,8 +224,8 @@ class _Walker:
         return node.value
 
 
-def _refused(tag: str) -> str:
-    return f"tag '{_show_tag(tag)}' is not allowed: a spec holds plain data only"
+def _refused(tag: str, kind: str = "spec") -> str:
+    return f"tag '{_show_tag(tag)}' is not allowed: a {kind} holds plain data only"
 
 
 def _spot(node: "Node") -> tuple[int, int]:
