@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
         "--plugin", action="append", default=[], metavar="MODULE", help="project plugin module to load (repeatable)"
     )
     add_recipes_parser(sub)
+    from .finetune._cli import add_parser as add_finetune
+
+    add_finetune(sub)
     return parser
 
 
@@ -102,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .recipe._cli import run
 
             return run(args)
+        if args.command == "finetune":
+            from .finetune._cli import run as run_finetune
+
+            return run_finetune(args)
         return _validate(args.paths, args.plugin)
     except LLMOptError as exc:
         print(f"llmopt: {exc}", file=sys.stderr)

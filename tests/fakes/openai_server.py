@@ -198,6 +198,11 @@ class FakeOpenAI:
 
     # -- serving (called from the handler threads) --------------------------------------
 
+    def route(self, method: str, path: str, raw: bytes, headers: Mapping[str, str]) -> tuple[Any, ...] | None:
+        """(status, JSON body[, headers]) for a request to another path; None: 404.
+        Subclasses serve more endpoints (see ``fakes.finetune_server``)."""
+        return None
+
     def _take(self, body: dict[str, Any] | None, headers: dict[str, str], path: str = CHAT_PATH) -> Scripted:
         with self._lock:
             self.requests += 1
@@ -281,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         path = self.path.split("?")[0].rstrip("/")
         if path not in (CHAT_PATH, EMBEDDINGS_PATH):
-            self._send(404, json.dumps(_error_body(f"Unknown path {self.path}", "invalid_request_error")).encode(), {})
+            self._other("POST", raw)
             return
         request = _json_or_none(raw)
         headers = {name.lower(): value for name, value in self.headers.items()}
@@ -293,7 +298,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(answer.status, payload, {"content-type": answer.content_type, **answer.headers})
 
     def do_GET(self) -> None:  # noqa: N802
-        self._send(404, json.dumps(_error_body("Only POST /v1/chat/completions", "invalid_request_error")).encode(), {})
+        self._other("GET", b"")
+
+    def _other(self, method: str, raw: bytes) -> None:
+        """A path other than chat completions and embeddings: the fake's ``route`` answers, else 404."""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        routed = self.server.fake.route(method, self.path, raw, headers)
+        if routed is None:
+            message = "Only POST /v1/chat/completions" if method == "GET" else f"Unknown path {self.path}"
+            self._send(404, json.dumps(_error_body(message, "invalid_request_error")).encode(), {})
+            return
+        status, body, *extra = routed
+        self._send(status, json.dumps(body).encode("utf-8"), extra[0] if extra else {})
 
     def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
         try:
