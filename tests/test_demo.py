@@ -50,7 +50,7 @@ def without_optimizations(spec: Path, variants: tuple[str, ...]) -> None:
 def test_main_job_passes_on_the_embedded_model(pytester: pytest.Pytester, demo_cache: Path) -> None:
     copy_project(pytester.path)
     result = pytester.runpytest_subprocess("specs/", "--llmopt-cache-dir", str(demo_cache), "--llmopt-json", "r.json")
-    result.assert_outcomes(passed=14)
+    result.assert_outcomes(passed=15)
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     assert [s["scenario"] for s in doc["scenarios"]] == ["order-extraction", "helpdesk", "ticket-routing"]
     assert all(v["errors"] == 0 for s in doc["scenarios"] for v in s["variants"].values())

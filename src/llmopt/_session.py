@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .errors import LLMOptError
+
 if TYPE_CHECKING:
     from .recipe import RecipeBook
+    from .assertion import Family
+    from .baseline import StoredVariant
     from .registry import Registry
     from .report import ResultsStore
     from .results import VariantResult
@@ -35,6 +39,9 @@ class LLMOptSession:
         self.skip_unavailable = config.getoption("llmopt_unavailable", "error") == "skip"
         self.cache_mode = _cache_mode(config)
         self.budget_usd: float | None = config.getoption("llmopt_budget", None)
+        self.update_baseline: bool = bool(config.getoption("llmopt_update_baseline", False))
+        self.baselines_written: list[Path] = []
+        self._baselines: dict[Path, Any] = {}
         self._worker_refused = 0
         self._ledger_dir: Path | None = None
 
@@ -162,6 +169,45 @@ class LLMOptSession:
             self.store.add_variant(self.display(scenario.path), result, order=list(scenario.variants))
         return results
 
+    def family(self, scenario: "Scenario", assertion: "AssertionSpec") -> "Family | None":
+        """Holm's family of a confident delta assertion (``correction: holm``), else None."""
+        from .assertion import Family
+
+        if scenario.correction != "holm" or assertion.kind != "delta" or assertion.confidence is None:
+            return None
+        members = [b for b in scenario.assertions if b.kind == "delta" and b.confidence is not None]
+        return Family(tuple(self._p_value(scenario, b) for b in members), members.index(assertion))
+
+    def _p_value(self, scenario: "Scenario", assertion: "AssertionSpec") -> float | None:
+        """A family member's p-value; None (counted as 1) when its variants failed."""
+        from .assertion import delta_p_value
+
+        try:
+            results = {name: self.runner.evaluate(scenario, name) for name in (assertion.variant, assertion.vs or "")}
+            return delta_p_value(assertion, self.registry.metrics[assertion.metric], results)
+        except LLMOptError:
+            return None
+
+    def stored(self, scenario: "Scenario", assertion: "AssertionSpec", result: "VariantResult") -> "StoredVariant":
+        """The stored baseline a regression assertion compares with (this run's own
+        result under --llmopt-update-baseline); warns, or with strict_identity raises,
+        when it was measured with another identity."""
+        from .baseline import baseline_path, compare_identity, read_baseline, stored_variant, variant_entry
+
+        path = baseline_path(scenario.path, scenario.id)
+        command = f"pytest {self.display(scenario.path)} --llmopt-update-baseline"
+        if self.update_baseline:
+            doc = {"variants": {result.variant: variant_entry(result.to_json())}}
+        else:
+            if path not in self._baselines:
+                self._baselines[path] = read_baseline(path)
+            doc = self._baselines[path]
+        found = stored_variant(doc, assertion.variant, assertion.metric_key, self.display(path), command)
+        found = compare_identity(found, result.identity, assertion.metric_key)
+        if found.changed:
+            _identity_changed(scenario, assertion, found, command)
+        return found
+
     def record(self, item: Any, report: pytest.TestReport) -> None:
         """Turn an assertion item's report into an outcome of the results JSON."""
         from .results import AssertionOutcome
@@ -181,6 +227,7 @@ class LLMOptSession:
                 delta=verdict.delta if verdict else None,
                 vs=a.vs,
                 message=message,
+                stats=verdict.stats_json() if verdict else {"kind": a.kind, "confidence": a.gate_confidence},
             )
             self.store.add_outcome(self.display(item.path), result)
             _add_properties(item, result)
@@ -189,6 +236,10 @@ class LLMOptSession:
         """Write the reports the options ask for (on the controller only)."""
         if self.json_path is not None and self._store is not None:
             self.store.write(self.json_path)
+        if self.update_baseline and self._store is not None:
+            from .baseline import write_baselines
+
+            self.baselines_written = write_baselines(self.store.to_doc(), self.config.rootpath)
 
 
 def _cache_mode(config: pytest.Config) -> str:
@@ -206,6 +257,25 @@ def _add_properties(item: Any, outcome: Any) -> None:
         value = getattr(outcome, key)
         if value is not None:
             item.user_properties.append((f"llmopt_{key}", value))
+    for key in ("ci", "p_value", "mde"):
+        if outcome.stats.get(key) is not None:
+            item.user_properties.append((f"llmopt_{key}", outcome.stats[key]))
+
+
+def _identity_changed(scenario: "Scenario", assertion: "AssertionSpec", found: "StoredVariant", command: str) -> None:
+    import warnings
+
+    from .baseline import IdentityMismatch, IdentityWarning
+
+    what = "; ".join(found.changed)
+    strict = scenario.strict_identity or (assertion.regression is not None and assertion.regression.strict_identity)
+    head = f"the stored baseline of {scenario.id}::{assertion.variant} ({found.path}) was measured with another identity"
+    if strict:
+        raise IdentityMismatch(f"{head} (strict_identity): {what}; if the change is meant, update it with: {command}")
+    location = assertion.location
+    where = location.path if location is not None else str(scenario.path)
+    line = location.line if location is not None and location.line else 1
+    warnings.warn_explicit(IdentityWarning(f"{head}: {what}"), IdentityWarning, where, line)
 
 
 SESSION_KEY = pytest.StashKey["LLMOptSession"]()

@@ -1,18 +1,28 @@
-"""Checking assertions against variant results: thresholds and paired deltas."""
+"""Checking assertions against variant results: thresholds, paired deltas,
+non-inferiority and regressions against a stored baseline.
+
+Every verdict carries its statistics (interval, test, p-value, power), whether or not
+the assertion gates on them: with ``confidence`` the interval decides, without it the
+point estimate does, as before.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .errors import LLMOptError
 from .runner import aggregate_prepared, prepared
-from .stats import Interval, bootstrap_mean, paired_bootstrap
+from .stats import Interval, Paired, Power, holm, holm_level, margin_passes, power, superiority_passes
 
 if TYPE_CHECKING:
+    from .baseline import StoredVariant
     from .metric import Metric
     from .results import CaseResult, VariantResult
     from .spec import AssertionSpec
+
+#: The level of the intervals reported when an assertion asks no confidence.
+REPORTED_CONFIDENCE = 0.95
 
 
 class EvaluationError(LLMOptError):
@@ -37,8 +47,17 @@ class WorstCase:
 
 
 @dataclass(frozen=True)
+class Family:
+    """Holm's correction: the p-values of the scenario's confident delta assertions,
+    and where this assertion's is among them."""
+
+    p_values: tuple[float | None, ...]
+    index: int
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """The result of checking one assertion."""
+    """The result of checking one assertion, with its statistics."""
 
     passed: bool
     observed: float | None
@@ -47,6 +66,34 @@ class Verdict:
     interval: Interval | None = None
     n: int = 0
     worst: tuple[WorstCase, ...] = ()
+    kind: str = "threshold"
+    confidence: float | None = None
+    test: str | None = None
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    power: Power | None = None
+    #: For a regression: {"path", "identity_hash", "changed": [...]}.
+    baseline: Mapping[str, Any] | None = None
+
+    def stats_json(self) -> dict[str, Any]:
+        """The statistics fields of the assertion in the results JSON."""
+        ci = self.interval
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "ci": [ci.low, ci.high] if ci is not None and ci.low is not None else None,
+            "ci_level": ci.confidence if ci is not None else None,
+            "confidence": self.confidence,
+            "test": self.test,
+            "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
+            "n": self.n,
+        }
+        if self.power is not None:
+            found = self.power
+            data |= {"mde": found.mde, "margin": found.margin, "underpowered": found.underpowered, "needed_n": found.needed_n}
+        if self.baseline is not None:
+            data["baseline"] = dict(self.baseline)
+        return data
 
 
 def _num(value: float) -> str:
@@ -55,8 +102,11 @@ def _num(value: float) -> str:
 
 def item_name(a: "AssertionSpec") -> str:
     """The readable pytest name of an assertion item, e.g. ``exact_match>=0.8``."""
+    if a.regression is not None:
+        drop = a.regression.max_drop
+        return f"{a.metric_key}>=stored-{_num(drop)}" if drop else f"{a.metric_key}>=stored"
     if a.vs is not None:
-        delta = a.min_delta or 0.0
+        delta = -a.max_drop if a.max_drop is not None else a.min_delta or 0.0
         sign = "+" if delta >= 0 else "-"
         return f"{a.metric_key}>={a.vs}{sign}{_num(abs(delta))}" if delta else f"{a.metric_key}>={a.vs}"
     if a.min is not None and a.max is not None:
@@ -88,63 +138,220 @@ def _error_report(result: "VariantResult", allowed: float) -> str:
 
 
 def check(
-    a: "AssertionSpec", metric: "Metric", results: Mapping[str, "VariantResult"], worst: int = 3
+    a: "AssertionSpec",
+    metric: "Metric",
+    results: Mapping[str, "VariantResult"],
+    worst: int = 3,
+    *,
+    family: Family | None = None,
+    stored: "StoredVariant | None" = None,
 ) -> Verdict:
-    """Check ``a`` against the results of its variant (and of its ``vs`` variant)."""
+    """Check ``a`` against the results of its variant (and of its ``vs`` variant, or
+    its stored baseline); ``family`` applies Holm's correction to a delta."""
+    if a.regression is not None:
+        if stored is None:
+            raise EvaluationError(f"no stored baseline was given for the regression check of {a.variant!r}")
+        return _check_regression(a, metric, results[a.variant], stored, worst)
     if a.vs is not None:
-        return _check_delta(a, metric, results[a.variant], results[a.vs], worst)
+        return _check_delta(a, metric, results[a.variant], results[a.vs], worst, family)
     return _check_threshold(a, metric, results[a.variant], worst)
+
+
+# -- thresholds ---------------------------------------------------------------------
 
 
 def _check_threshold(a: "AssertionSpec", metric: "Metric", result: "VariantResult", worst: int) -> Verdict:
     value = result.metrics.get(a.metric_key)
     if value is None:
         raise EvaluationError(f"metric {a.metric_key!r} has no value for variant {result.variant!r}: every case failed")
-    ok = (a.min is None or value.value >= a.min) and (a.max is None or value.value <= a.max)
+    interval = _value_interval(a, metric, result)
+    low, high = (interval.low, interval.high) if a.confidence is not None else (value.value, value.value)
+    ok = (a.min is None or (low is not None and low >= a.min)) and (a.max is None or (high is not None and high <= a.max))
     expected = " and ".join(
         part for part in (a.min is not None and f">= {_num(a.min)}", a.max is not None and f"<= {_num(a.max)}") if part
     )
-    interval = Interval(value.value, *value.ci) if value.ci else None
     rows = _worst_single(result, a.metric_key, metric.higher_is_better, worst)
-    return Verdict(ok, value.value, expected, interval=interval, n=value.n, worst=rows)
+    return Verdict(
+        ok, value.value, _at(expected, a.confidence), interval=interval, n=value.n, worst=rows,
+        confidence=a.confidence,
+    )
+
+
+def _value_interval(a: "AssertionSpec", metric: "Metric", result: "VariantResult") -> Interval:
+    """The interval of the variant's value at the assertion's confidence (95% stored)."""
+    from .metric import is_mean_aggregate
+    from .stats import bootstrap_interval, mean_interval
+
+    value = result.metrics[a.metric_key]
+    level = a.confidence or REPORTED_CONFIDENCE
+    if level == REPORTED_CONFIDENCE:
+        low, high = value.ci if value.ci else (None, None)
+        return Interval(value.value, low, high, value.se, value.n, value.method or "", level, value.clusters)
+    scored = [c for c in result.cases if c.error is None and a.metric_key in c.scores]
+    clusters = _clusters(scored)
+    if is_mean_aggregate(metric):
+        return mean_interval([c.scores[a.metric_key] for c in scored], level, clusters)
+    groups = prepared(scored, a.metric_key)
+    return bootstrap_interval(groups, lambda g: aggregate_prepared(metric, a.args, g), level, clusters)
+
+
+def _at(expected: str, confidence: float | None) -> str:
+    return f"{expected} at {confidence:.0%} confidence" if confidence is not None else expected
+
+
+# -- deltas against another variant -------------------------------------------------
 
 
 def _check_delta(
-    a: "AssertionSpec", metric: "Metric", result: "VariantResult", other: "VariantResult", worst: int
+    a: "AssertionSpec",
+    metric: "Metric",
+    result: "VariantResult",
+    other: "VariantResult",
+    worst: int,
+    family: Family | None,
 ) -> Verdict:
     pairs = _pairs(result, other, a.metric_key)
     if not pairs:
         raise EvaluationError(
             f"variants {result.variant!r} and {other.variant!r} share no case without errors: no paired delta"
         )
-
-    interval, observed = _paired_delta(a, metric, pairs)
-    wanted = a.min_delta or 0.0
-    gain = interval.value if metric.higher_is_better else -interval.value
-    ok = gain >= wanted
-    relation = ">=" if metric.higher_is_better else "<="
-    sign = "+" if metric.higher_is_better else "-"
-    expected = f"{relation} {a.vs} {sign} {_num(wanted)}" if wanted else f"{relation} {a.vs}"
+    level = a.confidence or REPORTED_CONFIDENCE
+    reported, observed = paired_statistics(a, metric, pairs, level)
+    gated, p_adjusted = reported, None
+    if family is not None and a.kind == "delta" and a.confidence is not None:
+        p_adjusted = holm(family.p_values)[family.index]
+        gated, _ = paired_statistics(a, metric, pairs, holm_level(family.p_values, family.index, a.confidence))
+    ok = _decide(a, metric.higher_is_better, gated, p_adjusted)
     rows = _worst_paired(pairs, a.metric_key, metric.higher_is_better, worst)
-    return Verdict(ok, observed, expected, delta=interval.value, interval=interval, n=len(pairs), worst=rows)
+    return _paired_verdict(a, ok, observed, reported, gated, p_adjusted, _expected_delta(a, metric), rows)
 
 
-def _paired_delta(
-    a: "AssertionSpec", metric: "Metric", pairs: Sequence[tuple["CaseResult", "CaseResult"]]
-) -> tuple[Interval, float]:
-    """The paired bootstrap interval of the delta, and the variant's own value."""
+def delta_p_value(a: "AssertionSpec", metric: "Metric", results: Mapping[str, "VariantResult"]) -> float | None:
+    """The p-value of no difference for a delta assertion (for Holm's family)."""
+    assert a.vs is not None
+    pairs = _pairs(results[a.variant], results[a.vs], a.metric_key)
+    return paired_statistics(a, metric, pairs, REPORTED_CONFIDENCE)[0].p_value if pairs else None
+
+
+def paired_statistics(
+    a: "AssertionSpec", metric: "Metric", pairs: Sequence[tuple["CaseResult", "CaseResult"]], confidence: float
+) -> tuple[Paired, float]:
+    """The paired comparison of the delta at ``confidence``, and the variant's own value."""
     from .metric import is_mean_aggregate
+    from .stats import paired_bootstrap, paired_means
 
     key = a.metric_key
+    clusters = _clusters([x for x, _ in pairs])
     if is_mean_aggregate(metric):
-        interval = bootstrap_mean([x.scores[key] - y.scores[key] for x, y in pairs])
-        observed = sum(x.scores[key] for x, _ in pairs) / len(pairs)
+        mine, theirs = [x.scores[key] for x, _ in pairs], [y.scores[key] for _, y in pairs]
+        return paired_means(mine, theirs, confidence, clusters), sum(mine) / len(mine)
+    left, right = prepared([x for x, _ in pairs], key), prepared([y for _, y in pairs], key)
+
+    def delta(idx: list[int]) -> float:
+        picked = [left[i] for i in idx], [right[i] for i in idx]
+        return aggregate_prepared(metric, a.args, picked[0]) - aggregate_prepared(metric, a.args, picked[1])
+
+    return paired_bootstrap(delta, len(pairs), confidence, clusters), aggregate_prepared(metric, a.args, left)
+
+
+def _decide(a: "AssertionSpec", higher: bool, paired: Paired, p_adjusted: float | None) -> bool:
+    """Pass or fail on the gain (the delta oriented so that positive is better)."""
+    gain = paired.delta if higher else -paired.delta
+    gain_low = paired.low if higher else (None if paired.high is None else -paired.high)
+    confidence = a.gate_confidence
+    margin = a.regression.max_drop if a.regression is not None else a.max_drop
+    if margin is not None:
+        if confidence is None:
+            return gain >= -margin
+        return gain_low is not None and bool(margin_passes(gain_low, margin))
+    wanted = a.min_delta or 0.0
+    if confidence is None:
+        return gain >= wanted
+    p = p_adjusted if p_adjusted is not None else paired.p_value
+    return gain_low is not None and p is not None and bool(superiority_passes(gain_low, p, wanted, 1 - confidence))
+
+
+def _expected_delta(a: "AssertionSpec", metric: "Metric", against: str | None = None) -> str:
+    other = against or a.vs
+    relation = ">=" if metric.higher_is_better else "<="
+    if a.max_drop is not None or a.regression is not None:
+        drop = a.regression.max_drop if a.regression is not None else a.max_drop or 0.0
+        sign = "-" if metric.higher_is_better else "+"
+        text = f"{relation} {other} {sign} {_num(drop)}" if drop else f"{relation} {other}"
     else:
-        mine, theirs = prepared([x for x, _ in pairs], key), prepared([y for _, y in pairs], key)
-        interval = paired_bootstrap(list(zip(mine, theirs)), lambda g: aggregate_prepared(metric, a.args, g))
-        observed = aggregate_prepared(metric, a.args, mine)
-    assert interval is not None
-    return interval, observed
+        wanted = a.min_delta or 0.0
+        sign = "+" if metric.higher_is_better else "-"
+        text = f"{relation} {other} {sign} {_num(wanted)}" if wanted else f"{relation} {other}"
+    return _at(text, a.gate_confidence)
+
+
+def _paired_verdict(
+    a: "AssertionSpec",
+    ok: bool,
+    observed: float,
+    reported: Paired,
+    gated: Paired,
+    p_adjusted: float | None,
+    expected: str,
+    rows: tuple[WorstCase, ...],
+    baseline: Mapping[str, Any] | None = None,
+) -> Verdict:
+    margin = a.regression.max_drop if a.regression is not None else a.max_drop
+    margin = margin if margin is not None else a.min_delta or 0.0
+    level = a.gate_confidence or REPORTED_CONFIDENCE
+    interval = Interval(gated.delta, gated.low, gated.high, gated.se, gated.n, gated.test, gated.confidence)
+    return Verdict(
+        ok, observed, expected, delta=reported.delta, interval=interval, n=reported.n, worst=rows,
+        kind=a.kind, confidence=a.gate_confidence, test=reported.test, p_value=reported.p_value,
+        p_adjusted=p_adjusted, power=power(reported.se, reported.n, level, margin), baseline=baseline,
+    )
+
+
+# -- regressions against the stored baseline ----------------------------------------
+
+
+def _check_regression(
+    a: "AssertionSpec", metric: "Metric", result: "VariantResult", stored: "StoredVariant", worst: int
+) -> Verdict:
+    from .metric import is_mean_aggregate
+    from .stats import paired_means
+
+    if not is_mean_aggregate(metric):
+        raise EvaluationError(
+            f"regression needs a metric whose value is the mean of its case scores; {a.metric_key!r} is aggregated "
+            "otherwise, and a stored baseline keeps case scores only"
+        )
+    key = a.metric_key
+    mine = {c.id: c for c in result.cases if c.error is None and key in c.scores}
+    ids = [case_id for case_id in mine if key in stored.scores.get(case_id, {})]
+    if not ids:
+        raise EvaluationError(f"variant {result.variant!r} shares no scored case with its stored baseline ({stored.path})")
+    level = a.gate_confidence or REPORTED_CONFIDENCE
+    now, then = [mine[i].scores[key] for i in ids], [stored.scores[i][key] for i in ids]
+    paired = paired_means(now, then, level, _clusters([mine[i] for i in ids]))
+    ok = _decide(a, metric.higher_is_better, paired, None)
+    rows = _worst_stored([mine[i] for i in ids], then, key, metric.higher_is_better, worst)
+    info = {"path": stored.path, "identity_hash": stored.identity_hash, "changed": list(stored.changed)}
+    expected = _expected_delta(a, metric, "stored")
+    return _paired_verdict(a, ok, sum(now) / len(now), paired, paired, None, expected, rows, info)
+
+
+def _worst_stored(
+    cases: Sequence["CaseResult"], then: Sequence[float], key: str, higher: bool, count: int
+) -> tuple[WorstCase, ...]:
+    harmed = [(c, old) for c, old in zip(cases, then) if (c.scores[key] < old if higher else c.scores[key] > old)]
+    harmed.sort(key=lambda pair: (pair[0].scores[key] - pair[1]) * (1 if higher else -1))
+    return tuple(
+        WorstCase(c.id, c.input, c.expected, c.output, c.scores[key], "(stored)", old, c.retrieved_documents)
+        for c, old in harmed[:count]
+    )
+
+
+# -- shared -------------------------------------------------------------------------
+
+
+def _clusters(cases: Sequence["CaseResult"]) -> list[object] | None:
+    return [c.cluster for c in cases] if cases and cases[0].cluster is not None else None
 
 
 def _pairs(result: "VariantResult", other: "VariantResult", key: str) -> list[tuple["CaseResult", "CaseResult"]]:
@@ -176,3 +383,4 @@ def _worst_paired(
         )
         for a, b in ranked[:count]
     )
+

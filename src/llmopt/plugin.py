@@ -43,6 +43,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--llmopt-cache-dir", metavar="DIR", help="response cache folder (default: llmopt_cache_dir)")
     group.addoption("--llmopt-worst", type=int, default=3, metavar="N", help="worst cases shown per failure (3)")
+    group.addoption(
+        "--llmopt-update-baseline",
+        action="store_true",
+        help="write baselines/<scenario>.json beside each spec from this run (for regression assertions)",
+    )
     parser.addini("llmopt_plugins", "project-local llmopt plugin modules (e.g. plugins.brand)", type="linelist")
     parser.addini("llmopt_cache_dir", "response cache folder, relative to the rootdir", default=".llmopt/cache")
     parser.addini("llmopt_recipes", "recipes folder, relative to the rootdir", default="recipes")
@@ -143,6 +148,7 @@ class AssertionItem(pytest.Item):
         self.assertion = assertion
         self.verdict: "Verdict | None" = None
         self.results: dict[str, Any] = {}
+        self.stored: Any = None
 
     def setup(self) -> None:
         from .assertion import check_errors
@@ -156,13 +162,16 @@ class AssertionItem(pytest.Item):
                 pytest.skip(f"{self._where()}: {exc}")
             raise
         check_errors(self.assertion, list(self.results.values()))
+        if self.assertion.regression is not None:
+            self.stored = state.stored(self.scenario, self.assertion, self.results[self.assertion.variant])
 
     def runtest(self) -> None:
         from .assertion import check
 
         state = _state(self)
         metric = state.registry.metrics[self.assertion.metric]
-        self.verdict = check(self.assertion, metric, self.results, worst=state.worst)
+        family = state.family(self.scenario, self.assertion)
+        self.verdict = check(self.assertion, metric, self.results, worst=state.worst, family=family, stored=self.stored)
         if not self.verdict.passed:
             raise AssertionFailed(self.verdict)
 
@@ -245,5 +254,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for line in summary_lines(state.store.to_doc()):
         terminalreporter.write_line(line)
     terminalreporter.write_line(state.spend_line())
+    for path in state.baselines_written:
+        terminalreporter.write_line(f"baseline written: {state.display(path)}")
     if state.json_path is not None:
         terminalreporter.write_line(f"results JSON: {state.json_path}")

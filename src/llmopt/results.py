@@ -60,6 +60,15 @@ class CaseResult:
     recipe: Mapping[str, Any] | None = None
     #: ``sha256:`` + 12 hex digits of the rendered messages.
     prompt_hash: str | None = None
+    #: Share of the generations that scored alike (None with one generation).
+    consistency: float | None = None
+    #: The case's group (the task.cluster field), for clustered standard errors.
+    cluster: str | None = None
+
+    @property
+    def flaky(self) -> bool:
+        """True when the case's generations did not all score alike."""
+        return self.consistency is not None and self.consistency < 1.0
 
     @property
     def output(self) -> str | None:
@@ -104,19 +113,35 @@ class CaseResult:
             data["recipe"] = dict(self.recipe)
         if self.prompt_hash is not None:
             data["prompt_hash"] = self.prompt_hash
+        if self.consistency is not None:
+            data["consistency"] = round(self.consistency, 4)
+        if self.cluster is not None:
+            data["cluster"] = self.cluster
         return data
 
 
 @dataclass(frozen=True)
 class MetricValue:
-    """An aggregate metric with its sample size and confidence interval."""
+    """An aggregate metric with its sample size, standard error and 95% interval.
+
+    ``method`` says how the interval was made: wilson, t, cluster or bootstrap;
+    ``clusters`` counts the groups of cases when task.cluster is set.
+    """
 
     value: float
     n: int
     ci: tuple[float, float] | None = None
+    se: float | None = None
+    method: str | None = None
+    clusters: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"value": self.value, "n": self.n, "ci": list(self.ci) if self.ci else None}
+        data: dict[str, Any] = {"value": self.value, "n": self.n, "ci": list(self.ci) if self.ci else None}
+        data["se"] = self.se
+        data["method"] = self.method
+        if self.clusters is not None:
+            data["clusters"] = self.clusters
+        return data
 
 
 @dataclass(frozen=True)
@@ -132,6 +157,7 @@ class VariantResult:
     duration_s: float = 0.0
     #: What judge metrics' calls used (None when the variant has no judge metric).
     judge_usage: Usage | None = None
+    identity_hash: str | None = None
 
     @property
     def n(self) -> int:
@@ -145,6 +171,11 @@ class VariantResult:
     def error_rate(self) -> float:
         return self.errors / self.n if self.n else 0.0
 
+    @property
+    def flaky(self) -> list[str]:
+        """Ids of the cases whose repeated generations did not all score alike."""
+        return [c.id for c in self.cases if c.flaky]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.n,
@@ -152,6 +183,8 @@ class VariantResult:
             "metrics": {k: v.to_json() for k, v in self.metrics.items()},
             "usage": self.usage.to_json(),
             "identity": dict(self.identity),
+            "identity_hash": self.identity_hash,
+            "flaky": self.flaky,
             "duration_s": round(self.duration_s, 3),
             **({"judge_usage": self.judge_usage.to_json()} if self.judge_usage is not None else {}),
             "cases": [c.to_json() for c in self.cases],
@@ -172,6 +205,9 @@ class AssertionOutcome:
     delta: float | None = None
     vs: str | None = None
     message: str = ""
+    #: The statistics of the verdict (kind, ci, confidence, test, p_value, p_adjusted,
+    #: n, mde, underpowered, needed_n, baseline), as in the results JSON.
+    stats: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -184,4 +220,4 @@ class AssertionOutcome:
             "delta": self.delta,
             "vs": self.vs,
             "message": self.message,
-        }
+        } | dict(self.stats)

@@ -28,7 +28,7 @@ from .errors import (
 )
 from .recipe import Renderer
 from .results import CaseResult, MetricValue, Usage, VariantResult
-from .stats import bootstrap, bootstrap_mean
+from .stats import bootstrap_interval, consistency, mean_interval, reduce_scores
 
 if TYPE_CHECKING:
     from ._judging import CaseJudging, JudgeCalls
@@ -134,6 +134,7 @@ class Runner:
         plan = self._plan(scenario, variant)
         cases = load_cases(plan.variant.task, scenario.path)
         self._check_relevant(plan, cases)
+        _check_cluster(plan, cases)
         limit = plan.provider.concurrency if plan.provider is not None else RETRIEVAL_CONCURRENCY
         gate = asyncio.Semaphore(max(1, limit))
 
@@ -152,7 +153,7 @@ class Runner:
             index_closer = getattr(plan.index, "aclose", None)
             if index_closer is not None:
                 await index_closer()
-        return self._variant_result(plan, results, time.perf_counter() - started)
+        return self._variant_result(plan, results, time.perf_counter() - started, cases)
 
     # -- planning -------------------------------------------------------------------
 
@@ -226,12 +227,15 @@ class Runner:
             shown = _input_text(plan, case, prompt.user)
             for r in range(plan.variant.task.repeat):
                 responses.append(await self._generate(plan, case, prompt, variables.get("context"), r))
-            scores = await _score(plan.metrics, case, responses, retrieved, shown, variables.get("context"), judging)
+            scores, agreement = await _score(
+                plan.metrics, case, responses, retrieved, plan.variant.task.reduce, shown, variables.get("context"), judging
+            )
         except ProviderUnavailable:
             raise
         except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
             failed = CaseResult(
                 id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant, recipe=recipe,
+                cluster=_cluster(plan, case),
                 usage=_response_usage(responses),  # what was generated before the failure was paid for
             )
             return _judged(failed, judging)
@@ -249,6 +253,8 @@ class Runner:
             relevant=case.relevant,
             usage=_response_usage(responses),
             served=_served(responses[0]) if responses else {},
+            consistency=agreement,
+            cluster=_cluster(plan, case),
             **_judge_fields(judging),
         )
 
@@ -258,13 +264,18 @@ class Runner:
         judging = plan.judging.for_case(case) if plan.judging is not None else None
         try:
             variables, retrieved = await self._variables(plan, case)
-            scores = await _score(plan.metrics, case, (), retrieved, shown, variables.get("context"), judging)
+            scores, _ = await _score(plan.metrics, case, (), retrieved, "mean", shown, variables.get("context"), judging)
         except ProviderUnavailable:
             raise
         except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
-            return _judged(CaseResult(id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant), judging)
+            failed = CaseResult(
+                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant,
+                cluster=_cluster(plan, case),
+            )
+            return _judged(failed, judging)
         return CaseResult(
             id=case.id, input=shown, expected=case.expected, scores=scores, retrieved=retrieved, relevant=case.relevant,
+            cluster=_cluster(plan, case),
             **_judge_fields(judging),
         )
 
@@ -334,15 +345,23 @@ class Runner:
 
     # -- aggregation ----------------------------------------------------------------
 
-    def _variant_result(self, plan: _Plan, cases: Sequence[CaseResult], duration: float) -> VariantResult:
+    def _variant_result(
+        self, plan: _Plan, cases: Sequence[CaseResult], duration: float, loaded: Sequence["Case"]
+    ) -> VariantResult:
+        from .identity import identity_hash, variant_identity
+
+        metrics = {use.key: (use.metric.name, use.args) for use in plan.metrics}
+        served = plan.provider.identity() if plan.provider is not None else None
+        identity = variant_identity(plan.variant, plan.scenario.base_dir, loaded, metrics, served)
         return VariantResult(
             scenario=plan.scenario.id,
             variant=plan.variant.name,
             cases=tuple(cases),
             metrics={use.key: v for use in plan.metrics if (v := aggregate(use, cases)) is not None},
             usage=_usage(cases),
-            identity=_identity(plan),
+            identity=identity,
             duration_s=duration,
+            identity_hash=identity_hash(identity),
             judge_usage=_judge_usage(cases) if plan.judging is not None else None,
         )
 
@@ -368,13 +387,14 @@ async def _score(
     case: "Case",
     responses: Sequence["Response"],
     retrieved: Sequence[Mapping[str, Any]] = (),
+    reduce: str = "mean",
     shown: str = "",
     context: str | None = None,
     judging: "CaseJudging | None" = None,
-) -> dict[str, float]:
-    """Each metric's score of the case: the mean over its generations (or over the one
-    output-less sample of a retrieval-only variant). A metric with ``ascore`` (a judge)
-    is awaited with the case's judging context."""
+) -> tuple[dict[str, float], float | None]:
+    """Each metric's score of the case, its generations' scores reduced by ``reduce``
+    (task.reduce), and how consistent the generations were (None for one). A metric
+    with ``ascore`` (a judge) is awaited with the case's judging context."""
     from .metric import Sample
 
     docs = _documents(retrieved)
@@ -382,15 +402,15 @@ async def _score(
     samples = [
         Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd, **common) for r in responses
     ] or [Sample(case=case, output="", **common)]
-    scores: dict[str, float] = {}
+    per_repeat: dict[str, list[float]] = {}
     for use in metrics:
         ascore = getattr(use.metric, "ascore", None)
         if ascore is not None and judging is not None:
-            values = [float(await ascore(s, use.args, judging.scope(use.key))) for s in samples]
+            per_repeat[use.key] = [float(await ascore(s, use.args, judging.scope(use.key))) for s in samples]
         else:
-            values = [float(use.metric.score(s, use.args)) for s in samples]
-        scores[use.key] = sum(values) / len(values)
-    return scores
+            per_repeat[use.key] = [float(use.metric.score(s, use.args)) for s in samples]
+    scores = {key: reduce_scores(values, reduce) for key, values in per_repeat.items()}
+    return scores, consistency(per_repeat, [r.text for r in responses]) if len(samples) > 1 else None
 
 
 def _judge_fields(judging: "CaseJudging | None") -> dict[str, Any]:
@@ -425,18 +445,21 @@ def case_samples(case: CaseResult) -> list["Sample"]:
 
 
 def aggregate(use: _MetricUse, cases: Sequence[CaseResult]) -> MetricValue | None:
-    """Aggregate one metric over the cases without errors, with a bootstrap interval."""
+    """Aggregate one metric over the cases without errors, with its standard error and
+    95% interval: analytic for means (Wilson, t, cluster-robust), bootstrap otherwise."""
     from .metric import is_mean_aggregate
 
     scored = [c for c in cases if c.error is None and use.key in c.scores]
     if not scored:
         return None
+    clusters = [c.cluster for c in scored] if scored[0].cluster is not None else None
     if is_mean_aggregate(use.metric):
-        interval = bootstrap_mean([c.scores[use.key] for c in scored])
+        interval = mean_interval([c.scores[use.key] for c in scored], clusters=clusters)
     else:
-        interval = bootstrap(prepared(scored, use.key), lambda group: aggregate_prepared(use.metric, use.args, group))
-    assert interval is not None
-    return MetricValue(value=interval.value, n=len(scored), ci=(interval.low, interval.high))
+        groups = prepared(scored, use.key)
+        interval = bootstrap_interval(groups, lambda g: aggregate_prepared(use.metric, use.args, g), clusters=clusters)
+    ci = (interval.low, interval.high) if interval.low is not None and interval.high is not None else None
+    return MetricValue(interval.value, len(scored), ci, interval.se, interval.method, interval.clusters)
 
 
 Prepared = tuple[list["Sample"], list[float]]
@@ -479,15 +502,19 @@ def _usage(cases: Sequence[CaseResult]) -> Usage:
     return total
 
 
-def _identity(plan: _Plan) -> dict[str, Any]:
-    model = plan.variant.model
-    return {
-        "provider": model.provider if model is not None else None,
-        "model": model.id if model is not None else None,
-        "params": dict(model.params) if model is not None else {},
-        "retrieval": plan.variant.retrieval.source if plan.variant.retrieval else None,
-        "recipe": plan.variant.recipe.identity() if model is not None else None,
-    }
+def _cluster(plan: _Plan, case: "Case") -> str | None:
+    field = plan.variant.task.cluster_field
+    return None if field is None else str(case.fields.get(field))
+
+
+def _check_cluster(plan: _Plan, cases: Sequence["Case"]) -> None:
+    """DatasetError when task.cluster names a field that some cases lack."""
+    field = plan.variant.task.cluster_field
+    missing = [case for case in cases if field is not None and case.fields.get(field) is None]
+    if missing:
+        shown = ", ".join(f"{c.id!r} ({c.source})" for c in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise DatasetError(f"{plan.where}: task.cluster field {field!r} is missing in case {shown}{more}")
 
 
 def _recipe_ref(recipe: "RecipeSpec") -> dict[str, Any] | None:

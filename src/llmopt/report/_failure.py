@@ -64,22 +64,52 @@ def _rows(a: "AssertionSpec", worst: Sequence["WorstCase"]) -> list[tuple[str, .
     ]
 
 
+def _ci(verdict: "Verdict", signed: bool) -> str:
+    interval = verdict.interval
+    if interval is None or interval.low is None or interval.high is None:
+        return ""
+    form = "+.3f" if signed else ".3f"
+    return f", {interval.confidence:.0%} CI [{interval.low:{form}}, {interval.high:{form}}]"
+
+
+def _p(verdict: "Verdict") -> str:
+    if verdict.p_value is None:
+        return ""
+    text = f", {verdict.test} p={verdict.p_value:.3g}"
+    return text + (f", Holm-adjusted p={verdict.p_adjusted:.3g}" if verdict.p_adjusted is not None else "")
+
+
 def describe(a: "AssertionSpec", verdict: "Verdict") -> str:
     """One line: what was observed against what was expected."""
-    if a.vs is not None and verdict.delta is not None:
-        ci = f", 95% CI [{verdict.interval.low:+.3f}, {verdict.interval.high:+.3f}]" if verdict.interval else ""
+    if (a.vs is not None or a.regression is not None) and verdict.delta is not None:
+        other = a.vs or "stored"
         return (
-            f"{a.metric_key}: {a.variant} - {a.vs} = {verdict.delta:+.3f}"
-            f" ({verdict.n} paired cases{ci}); expected {a.variant} {verdict.expected}"
+            f"{a.metric_key}: {a.variant} - {other} = {verdict.delta:+.3f}"
+            f" ({verdict.n} paired cases{_ci(verdict, True)}{_p(verdict)}); expected {a.variant} {verdict.expected}"
         )
-    ci = f", 95% CI [{verdict.interval.low:.3f}, {verdict.interval.high:.3f}]" if verdict.interval else ""
     observed = "-" if verdict.observed is None else f"{verdict.observed:.3f}"
-    return f"{a.metric_key} of {a.variant} = {observed} (n={verdict.n}{ci}); expected {verdict.expected}"
+    return f"{a.metric_key} of {a.variant} = {observed} (n={verdict.n}{_ci(verdict, False)}); expected {verdict.expected}"
+
+
+def power_text(verdict: "Verdict") -> str | None:
+    """The power line of a comparison: its minimum detectable effect, and the cases an
+    underpowered one would need."""
+    found = verdict.power
+    if found is None or found.mde is None:
+        return None
+    level = verdict.confidence or 0.95
+    text = f"minimum detectable effect {found.mde:.3f} at n={verdict.n} ({level:.0%} confidence, 80% power)"
+    if found.underpowered:
+        text += f"; underpowered: the asked margin {found.margin:g} is below it, about {found.needed_n} cases needed"
+    return text
 
 
 def failure_text(a: "AssertionSpec", verdict: "Verdict", where: str) -> str:
     """The full text of a failed assertion item."""
     lines = [f"{where}: assertion failed", describe(a, verdict)]
+    lines += [text for text in (power_text(verdict),) if text]
+    if verdict.baseline and verdict.baseline.get("changed"):
+        lines.append("identity changed since the stored baseline: " + "; ".join(verdict.baseline["changed"]))
     if verdict.worst:
         title = "worst cases:" if a.vs is None else f"cases where {a.variant} did not beat {a.vs}:"
         lines += ["", title, *_table(_rows(a, verdict.worst))]

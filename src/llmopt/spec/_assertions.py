@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from ._model import AssertionSpec, Location, VariantSpec, metric_key
+from ._model import AssertionSpec, Location, RegressionSpec, VariantSpec, metric_key
 from ._problems import Issue, KeyPath, is_dirty
 from ._suggest import unknown_name
 
@@ -28,7 +28,7 @@ def assertion_issues(
         def clean(*keys: str) -> bool:
             return not is_dirty(earlier, [path + (key,) for key in keys])
 
-        if clean("min", "max", "vs", "min_delta"):
+        if clean("min", "max", "vs", "min_delta", "max_drop", "regression", "confidence"):
             issues += _shape_issues(item, path)
         if names is not None and clean("variant", "vs"):
             issues += _variant_issues(item, path, names)
@@ -37,17 +37,38 @@ def assertion_issues(
     return issues
 
 
+_NOT_WITH_REGRESSION = ("vs", "min", "max", "min_delta", "max_drop")
+
+
 def _shape_issues(item: dict[str, Any], path: KeyPath) -> list[Issue]:
+    if "regression" in item:
+        return _regression_issues(item, path)
     if "vs" in item:
         message = "a comparison (vs) takes min_delta, not min or max"
-        return [Issue(path + (key,), message) for key in ("min", "max") if key in item]
+        issues = [Issue(path + (key,), message) for key in ("min", "max") if key in item]
+        if "min_delta" in item and "max_drop" in item:
+            message = "max_drop (not worse by more than) and min_delta (better by at least) exclude each other"
+            issues.append(Issue(path + ("max_drop",), message))
+        return issues
     issues = []
     if "min_delta" in item:
         issues.append(Issue(path + ("min_delta",), "min_delta needs vs: the variant to compare against"))
+    elif "max_drop" in item:
+        message = "max_drop needs vs: the variant to compare against (or regression: {max_drop: ...} for the stored baseline)"
+        issues.append(Issue(path + ("max_drop",), message))
     elif "min" not in item and "max" not in item:
         issues.append(Issue(path, "missing 'min' or 'max' (or 'vs' with 'min_delta' to compare variants)"))
     if "min" in item and "max" in item and item["min"] > item["max"]:
         issues.append(Issue(path + ("min",), f"min ({item['min']}) is greater than max ({item['max']})", at_value=True))
+    return issues
+
+
+def _regression_issues(item: dict[str, Any], path: KeyPath) -> list[Issue]:
+    message = "regression compares the variant with its stored baseline: it takes no {key}"
+    issues = [Issue(path + (key,), message.format(key=key)) for key in _NOT_WITH_REGRESSION if key in item]
+    if "confidence" in item:
+        message = "the confidence of a regression goes inside it: regression: {max_drop: ..., confidence: ...}"
+        issues.append(Issue(path + ("confidence",), message))
     return issues
 
 
@@ -173,9 +194,22 @@ def _assertion(index: int, item: dict[str, Any], variant: str, location: Locatio
         min=_float(item.get("min")),
         max=_float(item.get("max")),
         vs=vs,
-        min_delta=float(item.get("min_delta", 0.0)) if vs is not None else None,
+        min_delta=float(item.get("min_delta", 0.0)) if vs is not None and "max_drop" not in item else None,
+        max_drop=_float(item.get("max_drop")),
+        confidence=_float(item.get("confidence")),
+        regression=_regression(item.get("regression")),
         max_error_rate=float(item.get("max_error_rate", 0.0)),
         location=location,
+    )
+
+
+def _regression(value: Any) -> RegressionSpec | None:
+    if value is None:
+        return None
+    return RegressionSpec(
+        max_drop=float(value["max_drop"]),
+        confidence=_float(value.get("confidence")),
+        strict_identity=bool(value.get("strict_identity", False)),
     )
 
 

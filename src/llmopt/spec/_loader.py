@@ -132,4 +132,6 @@ def _scenario(
         variants=variants,
         assertions=assertions,
         location=locate(("scenario",)),
+        correction=None if data.get("correction") in (None, "none") else data["correction"],
+        strict_identity=bool(data.get("strict_identity", False)),
     )

@@ -44,6 +44,11 @@ class TaskSpec:
     sample: int | None = None
     seed: int = 0
     repeat: int = 1
+    #: How the scores of a case's ``repeat`` generations make its score:
+    #: mean, majority, pass_at_k (the best) or pass_all_k (the worst).
+    reduce: str = "mean"
+    #: The field grouping cases (cluster-robust standard errors), if any.
+    cluster_field: str | None = None
     location: Location | None = None
     #: A dataset of training cases (same formats and field mapping as ``dataset``).
     train: Path | None = None
@@ -168,6 +173,15 @@ class VariantSpec:
 
 
 @dataclass(frozen=True)
+class RegressionSpec:
+    """``regression:``: the variant against its stored baseline, paired by case id."""
+
+    max_drop: float
+    confidence: float | None = None
+    strict_identity: bool = False
+
+
+@dataclass(frozen=True)
 class AssertionSpec:
     """One assertion, bound to one variant (an assertion without ``variant`` is
     expanded to one AssertionSpec per variant by the loader)."""
@@ -180,6 +194,11 @@ class AssertionSpec:
     max: float | None = None
     vs: str | None = None
     min_delta: float | None = None
+    #: With ``vs``: non-inferiority, the variant may be worse by at most this.
+    max_drop: float | None = None
+    #: The level of the confidence gate (None: the point estimate decides).
+    confidence: float | None = None
+    regression: RegressionSpec | None = None
     max_error_rate: float = 0.0
     location: Location | None = None
     #: The results name of the metric; the loader sets it to the bare metric name
@@ -189,6 +208,22 @@ class AssertionSpec:
     @property
     def is_delta(self) -> bool:
         return self.vs is not None
+
+    @property
+    def kind(self) -> str:
+        """threshold, delta (superiority), non_inferiority or regression."""
+        if self.regression is not None:
+            return "regression"
+        if self.vs is None:
+            return "threshold"
+        return "non_inferiority" if self.max_drop is not None else "delta"
+
+    @property
+    def gate_confidence(self) -> float | None:
+        """The confidence the assertion gates at (a regression's own, else its own)."""
+        if self.regression is not None and self.regression.confidence is not None:
+            return self.regression.confidence
+        return self.confidence
 
     @property
     def metric_key(self) -> str:
@@ -214,6 +249,10 @@ class Scenario:
     variants: Mapping[str, VariantSpec] = field(default_factory=dict)
     assertions: tuple[AssertionSpec, ...] = ()
     location: Location | None = None
+    #: Multiple-comparison correction over the confident delta assertions ("holm").
+    correction: str | None = None
+    #: A stored baseline of another identity is an error rather than a warning.
+    strict_identity: bool = False
 
     @property
     def base_dir(self) -> Path:
