@@ -24,7 +24,8 @@ from llmopt.metric import (
 )
 
 NAMES = ["exact_match", "contains", "regex", "token_f1", "json_valid", "latency_p95", "cost", "accuracy", "f1_macro",
-         "recall_at_k", "precision_at_k", "mrr", "ndcg_at_k", "hit_rate"]
+         "recall_at_k", "precision_at_k", "mrr", "ndcg_at_k", "hit_rate",
+         "faithfulness", "answer_relevance", "context_relevance", "judge"]
 
 
 @pytest.fixture
@@ -53,7 +54,8 @@ def test_builtin_names_and_descriptions(metrics: dict[str, Metric]) -> None:
     assert list(metrics) == NAMES
     for metric in metrics.values():
         assert metric.description and "\n" not in metric.description
-        assert metric.check_args({}) == [] or metric.name == "regex"
+        judged = hasattr(metric, "ascore")  # judge metrics need args.judge
+        assert metric.check_args({}) == [] or metric.name == "regex" or judged
 
 
 def test_higher_is_better(metrics: dict[str, Metric]) -> None:

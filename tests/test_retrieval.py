@@ -606,7 +606,7 @@ def test_session_is_thread_safe(corpus: Path) -> None:
 def test_session_reports_unknown_retrievers_and_invalid_specs(corpus: Path) -> None:
     session = RetrievalSession(BUILTINS)
 
-    known = r"unknown retriever 'dense' \(available: bm25, hybrid, python, tfidf\)"
+    known = r"unknown retriever 'dense' \(available: bm25, embedding, hybrid, python, tfidf\)"
     with pytest.raises(RetrievalError, match=known):
         session.index_for(spec(retriever="dense"), corpus)
     with pytest.raises(RetrievalError, match="not found") as info:
@@ -866,9 +866,9 @@ def test_hybrid_with_a_python_member(tmp_path: Path) -> None:
     [
         ({"retrievers": ["tfidf", "bm52"]},
          "retrieval.retrievers[1]: unknown retriever 'bm52' (did you mean 'bm25'?"
-         " known: bm25, python, tfidf)"),
+         " known: bm25, embedding, python, tfidf)"),
         ({"retrievers": ["dense"]},
-         "retrieval.retrievers[0]: unknown retriever 'dense' (known: bm25, python, tfidf)"),
+         "retrieval.retrievers[0]: unknown retriever 'dense' (known: bm25, embedding, python, tfidf)"),
         ({"retrievers": []},
          "retrieval.retrievers must be a non-empty list of retriever names, got []"),
         ({"retrievers": "bm25"},
@@ -935,7 +935,7 @@ def test_format_context() -> None:
 
 
 def test_builtin_retriever_types() -> None:
-    assert sorted(BUILTINS) == ["bm25", "hybrid", "python", "tfidf"]
+    assert sorted(BUILTINS) == ["bm25", "embedding", "hybrid", "python", "tfidf"]
 
 
 def test_importing_retrieval_is_cheap() -> None:

@@ -40,7 +40,8 @@ class WorstCase:
     score: float | None
     other_output: str | None = None
     other_score: float | None = None
-    #: Retrieved document ids, best first (shown in place of a retrieval-only variant's output).
+    #: Retrieved document ids with scores, best first (a column of the table; in place
+    #: of the output for a retrieval-only variant).
     retrieved: tuple[str, ...] = ()
     other_retrieved: tuple[str, ...] = ()
 
@@ -362,7 +363,7 @@ def _worst_single(result: "VariantResult", key: str, higher: bool, count: int) -
     scored = [c for c in result.cases if c.error is None and key in c.scores]
     scored.sort(key=lambda c: c.scores[key] if higher else -c.scores[key])
     return tuple(
-        WorstCase(c.id, c.input, c.expected, c.output, c.scores[key], retrieved=c.retrieved_documents)
+        WorstCase(c.id, c.input, c.expected, c.output, c.scores[key], retrieved=c.retrieved_summary)
         for c in scored[:count]
     )
 
@@ -378,7 +379,7 @@ def _worst_paired(
     return tuple(
         WorstCase(
             a.id, a.input, a.expected, a.output, a.scores[key], b.output, b.scores[key],
-            a.retrieved_documents, b.retrieved_documents,
+            a.retrieved_summary, b.retrieved_summary,
         )
         for a, b in ranked[:count]
     )

@@ -26,7 +26,10 @@ def llmopt_metrics() -> Sequence["Metric"]:
 
     Each follows the :class:`llmopt.Metric` protocol: a ``name`` used in specs
     (``metric: <name>``), ``check_args`` for collection-time validation of ``args:``,
-    a per-case ``score`` and an ``aggregate``. A name registered twice is an error.
+    a per-case ``score`` and an ``aggregate``. A metric that must call a model (a
+    judge) defines ``async def ascore(sample, args, ctx)`` instead; ``ctx.ask`` calls
+    a provider through the response cache and the budget (see
+    :class:`llmopt.metric.JudgeContext`). A name registered twice is an error.
     """
 
 
@@ -46,5 +49,7 @@ def llmopt_retrievers() -> Sequence["RetrieverType"]:
 
     Each follows the :class:`llmopt.retrieval.RetrieverType` protocol: a ``name`` used
     in specs (``retrieval: {retriever: <name>}``), ``check`` for collection-time
-    validation of the retrieval section, and ``build`` returning a ready index.
+    validation of the retrieval section, and ``build`` returning a ready index. Every
+    registered retriever can be a member of ``hybrid``. An index may also offer
+    ``async def asearch(query, top_k)`` (awaited by the runner instead of ``search``).
     """

@@ -75,6 +75,10 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
         for impl_result in reversed(hook()):
             for item in impl_result or ():
                 _add(table, item, kind)
+    for retriever in registry.retrievers.values():
+        bind = getattr(retriever, "bind", None)  # the hybrid fuses any registered retriever
+        if callable(bind):
+            bind(registry.retrievers)
     return registry
 
 

@@ -52,6 +52,10 @@ class CaseResult:
     usage: Usage = field(default_factory=Usage)
     #: What the server reported: model name, system_fingerprint, stop reason.
     served: Mapping[str, Any] = field(default_factory=dict)
+    #: Judge metrics' verdicts by metric key: {"verdict", "score", "reason"}.
+    judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: What the judge calls of this case used (apart from ``usage``).
+    judge_usage: Usage = field(default_factory=Usage)
     #: The recipe from the recipes folder ({"name", "version"}), when the variant uses one.
     recipe: Mapping[str, Any] | None = None
     #: ``sha256:`` + 12 hex digits of the rendered messages.
@@ -75,6 +79,14 @@ class CaseResult:
         """The retrieved document ids, best first, each once (at its best rank)."""
         return tuple(dict.fromkeys(str(r.get("doc_id", r.get("id"))) for r in self.retrieved))
 
+    @property
+    def retrieved_summary(self) -> tuple[str, ...]:
+        """The retrieved documents with their best score, best first (``refunds.md 0.532``)."""
+        best: dict[str, Any] = {}
+        for hit in self.retrieved:
+            best.setdefault(str(hit.get("doc_id", hit.get("id"))), hit.get("score"))
+        return tuple(doc if score is None else f"{doc} {float(score):.3g}" for doc, score in best.items())
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id,
@@ -95,6 +107,8 @@ class CaseResult:
         data["usage"] = self.usage.to_json()
         if self.served:
             data["served"] = dict(self.served)
+        if self.judges:
+            data["judges"] = {key: dict(value) for key, value in self.judges.items()}
         if self.recipe is not None:
             data["recipe"] = dict(self.recipe)
         if self.prompt_hash is not None:
@@ -141,6 +155,8 @@ class VariantResult:
     usage: Usage
     identity: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    #: What judge metrics' calls used (None when the variant has no judge metric).
+    judge_usage: Usage | None = None
     identity_hash: str | None = None
 
     @property
@@ -170,6 +186,7 @@ class VariantResult:
             "identity_hash": self.identity_hash,
             "flaky": self.flaky,
             "duration_s": round(self.duration_s, 3),
+            **({"judge_usage": self.judge_usage.to_json()} if self.judge_usage is not None else {}),
             "cases": [c.to_json() for c in self.cases],
         }
 

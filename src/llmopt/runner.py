@@ -31,6 +31,7 @@ from .results import CaseResult, MetricValue, Usage, VariantResult
 from .stats import bootstrap_interval, consistency, mean_interval, reduce_scores
 
 if TYPE_CHECKING:
+    from ._judging import CaseJudging, JudgeCalls
     from .budget import Budget
     from .cache import ResponseCache
     from .dataset import Case
@@ -91,6 +92,8 @@ class _Plan:
     provider: "Provider | None"
     metrics: tuple[_MetricUse, ...]
     index: "Index | None"
+    #: The judging models of judge metrics (None when no metric asks one).
+    judging: "JudgeCalls | None" = None
 
     @property
     def where(self) -> str:
@@ -166,6 +169,11 @@ class Runner:
             closer = getattr(plan.provider, "aclose", None) if plan.provider is not None else None
             if closer is not None:
                 await closer()
+            if plan.judging is not None:
+                await plan.judging.aclose()
+            index_closer = getattr(plan.index, "aclose", None)
+            if index_closer is not None:
+                await index_closer()
         return self._variant_result(plan, results, time.perf_counter() - started, cases)
 
     # -- planning -------------------------------------------------------------------
@@ -177,7 +185,15 @@ class Runner:
             for key, (name, args) in scenario.metrics_for(variant).items()
         )
         index = self._index(spec, scenario) if spec.retrieval is not None else None
-        return _Plan(scenario, spec, self._provider(spec, scenario), metrics, index)
+        plan = _Plan(scenario, spec, self._provider(spec, scenario), metrics, index)
+        if not any(hasattr(use.metric, "ascore") for use in metrics):
+            return plan
+        from dataclasses import replace
+
+        from ._judging import JudgeCalls
+
+        judging = JudgeCalls(self.registry, self.cache, self.cache_mode, self.budget, scenario.base_dir, plan.where)
+        return replace(plan, judging=judging)
 
     def _provider(self, spec: "VariantSpec", scenario: "Scenario") -> "Provider | None":
         if spec.model is None:
@@ -196,7 +212,9 @@ class Runner:
             return
         from .retrieval import load_chunks
 
-        known = {chunk.doc_id for chunk in load_chunks(retrieval, plan.scenario.base_dir)}
+        built = self._retrieval.chunks_of(plan.index) if self._retrieval is not None and plan.index is not None else None
+        chunks = built if built is not None else load_chunks(retrieval, plan.scenario.base_dir)
+        known = {chunk.doc_id for chunk in chunks}
         problems = [
             f"  case {case.id!r} ({case.source}): unknown document {doc!r}"
             for case in cases
@@ -211,7 +229,7 @@ class Runner:
 
         if self._retrieval is None:
             indexes = self.cache.directory / "indexes" if self.cache is not None else None
-            self._retrieval = RetrievalSession(self.registry.retrievers, cache_dir=indexes)
+            self._retrieval = RetrievalSession(self.registry.retrievers, cache_dir=indexes, response_cache=self.cache)
         assert spec.retrieval is not None
         return self._retrieval.index_for(spec.retrieval, scenario.base_dir)
 
@@ -219,25 +237,29 @@ class Runner:
 
     async def _case(self, plan: _Plan, case: "Case") -> CaseResult:
         if plan.provider is None:
-            return self._retrieval_case(plan, case)
+            return await self._retrieval_case(plan, case)
         shown = _input_text(plan, case)
         recipe = _recipe_ref(plan.variant.recipe)
+        judging = plan.judging.for_case(case) if plan.judging is not None else None
+        responses: list["Response"] = []
         try:
-            variables, retrieved = self._variables(plan, case)
+            variables, retrieved = await self._variables(plan, case)
             prompt = self._renderer.render(plan.variant.recipe, variables, f"{plan.where} case {case.id!r}")
             shown = _input_text(plan, case, prompt.user)
-            responses = [
-                await self._generate(plan, case, prompt, variables.get("context"), r)
-                for r in range(plan.variant.task.repeat)
-            ]
-            scores, agreement = _score(plan.metrics, case, responses, retrieved, plan.variant.task.reduce)
+            for r in range(plan.variant.task.repeat):
+                responses.append(await self._generate(plan, case, prompt, variables.get("context"), r))
+            scores, agreement = await _score(
+                plan.metrics, case, responses, retrieved, plan.variant.task.reduce, shown, variables.get("context"), judging
+            )
         except ProviderUnavailable:
             raise
         except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
-            return CaseResult(
-                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant,
-                recipe=recipe, cluster=_cluster(plan, case),
+            failed = CaseResult(
+                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant, recipe=recipe,
+                cluster=_cluster(plan, case),
+                usage=_response_usage(responses),  # what was generated before the failure was paid for
             )
+            return _judged(failed, judging)
         return CaseResult(
             id=case.id,
             input=shown,
@@ -254,32 +276,40 @@ class Runner:
             served=_served(responses[0]) if responses else {},
             consistency=agreement,
             cluster=_cluster(plan, case),
+            **_judge_fields(judging),
         )
 
-    def _retrieval_case(self, plan: _Plan, case: "Case") -> CaseResult:
+    async def _retrieval_case(self, plan: _Plan, case: "Case") -> CaseResult:
         """A case of a retrieval-only variant: retrieve and score, generate nothing."""
         shown = _input_text(plan, case)
+        judging = plan.judging.for_case(case) if plan.judging is not None else None
         try:
-            _, retrieved = self._variables(plan, case)
-            scores, _ = _score(plan.metrics, case, (), retrieved)
-        except (RenderError, MetricError) as exc:
-            return CaseResult(
+            variables, retrieved = await self._variables(plan, case)
+            scores, _ = await _score(plan.metrics, case, (), retrieved, "mean", shown, variables.get("context"), judging)
+        except ProviderUnavailable:
+            raise
+        except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
+            failed = CaseResult(
                 id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant,
                 cluster=_cluster(plan, case),
             )
+            return _judged(failed, judging)
         return CaseResult(
             id=case.id, input=shown, expected=case.expected, scores=scores, retrieved=retrieved, relevant=case.relevant,
             cluster=_cluster(plan, case),
+            **_judge_fields(judging),
         )
 
-    def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
+    async def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
         variables: dict[str, Any] = dict(case.fields)
         variables.setdefault("context", None)
         if plan.index is None or plan.variant.retrieval is None:
             return variables, ()
         from .retrieval import template_variables
 
-        hits = plan.index.search(self._query(plan, case), plan.variant.retrieval.top_k)
+        asearch = getattr(plan.index, "asearch", None)  # embeddings: awaited in this loop
+        query, top_k = self._query(plan, case), plan.variant.retrieval.top_k
+        hits = await asearch(query, top_k) if asearch is not None else plan.index.search(query, top_k)
         variables.update(template_variables(hits))
         return variables, tuple(_hit_entry(h) for h in hits)
 
@@ -353,6 +383,7 @@ class Runner:
             identity=identity,
             duration_s=duration,
             identity_hash=identity_hash(identity),
+            judge_usage=_judge_usage(cases) if plan.judging is not None else None,
         )
 
 
@@ -372,24 +403,54 @@ def _documents(retrieved: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(r["doc_id"]) for r in retrieved))
 
 
-def _score(
+async def _score(
     metrics: Sequence[_MetricUse],
     case: "Case",
     responses: Sequence["Response"],
     retrieved: Sequence[Mapping[str, Any]] = (),
     reduce: str = "mean",
+    shown: str = "",
+    context: str | None = None,
+    judging: "CaseJudging | None" = None,
 ) -> tuple[dict[str, float], float | None]:
     """Each metric's score of the case, its generations' scores reduced by ``reduce``
-    (task.reduce), and how consistent the generations were (None for one)."""
+    (task.reduce), and how consistent the generations were (None for one). A metric
+    with ``ascore`` (a judge) is awaited with the case's judging context."""
     from .metric import Sample
 
     docs = _documents(retrieved)
+    common = {"retrieved": docs, "input": shown, "context": context}
     samples = [
-        Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd, retrieved=docs) for r in responses
-    ] or [Sample(case=case, output="", retrieved=docs)]
-    per_repeat = {use.key: [float(use.metric.score(s, use.args)) for s in samples] for use in metrics}
+        Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd, **common) for r in responses
+    ] or [Sample(case=case, output="", **common)]
+    per_repeat: dict[str, list[float]] = {}
+    for use in metrics:
+        ascore = getattr(use.metric, "ascore", None)
+        if ascore is not None and judging is not None:
+            per_repeat[use.key] = [float(await ascore(s, use.args, judging.scope(use.key))) for s in samples]
+        else:
+            per_repeat[use.key] = [float(use.metric.score(s, use.args)) for s in samples]
     scores = {key: reduce_scores(values, reduce) for key, values in per_repeat.items()}
     return scores, consistency(per_repeat, [r.text for r in responses]) if len(samples) > 1 else None
+
+
+def _judge_fields(judging: "CaseJudging | None") -> dict[str, Any]:
+    """A case's judge verdicts and judge usage, as CaseResult fields."""
+    return {} if judging is None else {"judges": dict(judging.judges), "judge_usage": judging.usage}
+
+
+def _judged(result: CaseResult, judging: "CaseJudging | None") -> CaseResult:
+    """An errored case keeps what its judge calls used (they were paid for)."""
+    from dataclasses import replace
+
+    return replace(result, **_judge_fields(judging)) if judging is not None else result
+
+
+def _judge_usage(cases: Sequence[CaseResult]) -> Usage:
+    total = Usage()
+    for case in cases:
+        total = total + case.judge_usage
+    return total
 
 
 def case_samples(case: CaseResult) -> list["Sample"]:

@@ -1,26 +1,38 @@
-"""A fake OpenAI Chat Completions server on 127.0.0.1, for tests through the real SDK.
+"""A fake OpenAI server (Chat Completions, Embeddings) on 127.0.0.1, for tests through
+the real SDK.
 
 ``FakeOpenAI`` is a context manager running a small threaded HTTP server on a free
 loopback port. ``POST /v1/chat/completions`` answers from a script (a queue of
 ``Scripted`` answers, then a sticky one) or, by default, echoes the last user message
 with exact token counts: one token per whitespace-separated word of the messages'
-contents (prompt) and of the answer (completion). It counts every request (retried
-attempts included) and records the last request's body and headers.
+contents (prompt) and of the answer (completion). ``FakeOpenAI.answering(fn)`` scripts
+replies computed from each request (e.g. a judge's verdict chosen by what it reads).
+``POST /v1/embeddings`` answers with deterministic vectors (:func:`fake_embedding`:
+hashed words, so texts sharing words are similar), as floats or base64 as asked. It
+counts every request (retried attempts included) and records the last request's
+path, body and headers.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import math
+import struct
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping
 
-__all__ = ["FakeOpenAI", "Scripted", "count_tokens"]
+__all__ = ["FakeOpenAI", "Scripted", "count_tokens", "fake_embedding"]
 
 LOOPBACK = "127.0.0.1"
 CHAT_PATH = "/v1/chat/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
+#: Dimensions of the fake's embeddings.
+EMBEDDING_DIMENSIONS = 64
 
 #: A body may be computed per request: (fake, JSON body, lower-cased headers) -> body.
 BodyFactory = Callable[["FakeOpenAI", Mapping[str, Any], Mapping[str, str]], Any]
@@ -29,6 +41,16 @@ BodyFactory = Callable[["FakeOpenAI", Mapping[str, Any], Mapping[str, str]], Any
 def count_tokens(text: str) -> int:
     """The fake's tokenizer: one token per whitespace-separated word."""
     return len(text.split())
+
+
+def fake_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic unit vector: each lower-cased word adds +-1 at a hashed position."""
+    vector = [0.0] * dimensions
+    for word in "".join(c if c.isalnum() else " " for c in text.lower()).split():
+        digest = hashlib.sha256(word.encode("utf-8")).digest()
+        vector[int.from_bytes(digest[:4], "little") % dimensions] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector] if norm else [1.0] + [0.0] * (dimensions - 1)
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,8 @@ class FakeOpenAI:
         self.cached_tokens = cached_tokens
         self.delay = delay
         self.requests = 0
+        self.embedding_requests = 0
+        self.last_path = ""
         self.last_body: dict[str, Any] | None = None
         self.last_headers: dict[str, str] = {}
         self._queue: deque[Scripted] = deque()
@@ -154,6 +178,16 @@ class FakeOpenAI:
 
         return Scripted(body=body)
 
+    @staticmethod
+    def answering(reply: Callable[[Mapping[str, Any]], str]) -> Scripted:
+        """A completion whose content is ``reply(request body)``: scripted per request,
+        whatever order concurrent requests arrive in."""
+
+        def body(fake: FakeOpenAI, request: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
+            return fake.completion(request, reply(request))
+
+        return Scripted(body=body)
+
     @classmethod
     def refusal(cls, text: str = "I'm sorry, I can't help with that.") -> Scripted:
         return cls.reply(None, refusal=text)
@@ -169,17 +203,22 @@ class FakeOpenAI:
         Subclasses serve more endpoints (see ``fakes.finetune_server``)."""
         return None
 
-    def _take(self, body: dict[str, Any] | None, headers: dict[str, str]) -> Scripted:
+    def _take(self, body: dict[str, Any] | None, headers: dict[str, str], path: str = CHAT_PATH) -> Scripted:
         with self._lock:
             self.requests += 1
-            self.last_body, self.last_headers = body, headers
+            self.embedding_requests += path == EMBEDDINGS_PATH
+            self.last_path, self.last_body, self.last_headers = path, body, headers
             if self._queue:
                 return self._queue.popleft()
             return self._sticky or Scripted(delay=self.delay)
 
-    def _payload(self, answer: Scripted, request: Mapping[str, Any], headers: Mapping[str, str]) -> bytes:
+    def _payload(
+        self, answer: Scripted, request: Mapping[str, Any], headers: Mapping[str, str], path: str = CHAT_PATH
+    ) -> bytes:
         body = answer.body(self, request, headers) if callable(answer.body) else answer.body
-        if body is None:
+        if body is None and path == EMBEDDINGS_PATH:
+            body = self.embeddings(request)
+        elif body is None:
             body = self.completion(request, _last_user_text(request))
         if isinstance(body, (bytes, str)):
             return body if isinstance(body, bytes) else body.encode("utf-8")
@@ -206,6 +245,25 @@ class FakeOpenAI:
         }
 
 
+    def embeddings(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """An embeddings response for ``request`` (floats, or base64 little-endian float32)."""
+        texts = request.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        as_base64 = request.get("encoding_format") == "base64"
+        data = []
+        for position, text in enumerate(texts):
+            vector = fake_embedding(str(text), int(request.get("dimensions") or EMBEDDING_DIMENSIONS))
+            encoded: Any = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode() if as_base64 else vector
+            data.append({"object": "embedding", "index": position, "embedding": encoded})
+        tokens = sum(count_tokens(str(text)) for text in texts)
+        return {
+            "object": "list",
+            "data": data,
+            "model": self.served_model or request.get("model"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeOpenAI
@@ -226,23 +284,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-        if self.path.split("?")[0].rstrip("/") != CHAT_PATH:
+        path = self.path.split("?")[0].rstrip("/")
+        if path not in (CHAT_PATH, EMBEDDINGS_PATH):
             self._other("POST", raw)
             return
         request = _json_or_none(raw)
         headers = {name.lower(): value for name, value in self.headers.items()}
         fake = self.server.fake
-        answer = fake._take(request, headers)
+        answer = fake._take(request, headers, path)
         if answer.delay and fake._stopping.wait(answer.delay):
             return
-        payload = fake._payload(answer, request or {}, headers)
+        payload = fake._payload(answer, request or {}, headers, path)
         self._send(answer.status, payload, {"content-type": answer.content_type, **answer.headers})
 
     def do_GET(self) -> None:  # noqa: N802
         self._other("GET", b"")
 
     def _other(self, method: str, raw: bytes) -> None:
-        """A path other than chat completions: the fake's ``route`` answers, else 404."""
+        """A path other than chat completions and embeddings: the fake's ``route`` answers, else 404."""
         headers = {name.lower(): value for name, value in self.headers.items()}
         routed = self.server.fake.route(method, self.path, raw, headers)
         if routed is None:

@@ -6,7 +6,9 @@ from ._base import Metric, Sample
 from ._builtin import builtin_metrics, strip_json_fence, token_f1
 from ._case_metric import CaseMetric, FunctionMetric, case_metric, is_mean_aggregate
 from ._normalize import extract_label, normalize_answer, normalize_label
+from ._judge import JudgeContext, JudgeMetric
 from ._retrieval import RetrievalMetric
+from ._verdict import Verdict
 
 __all__ = [
     "Metric",
@@ -15,6 +17,9 @@ __all__ = [
     "CaseMetric",
     "FunctionMetric",
     "RetrievalMetric",
+    "JudgeContext",
+    "JudgeMetric",
+    "Verdict",
     "case_metric",
     "is_mean_aggregate",
     "builtin_metrics",

@@ -14,7 +14,9 @@ class Sample:
 
     ``retrieved`` holds the ids of the documents retrieved for the case, best first,
     each once (at its best rank); empty without retrieval. A retrieval-only variant's
-    sample has an empty ``output``.
+    sample has an empty ``output``. ``input`` is the case's input text (the
+    ``task.input`` field, else the rendered prompt) and ``context`` the retrieved
+    text as the template saw it (None without retrieval), for judge metrics.
     """
 
     case: Case
@@ -23,6 +25,8 @@ class Sample:
     #: What the call cost in USD (the original call's cost for a cache hit).
     cost_usd: float = 0.0
     retrieved: tuple[str, ...] = ()
+    input: str = ""
+    context: str | None = None
 
     @property
     def expected(self) -> Any:
@@ -40,6 +44,11 @@ class Metric(Protocol):
     for a metric that can measure a retrieval-only variant (``model: null``);
     ``needs_retrieval`` (default False) is True for a metric that only means something
     on a variant with retrieval.
+
+    A metric that must call a model (a judge) defines
+    ``async def ascore(sample, args, ctx) -> float`` instead of a working ``score``:
+    the runner awaits it with a context whose ``ask`` calls a provider through the
+    response cache and the budget (see ``llmopt.metric.JudgeContext``).
     """
 
     name: str

@@ -14,6 +14,7 @@ from ._base import Metric, Sample
 from ._case_metric import CaseMetric
 from ._classification import Accuracy, F1Macro
 from ._normalize import answer_tokens, normalize_answer
+from ._judge import judge_metrics
 from ._retrieval import retrieval_metrics
 
 __all__ = [
@@ -223,4 +224,5 @@ def builtin_metrics() -> list[Metric]:
         Accuracy(),
         F1Macro(),
         *retrieval_metrics(),
+        *judge_metrics(),
     ]

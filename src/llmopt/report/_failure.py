@@ -32,14 +32,24 @@ def _output(output: str | None, retrieved: Sequence[str]) -> str | None:
     return output
 
 
+def _retrieved(output: str | None, retrieved: Sequence[str]) -> tuple[str, ...]:
+    """The retrieved-documents cell of an answer (empty when the output already shows them)."""
+    return (_cell(", ".join(retrieved) or "-", 44),) if output is not None else ("-",)
+
+
 def _rows(a: "AssertionSpec", worst: Sequence["WorstCase"]) -> list[tuple[str, ...]]:
+    answered = any(w.output is not None and w.retrieved for w in worst)
     if a.vs is None:
-        head = ("case", "input", "expected", "output", "score")
+        head = ("case", "input", "expected", "output", "score") + (("retrieved",) if answered else ())
         return [head] + [
-            (w.id, _cell(w.input), _cell(w.expected, 24), _cell(_output(w.output, w.retrieved)), _score(w.score)) for w in worst
+            (w.id, _cell(w.input), _cell(w.expected, 24), _cell(_output(w.output, w.retrieved)), _score(w.score))
+            + (_retrieved(w.output, w.retrieved) if answered else ())
+            for w in worst
         ]
+    answered = answered or any(w.other_output is not None and w.other_retrieved for w in worst)
     head = ("case", "input", "expected", f"{a.variant} output", "score", f"{a.vs} output", "score")
-    return [head] + [
+    extra = (f"{a.variant} retrieved", f"{a.vs} retrieved") if answered else ()
+    return [head + extra] + [
         (
             w.id,
             _cell(w.input, 30),
@@ -49,6 +59,7 @@ def _rows(a: "AssertionSpec", worst: Sequence["WorstCase"]) -> list[tuple[str, .
             _cell(_output(w.other_output, w.other_retrieved), 30),
             _score(w.other_score),
         )
+        + ((*_retrieved(w.output, w.retrieved), *_retrieved(w.other_output, w.other_retrieved)) if answered else ())
         for w in worst
     ]
 

@@ -1,5 +1,5 @@
-"""Retrieval: sources, chunking, retrievers (TF-IDF, BM25, hybrid, your own function),
-index reuse in memory and on disk.
+"""Retrieval: sources, chunking, retrievers (TF-IDF, BM25, embeddings, hybrid, your own
+function), index reuse in memory and on disk.
 
 The retrieved text reaches a prompt template as ``{{ context }}`` (see
 :func:`format_context`) and ``{{ documents }}`` (see :func:`template_variables`).
@@ -19,6 +19,7 @@ from ._base import (
 )
 from ._bm25 import BM25Retriever
 from ._context import format_context, template_variables
+from ._embedding import EmbeddingIndex, EmbeddingRetriever
 from ._corpus import load_chunks
 from ._hybrid import HybridRetriever
 from ._python import PythonRetriever
@@ -32,6 +33,8 @@ __all__ = [
     "BM25Retriever",
     "Chunk",
     "ChunkSettings",
+    "EmbeddingIndex",
+    "EmbeddingRetriever",
     "Hit",
     "HybridRetriever",
     "Index",
@@ -54,7 +57,8 @@ __all__ = [
 
 
 def builtin_retriever_types() -> list[RetrieverType]:
-    """The retrievers llmopt registers itself: ``tfidf``, ``bm25``, ``python`` and
-    ``hybrid`` (which fuses the other three)."""
-    members: list[RetrieverType] = [TfidfRetriever(), BM25Retriever(), PythonRetriever()]
+    """The retrievers llmopt registers itself: ``tfidf``, ``bm25``, ``embedding``,
+    ``python`` and ``hybrid`` (which fuses any of the others; a registry binds it to
+    every registered retriever)."""
+    members: list[RetrieverType] = [TfidfRetriever(), BM25Retriever(), EmbeddingRetriever(), PythonRetriever()]
     return [*members, HybridRetriever({member.name: member for member in members})]

@@ -4,7 +4,9 @@
 chunks; a query asks each member for its best candidates and a chunk's fused score
 is the sum, over the members that found it, of ``1 / (k + rank)``. A member is a
 retriever name or a mapping ``{retriever: <name>, <its options>...}``, e.g.
-``{retriever: bm25, k1: 1.2}`` or ``{retriever: python, function: "mine.py:search"}``.
+``{retriever: bm25, k1: 1.2}``, ``{retriever: embedding, embedding: {provider: local}}``
+or ``{retriever: python, function: "mine.py:search"}``. Any registered retriever can be
+a member: the registry binds the hybrid to all of them (see :meth:`HybridRetriever.bind`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ class HybridRetriever:
     name = "hybrid"
 
     def __init__(self, members: Mapping[str, RetrieverType]) -> None:
-        self._members = {name: r for name, r in members.items() if name != self.name}
+        self.bind(members)
+
+    def bind(self, retrievers: Mapping[str, RetrieverType]) -> None:
+        """Fuse from ``retrievers`` (a registry calls this with every registered one)."""
+        self._members = {
+            name: r for name, r in retrievers.items() if name != self.name and not isinstance(r, HybridRetriever)
+        }
 
     def check(self, spec: RetrievalSpec, base_dir: Path) -> list[str]:
         problems = check_common(spec, ("retrievers", "k"))
@@ -124,10 +132,37 @@ class HybridIndex:
         if top_k < 1:
             return []
         depth = max(top_k, CANDIDATES)
+        return self._fused([member.search(query, depth) for _, member in self._members], top_k)
+
+    async def asearch(self, query: str, top_k: int) -> list[Hit]:
+        """Like :meth:`search`, awaiting the members that search asynchronously
+        (embeddings) in the caller's event loop."""
+        if top_k < 1:
+            return []
+        depth = max(top_k, CANDIDATES)
+        found = []
+        for _, member in self._members:
+            asearch = getattr(member, "asearch", None)
+            found.append(await asearch(query, depth) if asearch is not None else member.search(query, depth))
+        return self._fused(found, top_k)
+
+    def use_cache(self, cache: Any) -> None:
+        """Hand the response cache to the members that keep query vectors in it."""
+        for _, member in self._members:
+            if hasattr(member, "use_cache"):
+                member.use_cache(cache)
+
+    async def aclose(self) -> None:
+        for _, member in self._members:
+            closer = getattr(member, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    def _fused(self, rankings: Sequence[Sequence[Hit]], top_k: int) -> list[Hit]:
         shares: dict[str, list[float]] = {}
         found: dict[str, Chunk] = {}
-        for _, member in self._members:
-            for hit in member.search(query, depth):
+        for ranking in rankings:
+            for hit in ranking:
                 shares.setdefault(hit.chunk.id, []).append(1.0 / (self._k + hit.rank))
                 found.setdefault(hit.chunk.id, hit.chunk)
         return self._ranked(shares, found, top_k)

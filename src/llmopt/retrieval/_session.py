@@ -12,7 +12,7 @@ from ..spec._model import RetrievalSpec
 from ._base import Chunk, Index, RestorableRetriever, RetrievalError, RetrieverType, StorableIndex
 from ._corpus import checked_settings, chunk_corpus
 from ._settings import COMMON_OPTIONS, ChunkSettings
-from ._source import SourceData, check_source, read_source
+from ._source import check_source, read_source
 from ._store import IndexStore
 
 
@@ -22,6 +22,7 @@ class _Slot:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.index: Index | None = None
+        self.chunks: Sequence[Chunk] = ()
 
 
 class RetrievalSession:
@@ -38,10 +39,15 @@ class RetrievalSession:
     """
 
     def __init__(
-        self, registry_retrievers: Mapping[str, RetrieverType], cache_dir: Path | None = None
+        self,
+        registry_retrievers: Mapping[str, RetrieverType],
+        cache_dir: Path | None = None,
+        response_cache: Any = None,
     ) -> None:
         self._retrievers = dict(registry_retrievers)
         self._store = IndexStore(Path(cache_dir)) if cache_dir is not None else None
+        #: Handed to indexes with ``use_cache`` (embeddings keep query vectors there).
+        self._response_cache = response_cache
         self._guard = threading.Lock()
         self._slots: dict[str, _Slot] = {}
         self.builds = 0
@@ -59,19 +65,21 @@ class RetrievalSession:
         slot = self._slot(key)
         with slot.lock:
             if slot.index is None:
-                slot.index = self._make(retriever, spec, base_dir, source, settings, key)
+                slot.chunks = chunk_corpus(source, settings)
+                slot.index = self._make(retriever, spec, base_dir, slot.chunks, key)
+                if self._response_cache is not None and hasattr(slot.index, "use_cache"):
+                    slot.index.use_cache(self._response_cache)
             return slot.index
 
+    def chunks_of(self, index: Index) -> Sequence[Chunk] | None:
+        """The chunks ``index`` was built from (None for an index of another session)."""
+        with self._guard:
+            slots = list(self._slots.values())
+        return next((slot.chunks for slot in slots if slot.index is index), None)
+
     def _make(
-        self,
-        retriever: RetrieverType,
-        spec: RetrievalSpec,
-        base_dir: Path,
-        source: SourceData,
-        settings: ChunkSettings,
-        key: str,
+        self, retriever: RetrieverType, spec: RetrievalSpec, base_dir: Path, chunks: Sequence[Chunk], key: str
     ) -> Index:
-        chunks = chunk_corpus(source, settings)
         stored_key = f"{key}\0{chunks_digest(chunks)}"
         restored = self._load(retriever, stored_key, chunks, spec, base_dir)
         if restored is not None:

@@ -92,7 +92,13 @@ def _metric_issues(item: dict[str, Any], path: KeyPath, registry: "Registry") ->
     if metric is None:
         message = unknown_name("metric", item["metric"], sorted(registry.metrics))
         return [Issue(path + ("metric",), message, at_value=True)]
-    return [Issue(path + ("args",), message) for message in metric.check_args(dict(item.get("args", {})))]
+    args = dict(item.get("args", {}))
+    found = metric.check_args(args)
+    judge = args.get("judge")
+    if hasattr(metric, "ascore") and isinstance(judge, dict) and isinstance(judge.get("provider"), str):
+        if judge["provider"] not in registry.providers:  # a judge metric's model (args.judge)
+            found.append("judge.provider: " + unknown_name("provider", judge["provider"], sorted(registry.providers)))
+    return [Issue(path + ("args",), message) for message in found]
 
 
 Misfit = Callable[[str, str, bool], "str | None"]
