@@ -7,6 +7,7 @@ serves metrics where higher is better and those where lower is (latency, cost).
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -70,11 +71,10 @@ def holm_level(p_values: Sequence[float | None], index: int, confidence: float) 
 def power(se: float | None, n: int, confidence: float, margin: float) -> Power:
     """Minimum detectable effect (two-sided ``confidence``, 80% power) for an estimate
     with standard error ``se`` on ``n`` cases, against the asked ``margin``."""
-    from scipy.stats import norm
-
     if se is None or n < 2:
         return Power(None, margin > 0.0, None, margin)
-    mde = float((norm.ppf(1.0 - (1.0 - confidence) / 2.0) + norm.ppf(POWER)) * se)
+    normal = NormalDist()
+    mde = float((normal.inv_cdf(1.0 - (1.0 - confidence) / 2.0) + normal.inv_cdf(POWER)) * se)
     if margin <= 0.0 or mde <= margin:
         return Power(mde, False, None, margin)
     return Power(mde, True, int(math.ceil(n * (mde / margin) ** 2)), margin)

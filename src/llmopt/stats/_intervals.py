@@ -9,6 +9,7 @@ at a time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -38,17 +39,22 @@ class Interval:
 
 
 def z_value(confidence: Any) -> Any:
-    """The two-sided normal quantile of ``confidence`` (1.96 for 0.95)."""
-    from scipy.stats import norm
+    """The two-sided normal quantile of ``confidence`` (1.96 for 0.95), element-wise.
 
-    return norm.ppf(1.0 - (1.0 - confidence) / 2.0)
+    From the standard library: importing ``scipy.stats`` costs half a second, more than
+    a warm run of a thousand cached cases."""
+    import numpy as np
+
+    quantile = np.vectorize(NormalDist().inv_cdf, otypes=[float])
+    found = quantile(1.0 - (1.0 - np.asarray(confidence, dtype=float)) / 2.0)
+    return float(found) if found.ndim == 0 else found
 
 
 def t_value(confidence: Any, df: Any) -> Any:
     """The two-sided Student t quantile of ``confidence`` with ``df`` degrees of freedom."""
-    from scipy.stats import t
+    from scipy.special import stdtrit
 
-    return t.ppf(1.0 - (1.0 - confidence) / 2.0, df)
+    return stdtrit(df, 1.0 - (1.0 - confidence) / 2.0)
 
 
 def wilson(successes: Any, n: Any, confidence: float = 0.95) -> tuple[Any, Any]:

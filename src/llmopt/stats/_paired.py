@@ -31,12 +31,12 @@ class Paired:
 def mcnemar_p(better: Any, worse: Any) -> Any:
     """Exact two-sided McNemar p-value from the discordant pair counts (element-wise)."""
     import numpy as np
-    from scipy.stats import binom
+    from scipy.special import bdtr
 
-    b = np.asarray(better, dtype=float)
-    c = np.asarray(worse, dtype=float)
+    b = np.asarray(better, dtype=np.int64)
+    c = np.asarray(worse, dtype=np.int64)
     m = b + c
-    p = 2.0 * binom.cdf(np.minimum(b, c), np.maximum(m, 1.0), 0.5)
+    p = 2.0 * bdtr(np.minimum(b, c), np.maximum(m, 1), 0.5)
     return np.where(m == 0, 1.0, np.minimum(p, 1.0))
 
 
@@ -86,12 +86,12 @@ def paired_cluster_t(differences: Sequence[float], clusters: Sequence[object], c
 
 
 def _t_result(mean: float, se: float, df: int, n: int, test: str, confidence: float) -> Paired:
-    from scipy.stats import t
+    from scipy.special import stdtr
 
     if se == 0.0:
         return Paired(mean, mean, mean, 0.0, 1.0 if mean == 0.0 else 0.0, test, n, confidence)
     half = float(t_value(confidence, df)) * se
-    p = float(2.0 * t.sf(abs(mean) / se, df))
+    p = float(2.0 * stdtr(df, -abs(mean) / se))
     return Paired(mean, mean - half, mean + half, se, p, test, n, confidence)
 
 
