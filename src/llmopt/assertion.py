@@ -111,6 +111,7 @@ def _check_threshold(a: "AssertionSpec", metric: "Metric", result: "VariantResul
 def _check_delta(
     a: "AssertionSpec", metric: "Metric", result: "VariantResult", other: "VariantResult", worst: int
 ) -> Verdict:
+    _check_same_engine(result, other)
     pairs = _pairs(result, other, a.metric_key)
     if not pairs:
         raise EvaluationError(
@@ -126,6 +127,32 @@ def _check_delta(
     expected = f"{relation} {a.vs} {sign} {_num(wanted)}" if wanted else f"{relation} {a.vs}"
     rows = _worst_paired(pairs, a.metric_key, metric.higher_is_better, worst)
     return Verdict(ok, observed, expected, delta=interval.value, interval=interval, n=len(pairs), worst=rows)
+
+
+def check_comparable(a: "AssertionSpec", results: Mapping[str, "VariantResult"]) -> None:
+    """Raise EvaluationError when a delta would compare a fine-tuned model with a base
+    run on another engine or precision (checked before the assertion itself)."""
+    if a.vs is not None and a.variant in results and a.vs in results:
+        _check_same_engine(results[a.variant], results[a.vs])
+
+
+def _check_same_engine(result: "VariantResult", other: "VariantResult") -> None:
+    """Refuse to credit fine-tuning with what a change of engine or precision did:
+    when either variant runs an adapter, both must run on one engine and precision."""
+    mine, theirs = result.identity.get("served") or {}, other.identity.get("served") or {}
+    if not (mine.get("adapter") or theirs.get("adapter")) or not (mine and theirs):
+        return
+    if (mine.get("engine"), mine.get("precision")) != (theirs.get("engine"), theirs.get("precision")):
+        raise EvaluationError(
+            f"refusing the delta {result.variant!r} vs {other.variant!r}: they run on different engines "
+            f"or precisions ({_served_text(mine)} vs {_served_text(theirs)}); a fine-tuned model is "
+            "compared with its base on the same engine and precision"
+        )
+
+
+def _served_text(served: Mapping[str, object]) -> str:
+    adapter = f" + {served['adapter']}" if served.get("adapter") else ""
+    return f"{served.get('engine')} {served.get('precision')}{adapter}"
 
 
 def _paired_delta(

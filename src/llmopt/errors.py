@@ -23,6 +23,7 @@ __all__ = [
     "CacheMiss",
     "BudgetExceeded",
     "PluginError",
+    "FineTuneError",
 ]
 
 
@@ -105,3 +106,8 @@ class BudgetExceeded(LLMOptError):
 
 class PluginError(LLMOptError):
     """A plugin could not be loaded or registers something invalid."""
+
+
+class FineTuneError(LLMOptError):
+    """Training data, a training file or a fine-tuning job is unusable (the message
+    says which and why)."""

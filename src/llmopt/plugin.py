@@ -142,7 +142,7 @@ class AssertionItem(pytest.Item):
         self.results: dict[str, Any] = {}
 
     def setup(self) -> None:
-        from .assertion import check_errors
+        from .assertion import check_comparable, check_errors
         from .errors import ProviderUnavailable
 
         state = _state(self)
@@ -153,6 +153,7 @@ class AssertionItem(pytest.Item):
                 pytest.skip(f"{self._where()}: {exc}")
             raise
         check_errors(self.assertion, list(self.results.values()))
+        check_comparable(self.assertion, self.results)
 
     def runtest(self) -> None:
         from .assertion import check

@@ -425,7 +425,19 @@ def _identity(plan: _Plan) -> dict[str, Any]:
         "model": model.id if model is not None else None,
         "params": dict(model.params) if model is not None else {},
         "retrieval": plan.variant.retrieval.source if plan.variant.retrieval else None,
+        "served": _served(plan.provider),
     }
+
+
+def _served(provider: "Provider | None") -> dict[str, Any]:
+    """How the provider produces answers (engine, precision, adapter) when it says."""
+    served = getattr(provider, "served", None)
+    if served is None:
+        return {}
+    try:
+        return dict(served())
+    except LLMOptError:  # the provider cannot run: its cases already carry the error
+        return {}
 
 
 def _unknown_relevant(plan: _Plan, field: str, source: str, problems: list[str], known: list[str]) -> str:
