@@ -17,12 +17,13 @@ from ._plain import UnsupportedValue, to_plain
 from ._readers import read_csv, read_json, read_jsonl
 from ._rows import RawRow, RowsResult
 from ._sample import sample_cases
+from ._split import split_cases
 from ._yaml_rows import read_yaml
 
 if TYPE_CHECKING:
     from llmopt.spec._model import TaskSpec
 
-__all__ = ["check_task", "load_cases"]
+__all__ = ["check_task", "check_training", "load_cases", "load_training_cases"]
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -59,22 +60,50 @@ def check_task(task: TaskSpec, spec_path: Path) -> list[str]:
     return problems
 
 
+def check_training(task: TaskSpec, spec_path: Path) -> list[str]:
+    """Cheap problems with ``task.train`` (the file exists and has a known format)."""
+    if task.train is None:
+        return []
+    return _file_problems(_resolve(task.train, spec_path), _dataset_label(task.train, spec_path))
+
+
 def load_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
-    """The task's cases, read from ``task.cases`` or the file ``task.dataset``.
+    """The task's evaluation cases, read from ``task.cases`` or the file ``task.dataset``.
 
     A relative ``task.dataset`` is taken from the spec's folder. Raises
     :class:`DatasetError` listing every bad row of the file (up to
-    ``MAX_PROBLEMS_SHOWN``). ``task.sample`` then picks a seeded subset, in order.
+    ``MAX_PROBLEMS_SHOWN``). With ``task.split`` only the evaluation part is kept;
+    ``task.sample`` then picks a seeded subset, in order.
     """
+    cases = _all_cases(task, spec_path)
+    if task.split is not None:
+        cases = split_cases(cases, task.split.train, task.split.seed)[1]
+    return sample_cases(cases, task.sample, task.seed)
+
+
+def load_training_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
+    """The task's training cases: the file ``task.train`` (read like the dataset, never
+    sampled) or the training part of ``task.split``."""
+    if task.train is not None:
+        problems = check_training(task, spec_path)
+        if problems:
+            raise DatasetError(render_problems(problems, "task.train"))
+        label = _dataset_label(task.train, spec_path)
+        return _file_cases(task, _resolve(task.train, spec_path), label, "training dataset")
+    if task.split is not None:
+        return split_cases(_all_cases(task, spec_path), task.split.train, task.split.seed)[0]
+    raise DatasetError("the task has no training cases: set task.train (a dataset file) or task.split")
+
+
+def _all_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
+    """Every case of ``task.dataset`` or ``task.cases``, before any split or sample."""
     problems = check_task(task, spec_path)
     if problems:
         raise DatasetError(render_problems(problems, "task"))
     if task.dataset is not None:
         path = _resolve(task.dataset, spec_path)
-        cases = _file_cases(task, path, _dataset_label(task.dataset, spec_path))
-    else:
-        cases = _inline_cases(task, _spec_label(spec_path))
-    return sample_cases(cases, task.sample, task.seed)
+        return _file_cases(task, path, _dataset_label(task.dataset, spec_path))
+    return _inline_cases(task, _spec_label(spec_path))
 
 
 def render_problems(problems: Sequence[str], subject: str) -> str:
@@ -113,13 +142,13 @@ def _file_problems(path: Path, label: str) -> list[str]:
     return problems
 
 
-def _file_cases(task: TaskSpec, path: Path, label: str) -> list[Case]:
+def _file_cases(task: TaskSpec, path: Path, label: str, kind: str = "dataset") -> list[Case]:
     fmt = _FORMATS[path.suffix.lower()]
     try:
         rows, problems = fmt.read(path, label)
     except OSError as exc:
-        raise DatasetError(f"{label}: cannot read the dataset: {exc.strerror or exc}") from None
-    return _checked_cases(rows, problems, task, fmt.noun, label, f"dataset {label}")
+        raise DatasetError(f"{label}: cannot read the {kind}: {exc.strerror or exc}") from None
+    return _checked_cases(rows, problems, task, fmt.noun, label, f"{kind} {label}")
 
 
 def _inline_cases(task: TaskSpec, spec_label: str) -> list[Case]:

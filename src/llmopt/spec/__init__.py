@@ -3,11 +3,13 @@
 from ._loader import is_spec_file, load_scenario
 from ._model import (
     AssertionSpec,
+    FineTuneSpec,
     Location,
     ModelSpec,
     RecipeSpec,
     RetrievalSpec,
     Scenario,
+    SplitSpec,
     TaskSpec,
     VariantSpec,
     metric_key,
@@ -16,11 +18,13 @@ from ._schema import spec_schema
 
 __all__ = [
     "AssertionSpec",
+    "FineTuneSpec",
     "Location",
     "ModelSpec",
     "RecipeSpec",
     "RetrievalSpec",
     "Scenario",
+    "SplitSpec",
     "TaskSpec",
     "VariantSpec",
     "is_spec_file",

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ._merge import Merged
-from ._model import Location, ModelSpec, RecipeSpec, RetrievalSpec, TaskSpec, VariantSpec
+from ._model import (
+    FineTuneSpec,
+    Location,
+    ModelSpec,
+    RecipeSpec,
+    RetrievalSpec,
+    SplitSpec,
+    TaskSpec,
+    VariantSpec,
+)
 from ._problems import KeyPath
 
 Locate = Callable[[KeyPath], Location]
@@ -24,6 +33,7 @@ def build_variant(merged: Merged, spec_path: Path, locate: Locate) -> VariantSpe
         recipe=build_recipe(data.get("recipe") or {}),
         model=build_model(data["model"]) if data.get("model") is not None else None,
         retrieval=build_retrieval(retrieval) if retrieval is not None else None,
+        finetune=_finetune(data.get("finetune"), spec_path, locate(merged.source(("finetune",)))),
     )
 
 
@@ -41,6 +51,28 @@ def build_task(task: dict[str, Any], spec_path: Path, location: Location) -> Tas
         sample=_int_or_none(task.get("sample")),
         seed=int(task.get("seed", 0)),
         repeat=int(task.get("repeat", 1)),
+        location=location,
+        train=resolve(spec_path, task["train"]) if task.get("train") is not None else None,
+        split=_split(task.get("split")),
+    )
+
+
+def _split(split: dict[str, Any] | None) -> SplitSpec | None:
+    if split is None:
+        return None
+    return SplitSpec(train=float(split["train"]), seed=int(split.get("seed") or 0))
+
+
+def _finetune(finetune: dict[str, Any] | None, spec_path: Path, location: Location) -> FineTuneSpec | None:
+    """The variant's ``finetune`` section; the training file is made absolute."""
+    if finetune is None:
+        return None
+    training_file = finetune.get("training_file")
+    return FineTuneSpec(
+        hyperparameters=dict(finetune.get("hyperparameters") or {}),
+        suffix=finetune.get("suffix"),
+        base=finetune.get("base"),
+        training_file=resolve(spec_path, training_file) if training_file is not None else None,
         location=location,
     )
 

@@ -86,8 +86,10 @@ def _retrieval_issues(
 
 
 def _dataset_issues(variant: VariantSpec, merged: Merged, spec_path: Path) -> list[Issue]:
-    from ..dataset import check_task
+    from ..dataset import check_task, check_training
 
     key = "dataset" if variant.task.dataset is not None else "cases"
     where = merged.source(("task", key))
-    return [Issue(where, message, at_value=True) for message in check_task(variant.task, spec_path)]
+    issues = [Issue(where, message, at_value=True) for message in check_task(variant.task, spec_path)]
+    train = merged.source(("task", "train"))
+    return issues + [Issue(train, message, at_value=True) for message in check_training(variant.task, spec_path)]

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._problems import KeyPath
 
-SECTIONS = ("task", "recipe", "retrieval", "model")
+SECTIONS = ("task", "recipe", "retrieval", "model", "finetune")
 DEFAULT_VARIANT = "default"
 
 

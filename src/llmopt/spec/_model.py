@@ -22,6 +22,15 @@ class Location:
 
 
 @dataclass(frozen=True)
+class SplitSpec:
+    """A seeded split of a task's cases: ``train`` (a share, 0 < train < 1) goes to
+    training, the rest is evaluated."""
+
+    train: float
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """The cases to run: a dataset file or inline cases, and how to read them."""
 
@@ -36,6 +45,10 @@ class TaskSpec:
     seed: int = 0
     repeat: int = 1
     location: Location | None = None
+    #: A dataset of training cases (same formats and field mapping as ``dataset``).
+    train: Path | None = None
+    #: A seeded split of the cases into training and evaluation (evaluation uses the rest).
+    split: SplitSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,22 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class FineTuneSpec:
+    """How a variant's model is (or was) fine-tuned.
+
+    ``hyperparameters`` is an open mapping: each backend checks the keys it reads when
+    a job is prepared or submitted. ``training_file`` (absolute) records the JSONL the
+    model was trained on, for the leakage check against the evaluation cases.
+    """
+
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    suffix: str | None = None
+    base: str | None = None
+    training_file: Path | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
 class VariantSpec:
     """One variant of a scenario: the top level with its overrides merged in.
 
@@ -86,6 +115,7 @@ class VariantSpec:
     recipe: RecipeSpec
     model: ModelSpec | None
     retrieval: RetrievalSpec | None = None
+    finetune: FineTuneSpec | None = None
 
     @property
     def retrieval_only(self) -> bool:

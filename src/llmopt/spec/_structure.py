@@ -47,6 +47,14 @@ def _one_source(data: dict[str, Any]) -> Finding | None:
     return Finding(("task",), "missing 'dataset' or 'cases'", "task has neither 'dataset' nor 'cases' after merge")
 
 
+def _one_training_source(data: dict[str, Any]) -> Finding | None:
+    """Training cases from ``task.train`` or ``task.split``, not both."""
+    task = data.get("task")
+    if not isinstance(task, dict) or task.get("train") is None or task.get("split") is None:
+        return None
+    return Finding(("task",), "give either 'train' or 'split', not both", "task has both 'train' and 'split' after merge")
+
+
 def _retrieval_only(data: dict[str, Any]) -> bool:
     return data.get("model") is None and isinstance(data.get("retrieval"), dict)
 
@@ -66,7 +74,12 @@ def _model_or_retrieval(data: dict[str, Any]) -> Finding | None:
     return Finding((), "missing required key 'model'", merged)
 
 
-CHECKS = (Check("task", _one_source), Check("recipe", _template), Check("model", _model_or_retrieval))
+CHECKS = (
+    Check("task", _one_source),
+    Check("task", _one_training_source),
+    Check("recipe", _template),
+    Check("model", _model_or_retrieval),
+)
 
 
 def structure_issues(top: Merged, variants: Sequence[Merged], earlier: Sequence[Issue]) -> tuple[list[Issue], set[str]]:

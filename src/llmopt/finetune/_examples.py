@@ -1,0 +1,176 @@
+"""Training sets: a variant's training cases rendered as chat examples.
+
+Each training case becomes one example: the recipe's system message, the rendered
+template as the user message (with retrieved context for retrieval-aware
+fine-tuning) and the case's expected output as the assistant message. The same
+variant's evaluation cases travel along, so the leakage check sees both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from ..errors import FineTuneError
+
+if TYPE_CHECKING:
+    from ..dataset import Case
+    from ..recipe import Renderer
+    from ..registry import Registry
+    from ..retrieval import Index
+    from ..spec import Scenario, TaskSpec, VariantSpec
+    from ._leaks import Leak
+
+__all__ = ["ChatExample", "TrainingSet", "case_text", "training_set"]
+
+
+@dataclass(frozen=True)
+class ChatExample:
+    """One training example: the case it came from and its chat messages."""
+
+    case_id: str
+    messages: tuple[Mapping[str, str], ...]
+
+    def to_json(self) -> str:
+        """The example as one line of OpenAI chat fine-tuning JSONL."""
+        return json.dumps({"messages": [dict(m) for m in self.messages]}, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """A variant's training examples, its evaluation cases, and the inputs of both
+    (``(case id, text)`` pairs) for the leakage check."""
+
+    scenario: str
+    variant: str
+    examples: tuple[ChatExample, ...]
+    eval_cases: tuple["Case", ...]
+    train_inputs: tuple[tuple[str, str], ...]
+    eval_inputs: tuple[tuple[str, str], ...]
+    with_context: bool = False
+
+    def jsonl(self) -> str:
+        """The canonical JSONL: one example per line, in the training cases' order."""
+        return "".join(example.to_json() + "\n" for example in self.examples)
+
+    @property
+    def data_hash(self) -> str:
+        """``sha256:<hex>`` of :meth:`jsonl` (equal to the hash of a written file)."""
+        return "sha256:" + hashlib.sha256(self.jsonl().encode("utf-8")).hexdigest()
+
+    def write(self, path: Path) -> None:
+        """Write :meth:`jsonl` to ``path`` (UTF-8, ``\\n`` line ends)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.jsonl().encode("utf-8"))
+
+    def leaks(self, threshold: float = 0.9) -> list["Leak"]:
+        """Training inputs that equal or nearly equal evaluation inputs."""
+        from ._leaks import find_leaks
+
+        return find_leaks(self.train_inputs, self.eval_inputs, threshold)
+
+
+def training_set(
+    scenario: "Scenario", variant: str, *, with_context: bool = False, registry: "Registry | None" = None
+) -> TrainingSet:
+    """The training set of ``variant``: its training cases (``task.train`` or the
+    training part of ``task.split``) rendered with its recipe.
+
+    ``with_context`` renders each case with the variant's retrieval (the variant must
+    have one), for retrieval-aware fine-tuning. Raises :class:`FineTuneError` (or
+    DatasetError / RenderError) naming what is missing.
+    """
+    from ..dataset import load_cases, load_training_cases
+    from ..recipe import Renderer
+
+    spec = _variant(scenario, variant)
+    train = load_training_cases(spec.task, scenario.path)
+    evaluation = load_cases(spec.task, scenario.path)
+    _check_expected(train, spec.task)
+    index = _index(scenario, spec, registry) if with_context else None
+    renderer = Renderer()
+    examples = tuple(_example(renderer, scenario, spec, case, index) for case in train)
+    return TrainingSet(
+        scenario=scenario.id,
+        variant=variant,
+        examples=examples,
+        eval_cases=tuple(evaluation),
+        train_inputs=tuple((c.id, case_text(c, spec.task)) for c in train),
+        eval_inputs=tuple((c.id, case_text(c, spec.task)) for c in evaluation),
+        with_context=with_context,
+    )
+
+
+def case_text(case: "Case", task: "TaskSpec") -> str:
+    """A case's input text for leakage checks: the ``task.input`` field, else every
+    field but the id, expected and relevant ones, one per line."""
+    if task.input_field and task.input_field in case.fields:
+        return _text(case.fields[task.input_field])
+    skip = {task.id_field, task.expected_field or "expected", task.relevant_field}
+    return "\n".join(_text(v) for k, v in case.fields.items() if k not in skip and v is not None)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _variant(scenario: "Scenario", variant: str) -> "VariantSpec":
+    spec = scenario.variants.get(variant)
+    if spec is None:
+        known = ", ".join(scenario.variants) or "none"
+        raise FineTuneError(f"{scenario.id}: no variant {variant!r} (variants: {known})")
+    if not spec.recipe.template:
+        raise FineTuneError(f"{scenario.id}::{variant}: the variant has no recipe template to render training examples")
+    return spec
+
+
+def _check_expected(cases: Sequence["Case"], task: "TaskSpec") -> None:
+    """Every training case needs a non-empty expected output (the assistant message)."""
+    field = task.expected_field or "expected"
+    missing = [f"  case {c.id!r} ({c.source})" for c in cases if c.expected is None or not _text(c.expected).strip()]
+    if missing:
+        shown = missing[:10] + ([f"  ... and {len(missing) - 10} more"] if len(missing) > 10 else [])
+        head = f"{len(missing)} training case(s) have no expected output (field {field!r}, set by task.expected):"
+        raise FineTuneError("\n".join([head, *shown]))
+
+
+def _index(scenario: "Scenario", spec: "VariantSpec", registry: "Registry | None") -> "Index":
+    if spec.retrieval is None:
+        raise FineTuneError(
+            f"{scenario.id}::{spec.name}: with context needs retrieval, and the variant has none "
+            "(choose a variant with a retrieval section)"
+        )
+    from ..registry import create_registry
+    from ..retrieval import RetrievalSession
+
+    retrievers = (registry or create_registry()).retrievers
+    return RetrievalSession(retrievers).index_for(spec.retrieval, scenario.base_dir)
+
+
+def _example(
+    renderer: "Renderer", scenario: "Scenario", spec: "VariantSpec", case: "Case", index: "Index | None"
+) -> ChatExample:
+    where = f"{scenario.path.name} [{scenario.id}::{spec.name}] training case {case.id!r}"
+    variables: dict[str, Any] = dict(case.fields)
+    variables.setdefault("context", None)
+    if index is not None and spec.retrieval is not None:
+        from ..retrieval import template_variables
+
+        hits = index.search(_query(renderer, spec, case, where), spec.retrieval.top_k)
+        variables.update(template_variables(hits))
+    prompt = renderer.render(spec.recipe, variables, where)
+    messages = [*prompt.messages, {"role": "assistant", "content": _text(case.expected).strip()}]
+    return ChatExample(case_id=case.id, messages=tuple(messages))
+
+
+def _query(renderer: "Renderer", spec: "VariantSpec", case: "Case", where: str) -> str:
+    """The search query of a case, as the runner builds it (``retrieval.query``, else
+    the ``task.input`` field, else ``question``)."""
+    from ..spec import RecipeSpec
+
+    assert spec.retrieval is not None
+    template = spec.retrieval.options.get("query") or "{{ %s }}" % (spec.task.input_field or "question")
+    return str(renderer.render(RecipeSpec(template=template), dict(case.fields), where).user)
