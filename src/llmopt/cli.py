@@ -20,6 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--plugin", action="append", default=[], metavar="MODULE", help="project plugin module to load (repeatable)"
     )
+    from .finetune._local_cli import add_train_parser
+
+    finetune = sub.add_parser("finetune", help="fine-tune models on a variant's training set")
+    add_train_parser(finetune.add_subparsers(dest="finetune_command", required=True))
     return parser
 
 
@@ -85,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(json.dumps(spec_schema(), indent=2))
             return 0
+        if args.command == "finetune":
+            from .finetune._local_cli import run_train
+
+            return run_train(args)
         return _validate(args.paths, args.plugin)
     except LLMOptError as exc:
         print(f"llmopt: {exc}", file=sys.stderr)

@@ -65,6 +65,7 @@ def load_base(path: Path, threads: int) -> tuple[Any, Any]:
     """The model (float32, dequantized) and tokenizer read from a GGUF file."""
     require_runtime()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loader draws a bar
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -184,13 +185,29 @@ def _epoch(
         chosen = [encoded[i] for i in order[first:first + settings.batch_size].tolist()]
         batch = _batch(chosen, pad_id)
         optimizer.zero_grad(set_to_none=True)
-        loss = model(**batch).loss
+        loss, count = _answer_loss(model, batch)
         loss.backward()
         optimizer.step()
-        count = int((batch["labels"][:, 1:] != _IGNORE).sum())
         total += float(loss.detach()) * count
         tokens += count
     return total / max(tokens, 1)
+
+
+def _answer_loss(model: Any, batch: Mapping[str, "torch.Tensor"]) -> tuple["torch.Tensor", int]:
+    """Mean cross-entropy of the answer tokens, and their count.
+
+    The output projection (a 49k-word vocabulary for SmolLM2) runs only on the
+    positions that predict an answer token, not on the whole prompt: the same loss
+    as the model's own, for a fifth less work per step.
+    """
+    import torch.nn.functional as F
+
+    causal_lm = model.get_base_model()
+    hidden = causal_lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    chosen = targets != _IGNORE
+    logits = causal_lm.lm_head(hidden[:, :-1][chosen])
+    return F.cross_entropy(logits.float(), targets[chosen]), int(chosen.sum())
 
 
 def _weights(peft_model: Any) -> list[LoraWeights]:
