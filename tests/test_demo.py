@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 
 # The optimized variants of each demo spec; each becomes a copy of its baseline.
 OPTIMIZED = {
-    "helpdesk.yaml": ("recipe", "rag"),
+    "helpdesk.yaml": ("recipe", "rag", "finetuned", "finetuned-rag"),
     "routing.yaml": ("recipe",),
     "extraction.yaml": ("recipe",),
 }
@@ -34,6 +34,7 @@ def copy_project(dst: Path) -> None:
     for folder in ("specs", "data", "plugins"):
         shutil.copytree(REPO / folder, dst / folder)
     shutil.copy(REPO / "pyproject.toml", dst / "pyproject.toml")
+    shutil.copytree(REPO / ".llmopt" / "models", dst / ".llmopt" / "models")  # the demo's fine-tuned model
 
 
 def without_optimizations(spec: Path, variants: tuple[str, ...]) -> None:
