@@ -388,3 +388,11 @@ def test_missing_train_file_is_a_spec_problem_at_its_key(tmp_path: Path) -> None
     assert str(info.value).startswith(
         "1 problem in spec:\n  faq.yaml:5:10: task.train: dataset file not found: data/train.jsonl (resolved to "
     )
+
+
+def test_validation_flags_examples_longer_than_the_base_model_takes() -> None:
+    long_text = "word " * 70_000
+    examples = [_example("big", ("user", long_text), ("assistant", "ok")), _example("small", ("user", "q"), ("assistant", "a"))]
+    report = validate_examples(examples, min_examples=1, base_model="gpt-3.5-turbo-0125")
+    assert report.problems == (f"example 'big': ~{report.max_example_tokens} tokens, more than gpt-3.5-turbo-0125 trains on (16385)",)
+    assert report.cost_usd == pytest.approx(report.tokens * 3 * 8.0 / 1e6)

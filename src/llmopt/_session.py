@@ -112,6 +112,15 @@ class LLMOptSession:
 
         return load_scenario(path, self.registry, display_path=self.display(path))
 
+    def leak_warnings(self, scenario: "Scenario") -> list[Warning]:
+        """A LeakageWarning per variant whose recorded training file
+        (``finetune.training_file``) holds evaluation cases."""
+        if not any(v.finetune is not None and v.finetune.training_file for v in scenario.variants.values()):
+            return []
+        from .finetune import LeakageWarning, leak_warnings
+
+        return [LeakageWarning(message) for message in leak_warnings(scenario, self.display)]
+
     def evaluate(self, scenario: "Scenario", assertion: "AssertionSpec") -> dict[str, "VariantResult"]:
         """The results of every variant an assertion needs, recorded for the reports."""
         names = ([assertion.vs] if assertion.vs else []) + [assertion.variant]

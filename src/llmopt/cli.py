@@ -20,10 +20,9 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--plugin", action="append", default=[], metavar="MODULE", help="project plugin module to load (repeatable)"
     )
-    from .finetune._local_cli import add_train_parser
+    from .finetune._cli import add_parser as add_finetune
 
-    finetune = sub.add_parser("finetune", help="fine-tune models on a variant's training set")
-    add_train_parser(finetune.add_subparsers(dest="finetune_command", required=True))
+    add_finetune(sub)
     return parser
 
 
@@ -90,9 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(spec_schema(), indent=2))
             return 0
         if args.command == "finetune":
-            from .finetune._local_cli import run_train
+            from .finetune._cli import run as run_finetune
 
-            return run_train(args)
+            return run_finetune(args)
         return _validate(args.paths, args.plugin)
     except LLMOptError as exc:
         print(f"llmopt: {exc}", file=sys.stderr)

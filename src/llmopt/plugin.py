@@ -84,6 +84,8 @@ class SpecFile(pytest.File):
             scenario = _state(self).load(self.path)
         except LLMOptError as exc:
             raise self.CollectError(str(exc)) from None
+        for warning in _state(self).leak_warnings(scenario):
+            self.warn(warning)
         yield ScenarioNode.from_parent(self, name=scenario.id, scenario=scenario)
 
 

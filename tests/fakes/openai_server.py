@@ -164,6 +164,11 @@ class FakeOpenAI:
 
     # -- serving (called from the handler threads) --------------------------------------
 
+    def route(self, method: str, path: str, raw: bytes, headers: Mapping[str, str]) -> tuple[int, Any] | None:
+        """(status, JSON body) for a request to another path; None: 404. Subclasses
+        serve more endpoints (see ``fakes.finetune_server``)."""
+        return None
+
     def _take(self, body: dict[str, Any] | None, headers: dict[str, str]) -> Scripted:
         with self._lock:
             self.requests += 1
@@ -222,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         if self.path.split("?")[0].rstrip("/") != CHAT_PATH:
-            self._send(404, json.dumps(_error_body(f"Unknown path {self.path}", "invalid_request_error")).encode(), {})
+            self._other("POST", raw)
             return
         request = _json_or_none(raw)
         headers = {name.lower(): value for name, value in self.headers.items()}
@@ -234,7 +239,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(answer.status, payload, {"content-type": answer.content_type, **answer.headers})
 
     def do_GET(self) -> None:  # noqa: N802
-        self._send(404, json.dumps(_error_body("Only POST /v1/chat/completions", "invalid_request_error")).encode(), {})
+        self._other("GET", b"")
+
+    def _other(self, method: str, raw: bytes) -> None:
+        """A path other than chat completions: the fake's ``route`` answers, else 404."""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        routed = self.server.fake.route(method, self.path, raw, headers)
+        if routed is None:
+            message = "Only POST /v1/chat/completions" if method == "GET" else f"Unknown path {self.path}"
+            self._send(404, json.dumps(_error_body(message, "invalid_request_error")).encode(), {})
+            return
+        status, body = routed
+        self._send(status, json.dumps(body).encode("utf-8"), {})
 
     def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
         try:

@@ -76,23 +76,26 @@ def _near_pairs(train: Sequence[str], evaluation: Sequence[str], threshold: floa
     vectors = _vectors([*train, *evaluation])
     if vectors is None:
         return []
-    train_m, eval_m = vectors[: len(train)], vectors[len(train) :]
+    train_t, eval_m = vectors[: len(train)].T.tocsr(), vectors[len(train) :]
     found: list[tuple[int, int, float]] = []
     for start in range(0, len(evaluation), _BLOCK):
-        block = (eval_m[start : start + _BLOCK] @ train_m.T).toarray()
+        block = (eval_m[start : start + _BLOCK] @ train_t).toarray()
         for e, t in zip(*(block >= threshold - 1e-9).nonzero()):
             if train[t] and evaluation[start + e]:
-                found.append((int(t), int(start + e), float(min(block[e, t], 1.0))))
+                found.append((int(t), int(start + e), min(float(block[e, t]), 1.0)))
     return found
 
 
 def _vectors(texts: Sequence[str]) -> "spmatrix | None":
     """L2-normalized TF-IDF rows over character 2-4-grams; None when nothing to compare."""
+    import numpy
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if not any(texts):
         return None
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, lowercase=False)
+    vectorizer = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, lowercase=False, dtype=numpy.float32
+    )
     try:
         return vectorizer.fit_transform(texts).tocsr()
     except ValueError:  # no n-gram at all (only very short texts)

@@ -56,6 +56,8 @@ def run_train(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     from ._lora_settings import lora_settings
     from ._local import LocalRun, check_name, train_local
 
+    from ._cli import _scenario, _variant
+
     out, err = out or sys.stdout, err or sys.stderr
     name = check_name(args.name)
     scenario = _scenario(args.spec, args.plugin)
@@ -99,18 +101,15 @@ def _training_set(scenario: "Scenario", variant: str) -> "TrainingSet":
 
 
 def _leaks_ok(data: "TrainingSet", args: argparse.Namespace, out: TextIO, err: TextIO) -> bool:
-    """Print the leaks; False when they stop the run."""
+    """Print the leaks as ``prepare`` does; False when they stop the run."""
+    from ._cli import _print_leaks
+
     leaks = data.leaks(args.threshold)
     if not leaks:
-        print(f"leakage check: no training input equals or nearly equals an evaluation input", file=out)
+        print("leakage check: no training input equals or nearly equals an evaluation input", file=out)
         return True
-    shown = [f"  {leak}" for leak in leaks[:20]] + ([f"  ... and {len(leaks) - 20} more"] if len(leaks) > 20 else [])
-    head = f"{len(leaks)} leak(s): training inputs that equal or nearly equal evaluation inputs:"
-    if args.allow_leakage:
-        print("\n".join([head, *shown, "going on anyway (--allow-leakage)"]), file=out)
-        return True
-    print("\n".join([head, *shown, "refusing: drop or move these cases (or pass --allow-leakage)"]), file=err)
-    return False
+    _print_leaks(leaks, args.allow_leakage, out, err)
+    return args.allow_leakage
 
 
 def _base(spec: "VariantSpec", given: str | None, base_dir: Path) -> Path:
@@ -160,25 +159,3 @@ def _shown(path: Path) -> str:
         return path.resolve().relative_to(Path.cwd()).as_posix()
     except ValueError:
         return str(path)
-
-
-def _scenario(path: Path, plugins: Sequence[str]) -> "Scenario":
-    from ..cli import _ini_plugins
-    from ..registry import create_registry
-    from ..spec import load_scenario
-
-    if not path.is_file():
-        raise FineTuneError(f"no such spec file: {path}")
-    registry = create_registry(list(plugins) or _ini_plugins(), rootdir=Path.cwd())
-    return load_scenario(path, registry, display_path=_shown(path))
-
-
-def _variant(scenario: "Scenario", given: str | None) -> str:
-    names = list(scenario.variants)
-    if given is not None:
-        if given not in scenario.variants:
-            raise FineTuneError(f"{scenario.id}: no variant {given!r} (variants: {', '.join(names)})")
-        return given
-    if len(names) == 1:
-        return names[0]
-    raise FineTuneError(f"{scenario.id} has {len(names)} variants: choose one with --variant ({', '.join(names)})")

@@ -96,13 +96,7 @@ def validate_examples(
     if len(examples) < min_examples:
         problems.append(f"{len(examples)} example(s); at least {min_examples} are needed")
     counts = [estimate_tokens(example.messages) for example in examples]
-    if model is not None:
-        limit = int(model["max_example_tokens"])
-        problems += [
-            f"example {e.case_id!r}: ~{n} tokens, more than {base_model} trains on ({limit})"
-            for e, n in zip(examples, counts)
-            if n > limit
-        ]
+    problems += _length_problems(examples, counts, base_model, model)
     epochs = int(epochs or table["default_epochs"])
     tokens = sum(counts)
     cost = tokens * epochs * float(model["usd_per_million_training_tokens"]) / 1e6 if model is not None else None
@@ -117,6 +111,20 @@ def validate_examples(
         warnings=tuple(_duplicate_warnings(examples)),
         price_note=_price_note(base_model, table),
     )
+
+
+def _length_problems(
+    examples: Sequence[ChatExample], counts: Sequence[int], base_model: str | None, model: Mapping[str, Any] | None
+) -> list[str]:
+    """Examples longer than the base model trains on (known only for priced models)."""
+    if model is None:
+        return []
+    limit = int(model["max_example_tokens"])
+    return [
+        f"example {e.case_id!r}: ~{n} tokens, more than {base_model} trains on ({limit})"
+        for e, n in zip(examples, counts)
+        if n > limit
+    ]
 
 
 def _example_problems(example: ChatExample) -> list[str]:
