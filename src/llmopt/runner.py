@@ -425,11 +425,11 @@ def _identity(plan: _Plan) -> dict[str, Any]:
         "model": model.id if model is not None else None,
         "params": dict(model.params) if model is not None else {},
         "retrieval": plan.variant.retrieval.source if plan.variant.retrieval else None,
-        "served": _served(plan.provider),
+        "served": _serving(plan.provider),
     }
 
 
-def _served(provider: "Provider | None") -> dict[str, Any]:
+def _serving(provider: "Provider | None") -> dict[str, Any]:
     """How the provider produces answers (engine, precision, adapter) when it says."""
     served = getattr(provider, "served", None)
     if served is None:

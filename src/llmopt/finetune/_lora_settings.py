@@ -38,9 +38,9 @@ class LoraSettings:
     #: Projections adapted in every layer (transformers names).
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
     #: Passes over the training examples.
-    epochs: int = 8
+    epochs: int = 4
     #: AdamW learning rate (constant).
-    learning_rate: float = 2e-3
+    learning_rate: float = 5e-3
     #: Examples per optimizer step.
     batch_size: int = 8
     #: Tokens per example; longer examples are cut (the answer's end is lost).
