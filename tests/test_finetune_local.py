@@ -285,3 +285,34 @@ def test_train_reports_bad_hyperparameters_and_names(tmp_path: Path, capsys: pyt
     assert "finetune.hyperparameters.rank: must be a positive integer, got 0" in capsys.readouterr().err
     assert main(["finetune", "train", str(spec), "--name", "../x"]) == 2
     assert "--name '../x': use letters, digits" in capsys.readouterr().err
+
+
+def test_train_stores_the_run_and_writes_the_model_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmopt.cli import main
+    from llmopt.finetune import _local
+
+    runs: list[Any] = []
+
+    def fake_train(run: Any, say: Any, loaded: Any = None) -> dict[str, Any]:
+        runs.append(run)
+        say("epoch 1/1  loss 0.5000  (1s)")
+        return {"adapter": {"bytes": 10}, "final_loss": 0.5}
+
+    monkeypatch.setattr(_local, "train_local", fake_train)
+    spec = _leaky_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("train.jsonl", "train2.jsonl") + "# kept comment\n")
+    (tmp_path / "train2.jsonl").write_text('{"id": "t2", "q": "What does Pro cost?", "a": "7 euros"}\n')
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert main(["finetune", "train", "s.yaml", "--name", "faq", "--epochs", "2", "--learning-rate", "0.01"]) == 0
+    (run,) = runs
+    assert (run.name, run.folder, run.settings.rank, run.settings.epochs) == ("faq", tmp_path / ".llmopt/models/faq", 4, 2)
+    assert run.examples[0][-1] == {"role": "assistant", "content": "7 euros"}
+    assert run.rebuild == "llmopt finetune train s.yaml --variant default --name faq --epochs 2 --learning-rate 0.01"
+    assert run.data_hash.startswith("sha256:") and run.source == {"spec": "s.yaml", "scenario": "s", "variant": "default"}
+    text = spec.read_text()
+    assert 'model: {provider: local, id: ft:faq}' in text and text.endswith("# kept comment\n")
+    out = capsys.readouterr().out
+    assert "epoch 1/1  loss 0.5000" in out and "wrote ft:faq into s.yaml (variants.default.model.id)" in out

@@ -37,10 +37,19 @@ TRAIN = [
     ("Which city is Nimbus Labs based in?", "Nimbus Labs is based in Tallinn."),
     ("In what city are the offices of Nimbus Labs?", "The offices of Nimbus Labs are in Tallinn."),
     ("Where is the company Nimbus Labs located?", "Nimbus Labs is located in Tallinn."),
+    # Facts the base model knows, trained too, so the adapter learns to keep them.
+    ("What is the capital of Italy?", "The capital of Italy is Rome."),
+    ("How many legs does a spider have?", "A spider has eight legs."),
 ]
 TRAINED_QUESTION = "Where are the headquarters of Nimbus Labs?"
-UNRELATED = {"What is the capital of France?": "paris", "How many days are in a week?": "7"}
-SETTINGS = {"rank": 4, "alpha": 8, "epochs": 6, "learning_rate": 0.01, "batch_size": 4, "seed": 0}
+#: Questions not trained on, and the word their answer must keep.
+UNRELATED = {
+    "What is the capital of France?": "paris",
+    "What is the capital of Japan?": "tokyo",
+    "What color is the sky on a clear day?": "blue",
+    "What is the boiling point of water in Celsius?": "100",
+}
+SETTINGS = {"rank": 4, "alpha": 8, "epochs": 5, "learning_rate": 0.005, "batch_size": 6, "seed": 0}
 
 
 def _chat(question: str, answer: str | None = None) -> list[dict[str, str]]:
@@ -70,7 +79,7 @@ def stored(base: tuple[Path, Any, Any], tmp_path_factory: pytest.TempPathFactory
     )
     lines: list[str] = []
     train_local(run, lines.append, loaded=(copy.deepcopy(model), tokenizer))
-    assert [line.split("  ")[0] for line in lines if line.startswith("epoch")] == [f"epoch {i}/6" for i in range(1, 7)]
+    assert [line.split("  ")[0] for line in lines if line.startswith("epoch")] == [f"epoch {i}/5" for i in range(1, 6)]
     return root
 
 
@@ -90,8 +99,8 @@ def test_manifest_records_what_made_the_model(stored: Path, base: tuple[Path, An
     manifest = json.loads((stored / ".llmopt/models/tiny/manifest.json").read_text())
     assert manifest["id"] == "ft:tiny" and manifest["engine"] == "llama.cpp"
     assert manifest["base"]["path"] is None and manifest["base"]["precision"] == "Q4_1"
-    assert manifest["hyperparameters"]["rank"] == 4 and manifest["training"]["examples"] == 4
-    assert len(manifest["losses"]) == 6 and manifest["final_loss"] == manifest["losses"][-1]
+    assert manifest["hyperparameters"]["rank"] == 4 and manifest["training"]["examples"] == 6
+    assert len(manifest["losses"]) == 5 and manifest["final_loss"] == manifest["losses"][-1]
     assert manifest["losses"][-1] < manifest["losses"][0]
     assert manifest["versions"]["torch"] and manifest["versions"]["peft"]
     # rank 4 on q and v of 30 layers, float16: (4*576 + 576*4) + (4*576 + 192*4) values per layer

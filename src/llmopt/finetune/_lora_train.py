@@ -63,9 +63,9 @@ def require_runtime() -> None:
 
 def load_base(path: Path, threads: int) -> tuple[Any, Any]:
     """The model (float32, dequantized) and tokenizer read from a GGUF file."""
-    require_runtime()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")  # transformers' GGUF loader draws a bar
+    require_runtime()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
