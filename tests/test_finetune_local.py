@@ -260,6 +260,7 @@ def test_train_refuses_leaked_data_before_loading_anything(tmp_path: Path, capsy
     from llmopt.cli import main
 
     monkeypatch.setitem(sys.modules, "torch", None)  # training must not even start
+    monkeypatch.chdir(tmp_path)  # no project plugins of this repository
     assert main(["finetune", "train", str(_leaky_spec(tmp_path)), "--name", "x"]) == 1
     captured = capsys.readouterr()
     assert "1 leak(s): training inputs that equal or nearly equal evaluation inputs:" in captured.err
@@ -272,14 +273,18 @@ def test_train_names_the_extra_when_torch_is_missing(tmp_path: Path, capsys: pyt
     from llmopt.cli import main
 
     monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.chdir(tmp_path)
     assert main(["finetune", "train", str(_leaky_spec(tmp_path)), "--name", "x", "--allow-leakage"]) == 2
     err = capsys.readouterr().err
     assert "local fine-tuning needs torch, transformers, peft and gguf: pip install 'llmopt[finetune-local]'" in err
 
 
-def test_train_reports_bad_hyperparameters_and_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_reports_bad_hyperparameters_and_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from llmopt.cli import main
 
+    monkeypatch.chdir(tmp_path)
     spec = _leaky_spec(tmp_path)
     assert main(["finetune", "train", str(spec), "--name", "x", "--rank", "0"]) == 2
     assert "finetune.hyperparameters.rank: must be a positive integer, got 0" in capsys.readouterr().err
