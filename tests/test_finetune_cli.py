@@ -299,3 +299,39 @@ def test_submit_without_a_base_model(project: Path, fake: FakeFineTuning, capsys
     (project / "faq.yaml").write_text(SPEC.replace("  base: gpt-4o-mini-2024-07-18\n", ""))
     code, _, err = run(capsys, "finetune", "submit", "faq.yaml", "--variant", "tuned", "--base-url", fake.base_url)
     assert code == 2 and err == "llmopt: no base model: pass --base or set finetune.base in the spec\n"
+
+
+SERVER_ERROR = "openai: server error (500), still after 2 retries: The server had an error while processing your request."
+
+
+def test_server_error_after_the_sdk_retries_is_an_error(project: Path, fake: FakeFineTuning, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.failures = [500, 500, 500]
+    code, _, err = run(capsys, "finetune", "status", "ftjob-x", "--base-url", fake.base_url)
+    assert code == 2 and err == f"llmopt: {SERVER_ERROR}\n"
+    assert len(fake.paths) == 3  # the first try and the SDK's two retries
+
+
+def test_wait_survives_a_passing_outage(project: Path, fake: FakeFineTuning, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "finetune", "submit", "faq.yaml", "--variant", "tuned", "--base-url", fake.base_url)
+    fake.failures = [500, 500, 500, 503, 503, 503]
+    code, out, _ = run(
+        capsys, "finetune", "wait", "ftjob-fake0001", "--spec", "faq.yaml", "--variant", "tuned",
+        "--interval", "0.01", "--base-url", fake.base_url,
+    )  # fmt: skip
+    assert code == 0
+    failed = [line for line in out.splitlines() if line.startswith("poll failed")]
+    assert failed[0] == f"poll failed (1/5): {SERVER_ERROR}; trying again"
+    assert failed[1].startswith("poll failed (2/5): openai: server error (503)")
+    assert "ft:gpt-4o-mini-2024-07-18:acme:faq:fake0001" in (project / "faq.yaml").read_text()
+
+
+def test_wait_gives_up_on_a_lasting_outage(project: Path, fake: FakeFineTuning, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "finetune", "submit", "faq.yaml", "--variant", "tuned", "--base-url", fake.base_url)
+    fake.failures = [500] * 15
+    code, out, err = run(
+        capsys, "finetune", "wait", "ftjob-fake0001", "--spec", "faq.yaml", "--variant", "tuned",
+        "--interval", "0.01", "--base-url", fake.base_url,
+    )  # fmt: skip
+    assert code == 2 and err == f"llmopt: 5 polls in a row failed; last: {SERVER_ERROR}\n"
+    assert out.count("poll failed") == 4
+    assert (project / "faq.yaml").read_text() == SPEC

@@ -396,3 +396,14 @@ def test_validation_flags_examples_longer_than_the_base_model_takes() -> None:
     report = validate_examples(examples, min_examples=1, base_model="gpt-3.5-turbo-0125")
     assert report.problems == (f"example 'big': ~{report.max_example_tokens} tokens, more than gpt-3.5-turbo-0125 trains on (16385)",)
     assert report.cost_usd == pytest.approx(report.tokens * 3 * 8.0 / 1e6)
+
+
+def test_write_model_id_keeps_what_comes_before_a_document_start(tmp_path: Path) -> None:
+    spec = tmp_path / "top.yaml"
+    text = (
+        "# yaml-language-server: $schema=../schema.json\n---\nllmopt: 1\nscenario: s   # x\n\n# models\n"
+        "variants:\n  a:\n    model: {provider: openai, id: gpt-4o-mini}  # flow\n\n  b: {}\n"
+    )
+    spec.write_text(text)
+    write_model_id(spec, "a", "ft:gpt-4o-mini:acme::x1")
+    assert spec.read_text() == text.replace("id: gpt-4o-mini}  # flow", "id: ft:gpt-4o-mini:acme::x1} # flow")

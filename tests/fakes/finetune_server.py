@@ -7,6 +7,7 @@ serves ``POST /v1/files`` (multipart upload), ``POST /v1/fine_tuning/jobs``,
 job moves one status further each time it is retrieved, through ``statuses``, and
 ends as ``outcome``: ``succeeded`` (with a new ``ft:`` model id) or ``failed`` (with
 ``error``). A training file whose lines are not chat examples fails its job too.
+``failures`` scripts server errors for the next requests.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class FakeFineTuning(FakeOpenAI):
     ) -> None:
         super().__init__(**kwargs)
         self.accepted_key = accepted_key
+        #: Statuses answered (with a 1 ms retry-after) to the next fine-tuning requests, in order.
+        self.failures: list[int] = []
         self.outcome = outcome
         self.statuses = ["validating_files", "queued", *["running"] * running_polls]
         self.organization = organization
@@ -64,11 +67,15 @@ class FakeFineTuning(FakeOpenAI):
 
     # -- routing ----------------------------------------------------------------------------
 
-    def route(self, method: str, path: str, raw: bytes, headers: Mapping[str, str]) -> tuple[int, Any] | None:
+    def route(self, method: str, path: str, raw: bytes, headers: Mapping[str, str]) -> tuple[Any, ...] | None:
         url = urlsplit(path)
         parts = [p for p in url.path.split("/") if p]
         with self._ft_lock:
             self.paths.append(f"{method} {url.path}")
+            if self.failures:
+                status = self.failures.pop(0)
+                body = _error_body("The server had an error while processing your request.", "server_error")
+                return status, body, {"retry-after-ms": "1", "retry-after": "0"}
             key = headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not key or (self.accepted_key is not None and key != self.accepted_key):
                 message = f"Incorrect API key provided: {key}." if key else "No API key provided."

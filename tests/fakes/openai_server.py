@@ -164,9 +164,9 @@ class FakeOpenAI:
 
     # -- serving (called from the handler threads) --------------------------------------
 
-    def route(self, method: str, path: str, raw: bytes, headers: Mapping[str, str]) -> tuple[int, Any] | None:
-        """(status, JSON body) for a request to another path; None: 404. Subclasses
-        serve more endpoints (see ``fakes.finetune_server``)."""
+    def route(self, method: str, path: str, raw: bytes, headers: Mapping[str, str]) -> tuple[Any, ...] | None:
+        """(status, JSON body[, headers]) for a request to another path; None: 404.
+        Subclasses serve more endpoints (see ``fakes.finetune_server``)."""
         return None
 
     def _take(self, body: dict[str, Any] | None, headers: dict[str, str]) -> Scripted:
@@ -249,8 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
             message = "Only POST /v1/chat/completions" if method == "GET" else f"Unknown path {self.path}"
             self._send(404, json.dumps(_error_body(message, "invalid_request_error")).encode(), {})
             return
-        status, body = routed
-        self._send(status, json.dumps(body).encode("utf-8"), {})
+        status, body, *extra = routed
+        self._send(status, json.dumps(body).encode("utf-8"), extra[0] if extra else {})
 
     def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
         try:

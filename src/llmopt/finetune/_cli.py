@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
-from ..errors import FineTuneError
+from ..errors import FineTuneError, ProviderError, ProviderUnavailable
 
 if TYPE_CHECKING:
     from ..spec import Scenario
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "run"]
 
 DEFAULT_INTERVAL_S = 10.0
+#: Polls in a row that may fail (after the SDK's own retries) before ``wait`` gives up.
+MAX_POLL_FAILURES = 5
 
 
 def add_parser(sub: Any) -> None:
@@ -265,15 +267,34 @@ async def _follow(api: "FineTuningAPI", job_id: str, interval: float, timeout: f
     started = time.monotonic()
     seen: set[str] = set()
     last_status = ""
+    failures = 0
     async with api.connect() as connection:
         while True:
-            job = await connection.job(job_id)
-            last_status = _progress(job, await _new_events(connection, job_id, seen), last_status, started, out)
-            if job.done:
-                return job
+            try:
+                job = await connection.job(job_id)
+                events = await _new_events(connection, job_id, seen)
+                failures = 0
+            except ProviderUnavailable:
+                raise
+            except ProviderError as exc:
+                failures = _poll_failed(exc, failures, out)
+            else:
+                last_status = _progress(job, events, last_status, started, out)
+                if job.done:
+                    return job
             if timeout is not None and time.monotonic() - started + interval > timeout:
                 return None
             await asyncio.sleep(interval)
+
+
+def _poll_failed(exc: Exception, failures: int, out: TextIO) -> int:
+    """Count a failed poll (the SDK's retries spent); raise after too many in a row, so
+    a long wait survives a passing outage but not a lasting one."""
+    failures += 1
+    if failures >= MAX_POLL_FAILURES:
+        raise FineTuneError(f"{failures} polls in a row failed; last: {exc}")
+    print(f"poll failed ({failures}/{MAX_POLL_FAILURES}): {exc}; trying again", file=out)
+    return failures
 
 
 async def _new_events(connection: "Connection", job_id: str, seen: set[str]) -> list[Any]:

@@ -20,6 +20,7 @@ __all__ = ["write_model_id"]
 
 _DEFAULT_VARIANT = "default"
 _COMMENT = re.compile(r"\s+#.*$")
+_DOCUMENT_START = re.compile(r"^---(\s+#.*)?$")
 
 
 def write_model_id(spec_path: Path, variant: str, model_id: str, *, provider: str | None = None) -> None:
@@ -29,7 +30,7 @@ def write_model_id(spec_path: Path, variant: str, model_id: str, *, provider: st
     A spec without ``variants`` has one variant, ``default``: its top-level ``model``
     is edited. Raises :class:`FineTuneError` for an unknown variant or unreadable file.
     """
-    text = _read(spec_path)
+    preamble, text = _split_preamble(_read(spec_path))
     yaml = _yaml(*_indentation(text))
     try:
         data = yaml.load(text)
@@ -40,7 +41,20 @@ def write_model_id(spec_path: Path, variant: str, model_id: str, *, provider: st
     _set(model, "id", model_id, lines)
     if provider is not None:
         _set(model, "provider", provider, lines)
-    _write(spec_path, _dump(yaml, data))
+    _write(spec_path, preamble + _dump(yaml, data))
+
+
+def _split_preamble(text: str) -> tuple[str, str]:
+    """(the lines up to a leading ``---`` marker, the rest). ruamel drops comments
+    written before ``---``, so they are kept aside verbatim."""
+    lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if _DOCUMENT_START.match(stripped):
+            return "".join(lines[: number + 1]), "".join(lines[number + 1 :])
+        if stripped and not stripped.startswith(("#", "%")):
+            break
+    return "", text
 
 
 def _set(mapping: Any, key: str, value: str, lines: list[str]) -> None:
