@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 
 # The optimized variants of each demo spec; each becomes a copy of its baseline.
 OPTIMIZED = {
-    "helpdesk.yaml": ("recipe", "rag"),
+    "helpdesk.yaml": ("recipe", "rag", "finetuned", "finetuned-rag"),
     "routing.yaml": ("recipe",),
     "extraction.yaml": ("recipe",),
 }
@@ -34,6 +34,7 @@ def copy_project(dst: Path) -> None:
     for folder in ("specs", "data", "plugins", "recipes"):
         shutil.copytree(REPO / folder, dst / folder)
     shutil.copy(REPO / "pyproject.toml", dst / "pyproject.toml")
+    shutil.copytree(REPO / ".llmopt" / "models", dst / ".llmopt" / "models")  # the demo's fine-tuned model
 
 
 def without_optimizations(spec: Path, variants: tuple[str, ...]) -> None:
@@ -50,7 +51,7 @@ def without_optimizations(spec: Path, variants: tuple[str, ...]) -> None:
 def test_main_job_passes_on_the_embedded_model(pytester: pytest.Pytester, demo_cache: Path) -> None:
     copy_project(pytester.path)
     result = pytester.runpytest_subprocess("specs/", "--llmopt-cache-dir", str(demo_cache), "--llmopt-json", "r.json")
-    result.assert_outcomes(passed=15)
+    result.assert_outcomes(passed=19)
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     assert [s["scenario"] for s in doc["scenarios"]] == ["order-extraction", "helpdesk", "ticket-routing"]
     assert all(v["errors"] == 0 for s in doc["scenarios"] for v in s["variants"].values())
@@ -65,7 +66,7 @@ def test_removing_each_claimed_optimization_fails_its_scenario(
     result = pytester.runpytest_subprocess("specs/", "--llmopt-cache-dir", str(demo_cache), "--llmopt-json", "r.json")
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     deltas = [a for s in doc["scenarios"] for a in s["assertions"] if a["vs"] is not None]
-    assert len(deltas) == 4
+    assert len(deltas) == 6
     assert {a["outcome"] for a in deltas} == {"failed"}
     helpdesk = next(s for s in doc["scenarios"] if s["scenario"] == "helpdesk")
     outcomes = {(a["variant"], a["metric"]): a["outcome"] for a in helpdesk["assertions"]}
@@ -77,3 +78,16 @@ def test_removing_each_claimed_optimization_fails_its_scenario(
         "ticket-routing",
     }
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_removed_adapter_names_the_command_that_rebuilds_it(pytester: pytest.Pytester, demo_cache: Path) -> None:
+    copy_project(pytester.path)
+    (pytester.path / ".llmopt" / "models" / "helpdesk-ft" / "adapter.gguf").unlink()
+    result = pytester.runpytest_subprocess(
+        "specs/helpdesk.yaml", "-k", "finetuned and no_competitor", "--llmopt-cache-dir", str(demo_cache)
+    )
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        ["*ft:helpdesk-ft: the adapter */adapter.gguf is missing; rebuild it with: "
+         "llmopt finetune train specs/helpdesk.yaml --variant finetuned --name helpdesk-ft*"]
+    )

@@ -93,7 +93,7 @@ def test_check_accepts_an_existing_path_relative_to_the_spec(gguf: Path) -> None
     assert LocalProviderType().check(_spec("models/tiny.gguf"), gguf.parent.parent) == []
 
 
-@pytest.mark.parametrize("model_id", ["models/missing.gguf", "ft:my-model"])
+@pytest.mark.parametrize("model_id", ["models/missing.gguf", "nested/dir/missing.gguf"])
 def test_check_reports_a_missing_model_file(tmp_path: Path, model_id: str) -> None:
     problems = LocalProviderType().check(_spec(model_id), tmp_path)
     assert problems == [f"model file not found: {tmp_path / model_id}"]
@@ -160,7 +160,7 @@ def test_generate_passes_known_params_through(gguf: Path, fake_runtime: type[Fak
     provider = ptype.create(_spec(str(gguf)), gguf.parent)
     _run(provider, _request("hi"))
     _run(provider, _request("hi", temperature=0.7, max_tokens=9, stop=["\n"], seed=3, bogus=1))
-    llama = ptype.model(gguf.resolve(), 2048, fake_runtime.created[0]["n_threads"]).llama
+    llama = ptype.model(gguf.resolve(), None, 2048, fake_runtime.created[0]["n_threads"]).llama
     assert llama.calls[0] == {"temperature": 0.0, "max_tokens": 128, "seed": 0}
     assert llama.calls[1] == {"temperature": 0.7, "max_tokens": 9, "seed": 3, "stop": ["\n"]}
 

@@ -210,6 +210,7 @@ def _check_delta(
     worst: int,
     family: Family | None,
 ) -> Verdict:
+    _check_same_engine(result, other)
     pairs = _pairs(result, other, a.metric_key)
     if not pairs:
         raise EvaluationError(
@@ -224,6 +225,34 @@ def _check_delta(
     ok = _decide(a, metric.higher_is_better, gated, p_adjusted)
     rows = _worst_paired(pairs, a.metric_key, metric.higher_is_better, worst)
     return _paired_verdict(a, ok, observed, reported, gated, p_adjusted, _expected_delta(a, metric), rows)
+
+
+def check_comparable(a: "AssertionSpec", results: Mapping[str, "VariantResult"]) -> None:
+    """Raise EvaluationError when a delta would compare a fine-tuned model with a base
+    run on another engine or precision (checked before the assertion itself)."""
+    if a.vs is not None and a.variant in results and a.vs in results:
+        _check_same_engine(results[a.variant], results[a.vs])
+
+
+def _check_same_engine(result: "VariantResult", other: "VariantResult") -> None:
+    """Refuse to credit fine-tuning with what a change of engine or precision did:
+    when either variant runs an adapter, both must run on one engine and precision."""
+    mine, theirs = result.identity.get("served") or {}, other.identity.get("served") or {}
+    if not (mine.get("adapter") or theirs.get("adapter")) or not (mine and theirs):
+        return
+    if (mine.get("engine"), mine.get("precision")) != (theirs.get("engine"), theirs.get("precision")):
+        raise EvaluationError(
+            f"refusing the delta {result.variant!r} vs {other.variant!r}: they run on different engines "
+            f"or precisions ({_served_text(mine)} vs {_served_text(theirs)}); a fine-tuned model is "
+            "compared with its base on the same engine and precision"
+        )
+
+
+def _served_text(served: Mapping[str, object]) -> str:
+    found = served.get("adapter")
+    name = found.get("name") if isinstance(found, Mapping) else found
+    adapter = f" + {name}" if name else ""
+    return f"{served.get('engine')} {served.get('precision')}{adapter}"
 
 
 def delta_p_value(a: "AssertionSpec", metric: "Metric", results: Mapping[str, "VariantResult"]) -> float | None:

