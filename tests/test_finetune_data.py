@@ -308,6 +308,7 @@ variants:
     model:
       id: "placeholder"  # replaced after training
   fresh:
+    retrieval: null   # written as null, kept as null
     recipe:
       template: "Q: {{ question }}"
 assertions:
@@ -339,7 +340,10 @@ def test_write_model_id_creates_the_model_mapping(tmp_path: Path) -> None:
     assert "# the fine-tuned model, written by `llmopt finetune wait`" in after
     assert "scenario: faq   # the help desk" in after
     data = YAML(typ="safe").load(after)
-    assert data["variants"]["fresh"] == {"recipe": {"template": "Q: {{ question }}"}, "model": {"id": "ft:abc", "provider": "openai"}}
+    assert data["variants"]["fresh"] == {
+        "retrieval": None, "recipe": {"template": "Q: {{ question }}"}, "model": {"id": "ft:abc", "provider": "openai"}
+    }
+    assert "    retrieval: null   # written as null, kept as null" in after
     assert data["variants"]["base"] == {"model": {"id": "ft:def"}}
     assert "  base: {model: {id: ft:def}} # as is" in after
     assert data["model"]["id"] == "gpt-4o-mini-2024-07-18"

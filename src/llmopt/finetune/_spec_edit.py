@@ -155,7 +155,13 @@ def _yaml(mapping: int, offset: int) -> Any:
     yaml.preserve_quotes = True
     yaml.width = 1 << 16
     yaml.indent(mapping=mapping, sequence=offset + 2, offset=offset)
+    # ruamel writes None as an empty value; specs spell "remove this part" as null.
+    yaml.representer.add_representer(type(None), _null)
     return yaml
+
+
+def _null(representer: Any, _: None) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
 
 
 def _dump(yaml: Any, data: Any) -> str:
