@@ -136,6 +136,14 @@ def test_training_writes_next_to_the_project_root(project: Path) -> None:
     assert models_home(project / "specs") == project / "specs" / ".llmopt" / "models"
 
 
+def test_a_nested_project_keeps_its_models_to_itself(project: Path) -> None:
+    (project / ".llmopt").mkdir()
+    nested = project / "examples" / "routing"
+    (nested / "specs").mkdir(parents=True)
+    (nested / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    assert models_home(nested / "specs") == nested / ".llmopt" / "models"
+
+
 class FakeLlama:
     created: list[dict[str, Any]] = []
 

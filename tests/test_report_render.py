@@ -75,6 +75,13 @@ def test_markdown_lists_failures_first_with_deltas_and_p_values() -> None:
     assert md.startswith("## llmopt ❌ 1 passed, 1 failed")
 
 
+def test_the_plain_p_value_shows_when_no_correction_applied() -> None:
+    doc = extended_doc()
+    doc["scenarios"][0]["assertions"][0]["p_adjusted"] = None
+    assert "[-0.100, +0.900] | 0.031 |" in render_markdown(doc)
+    assert ">0.031<" in render_html(doc)
+
+
 def test_markdown_without_the_new_fields_shows_dashes() -> None:
     md = render_markdown(current_doc())
     assert "| +0.500 | - | - |" in md

@@ -108,12 +108,14 @@ def _read_manifest(folder: Path) -> Mapping[str, Any]:
 
 
 def models_home(spec_dir: Path) -> Path:
-    """The ``.llmopt/models`` folder training writes into, for a spec in ``spec_dir``."""
+    """The ``.llmopt/models`` folder training writes into, for a spec in ``spec_dir``.
+
+    The nearest folder at or above ``spec_dir`` that holds ``.llmopt/`` or marks a
+    project (``pyproject.toml``, ``pytest.ini``, ...), so a project nested in another
+    (an example inside a repository) keeps its models to itself.
+    """
     start = spec_dir.resolve()
     for folder in (start, *start.parents):
-        if (folder / ".llmopt").is_dir():
-            return folder / MODELS_DIR
-    for folder in (start, *start.parents):
-        if any((folder / marker).exists() for marker in _PROJECT_MARKERS):
+        if (folder / ".llmopt").is_dir() or any((folder / marker).exists() for marker in _PROJECT_MARKERS):
             return folder / MODELS_DIR
     return start / MODELS_DIR

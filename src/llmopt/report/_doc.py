@@ -38,6 +38,13 @@ def fmt_p(value: Any) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def shown_p(a: Mapping[str, Any]) -> Any:
+    """The p-value a report shows for an assertion: the multiplicity-adjusted one when a
+    correction applied, else the plain one (the JSON holds ``p_adjusted: null`` then)."""
+    adjusted = a.get("p_adjusted")
+    return adjusted if adjusted is not None else a.get("p_value")
+
+
 def lower_is_better(metric_key: str) -> bool:
     return metric_key.startswith(LOWER_IS_BETTER_PREFIXES)
 

@@ -78,7 +78,7 @@ def _assertions(entry: Mapping[str, Any]) -> str:
 
 def _assertion_row(a: Mapping[str, Any]) -> list[str]:
     signed = a.get("delta") is not None
-    p = a.get("p_adjusted", a.get("p_value"))
+    p = d.shown_p(a)
     note = [a.get("kind") or "", a.get("test") or ""]
     if a.get("underpowered"):
         note.append(f"underpowered (needs n={a.get('needed_n') or '?'}, MDE {d.fmt(a.get('mde'))})")

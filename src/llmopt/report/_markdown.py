@@ -46,7 +46,7 @@ def _assertion_row(scenario: str, a: Mapping[str, Any]) -> list[str]:
     return [
         f"{ICONS.get(a.get('outcome', ''), '')} {a.get('outcome', '')}", scenario, a.get("variant"),
         a.get("metric"), d.fmt(a.get("observed")), a.get("expected"), d.fmt(a.get("delta"), signed=True),
-        d.fmt_ci(d.assertion_ci(a), signed=signed), d.fmt_p(a.get("p_adjusted", a.get("p_value"))),
+        d.fmt_ci(d.assertion_ci(a), signed=signed), d.fmt_p(d.shown_p(a)),
     ]
 
 
