@@ -102,7 +102,10 @@ class LLMOptSession:
         if self._ledger_dir is None:
             import tempfile
 
+            from .budget import FileLedger
+
             self._ledger_dir = Path(tempfile.mkdtemp(prefix="llmopt-budget-"))
+            FileLedger(self._ledger_dir / "spend.sqlite", create=True).close()
         return str(self._ledger_dir / "spend.sqlite")
 
     def remove_ledger(self) -> None:

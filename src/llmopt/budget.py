@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
-from .errors import BudgetExceeded
+from .errors import BudgetExceeded, LLMOptError
 
 __all__ = ["Budget", "FileLedger", "Ledger", "MemoryLedger"]
 
@@ -40,29 +41,41 @@ class MemoryLedger:
 class FileLedger:
     """The spend of a run shared by its processes (pytest-xdist workers): one SQLite
     row that every process adds to in its own transaction, so the budget holds for
-    the run as a whole, not per worker."""
+    the run as a whole, not per worker.
 
-    def __init__(self, path: Path) -> None:
+    The controller makes the file (``create=True``) before any worker starts; workers
+    only open it, so no two processes race to set it up.
+    """
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS spend (id INTEGER PRIMARY KEY CHECK (id = 1), usd REAL)")
-            self._db.execute("INSERT OR IGNORE INTO spend VALUES (1, 0.0)")
+        with self._lock, self._errors():
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("CREATE TABLE IF NOT EXISTS spend (id INTEGER PRIMARY KEY CHECK (id = 1), usd REAL)")
+                self._db.execute("INSERT OR IGNORE INTO spend VALUES (1, 0.0)")
 
     def spent(self) -> float:
-        with self._lock:
+        with self._lock, self._errors():
             return float(self._db.execute("SELECT usd FROM spend WHERE id = 1").fetchone()[0])
 
     def add(self, cost_usd: float) -> None:
         if cost_usd:
-            with self._lock:
+            with self._lock, self._errors():
                 self._db.execute("UPDATE spend SET usd = usd + ? WHERE id = 1", (cost_usd,))
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, TypeError) as exc:  # TypeError: no row, the file was not created
+            raise LLMOptError(f"the run's budget ledger {self.path} cannot be used ({exc})") from exc
 
 
 class Budget:
