@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from types import TracebackType
 from typing import Any
 
@@ -17,7 +18,12 @@ __all__ = ["AdaptiveLimiter", "LimiterPool"]
 
 class AdaptiveLimiter:
     """An async concurrency bound that adapts to rate limits; usable across event loops
-    run one after the other (each variant evaluation runs its own loop)."""
+    run one after the other (each variant evaluation runs its own loop).
+
+    Waiters are served first come, first served, and a freed slot wakes exactly one of
+    them: with hundreds of cases queued, a release costs one wake-up, not one per
+    waiter.
+    """
 
     def __init__(self, maximum: int) -> None:
         self.maximum = max(1, maximum)
@@ -25,27 +31,37 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self.peak = 0
         self.rate_limited = 0
-        self._condition: asyncio.Condition | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _cond(self) -> asyncio.Condition:
-        loop = asyncio.get_running_loop()
-        if self._condition is None or self._loop is not loop:
-            self._condition, self._loop = asyncio.Condition(), loop
-        return self._condition
+    def _allowed(self) -> int:
+        return max(1, int(self.limit))
+
+    def _take(self) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
 
     async def acquire(self) -> None:
-        cond = self._cond()
-        async with cond:
-            await cond.wait_for(lambda: self.in_flight < max(1, int(self.limit)))
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new evaluation: waiters of a finished loop are gone
+            self._loop, self._waiters = loop, deque()
+        if not self._waiters and self.in_flight < self._allowed():
+            self._take()
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed over just as the waiter was cancelled
+            else:
+                self._discard(waiter)
+            raise
 
-    async def release(self) -> None:
-        cond = self._cond()
-        async with cond:
-            self.in_flight -= 1
-            cond.notify_all()
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
 
     async def __aenter__(self) -> "AdaptiveLimiter":
         await self.acquire()
@@ -54,7 +70,7 @@ class AdaptiveLimiter:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.release()
+        self.release()
 
     def on_rate_limited(self) -> None:
         """An attempt was answered 429/529: halve the allowed concurrency."""
@@ -64,6 +80,21 @@ class AdaptiveLimiter:
     def on_success(self) -> None:
         """An attempt succeeded: grow back towards the maximum."""
         self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
+        self._wake()
+
+    def _wake(self) -> None:
+        """Hand free slots to the longest-waiting waiters."""
+        while self._waiters and self.in_flight < self._allowed():
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._take()
+                waiter.set_result(None)
+
+    def _discard(self, waiter: "asyncio.Future[None]") -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
 
 
 class LimiterPool:
