@@ -121,6 +121,15 @@ def test_mcnemar_exact_p_value() -> None:
     assert paired_binary([1.0, 0.0], [1.0, 0.0]).p_value == 1.0
 
 
+def test_paired_binary_interval_stays_within_the_range_of_a_difference() -> None:
+    every_pair_better = paired_binary([1.0] * 6, [0.0] * 6)
+    assert every_pair_better.delta == 1.0
+    assert every_pair_better.low == pytest.approx(0.75 - 1.959964 * math.sqrt(2.5) / 8, abs=1e-4)
+    assert every_pair_better.high == 1.0
+    every_pair_worse = paired_binary([0.0] * 6, [1.0] * 6)
+    assert every_pair_worse.low == -1.0
+
+
 def test_paired_means_choose_the_test_by_the_scores() -> None:
     assert paired_means([1.0, 0.0, 1.0], [0.0, 0.0, 1.0]).test == "mcnemar-exact"
     assert paired_means([0.5, 0.2, 1.0], [0.1, 0.2, 0.4]).test == "paired-t"

@@ -42,7 +42,9 @@ def mcnemar_p(better: Any, worse: Any) -> Any:
 
 def agresti_min(better: Any, worse: Any, n: Any, confidence: float = 0.95) -> tuple[Any, Any, Any]:
     """Agresti-Min interval of a paired difference of proportions (half a case added
-    to each cell of the 2x2 table), and its standard error; element-wise."""
+    to each cell of the 2x2 table), and its standard error; element-wise. The bounds
+    are cut to [-1, 1], the range of a difference of proportions (with every pair
+    discordant one way the raw interval reaches past it)."""
     import numpy as np
 
     b = np.asarray(better, dtype=float) + 0.5
@@ -51,7 +53,7 @@ def agresti_min(better: Any, worse: Any, n: Any, confidence: float = 0.95) -> tu
     centre = (b - c) / total
     se = np.sqrt((b + c) - (b - c) ** 2 / total) / total
     half = z_value(confidence) * se
-    return centre - half, centre + half, se
+    return np.maximum(centre - half, -1.0), np.minimum(centre + half, 1.0), se
 
 
 def paired_binary(mine: Sequence[float], theirs: Sequence[float], confidence: float = 0.95) -> Paired:
