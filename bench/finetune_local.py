@@ -34,7 +34,7 @@ def _report(name: str, measured: float, target: float, unit: str) -> None:
 
 
 def _project(dst: Path) -> None:
-    for folder in ("specs", "data", "plugins"):
+    for folder in ("specs", "data", "plugins", "recipes"):
         shutil.copytree(REPO / folder, dst / folder)
     shutil.copy(REPO / "pyproject.toml", dst / "pyproject.toml")
 

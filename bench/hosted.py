@@ -5,7 +5,10 @@ fake answering in 200 ms, at concurrency 64. Prints wall times as ratios to targ
 
 Targets: the whole `pytest` process within 1.25 x the ideal (N x latency / concurrency
 = 3.125 s); a warm rerun (every answer from the cache) under 1.5 s. The fake runs in
-its own process so it does not compete with the run for the interpreter lock.
+its own process so it does not compete with the run for the interpreter lock. The
+cold run is split, by the fake's clock, into the time before its first request
+(starting pytest, collecting, importing the SDK), the requests, and the time after
+the last answer (statistics, reports, exit).
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ IDEAL = N * LATENCY / CONCURRENCY
 # millisecond per request, so the run is measured against the latency alone (the
 # threaded fake of the test suite adds about 40 ms per request at 64 connections).
 SERVER = """
-import asyncio, json, sys
+import asyncio, json, sys, time
 
 DELAY = float(sys.argv[1])
-state = {"now": 0, "peak": 0, "requests": 0}
+state = {"now": 0, "peak": 0, "requests": 0, "first": 0.0, "last": 0.0}
 
 
 def completion(body):
@@ -53,6 +56,7 @@ async def answer(reader, writer):
             length = int(value)
     body = json.loads(await reader.readexactly(length))
     state["requests"] += 1
+    state["first"] = state["first"] or time.time()
     state["now"] += 1
     state["peak"] = max(state["peak"], state["now"])
     try:
@@ -62,6 +66,7 @@ async def answer(reader, writer):
     payload = json.dumps(completion(body)).encode()
     writer.write(b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: %d\\r\\n\\r\\n" % len(payload) + payload)
     await writer.drain()
+    state["last"] = time.time()
 
 
 async def connection(reader, writer):
@@ -78,8 +83,9 @@ async def main():
     server = await asyncio.start_server(connection, "127.0.0.1", 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
     print(f"http://127.0.0.1:{port}/v1", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    print(state["requests"], state["peak"], flush=True)
+    while await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline):
+        print(state["requests"], state["peak"], state["first"], state["last"], flush=True)
+        state.update(first=0.0, last=0.0)
 
 
 asyncio.run(main())
@@ -104,13 +110,15 @@ def _project(tmp: Path, base_url: str) -> None:
             out.write(json.dumps({"id": f"c{i}", "question": f"echo number {i}", "answer": f"number {i}"}) + "\n")
 
 
-def _run(tmp: Path) -> tuple[float, float, str]:
-    """Wall time, CPU time (user + system) and output of one ``pytest`` process."""
+def _run(tmp: Path) -> tuple[float, float, str, float]:
+    """Wall time, CPU time (user + system), output and start (epoch seconds) of one
+    ``pytest`` process."""
     import resource
 
     env = dict(os.environ, OPENAI_API_KEY="sk-bench-not-a-real-key")
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure with bytecode caches, as users run
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    epoch = time.time()
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "spec.yaml"],
@@ -119,7 +127,17 @@ def _run(tmp: Path) -> tuple[float, float, str]:
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done.stdout
+    return wall, cpu, done.stdout, epoch
+
+
+def _served(server: subprocess.Popen[str]) -> tuple[int, int, float, float]:
+    """Requests so far, peak in flight, and the first request's and last answer's
+    times (epoch seconds) since the last ask."""
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write("\n")
+    server.stdin.flush()
+    requests, peak, first, last = server.stdout.readline().split()
+    return int(requests), int(peak), float(first), float(last)
 
 
 def _peak_rss_mb() -> float:
@@ -137,17 +155,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="llmopt-hosted-") as name:
         tmp = Path(name)
         _project(tmp, base_url)
-        cold, cold_cpu, out = _run(tmp)
+        cold, cold_cpu, out, cold_start = _run(tmp)
         if " passed" not in out.splitlines()[-1]:
             print(out[-3000:])
-        warm, warm_cpu, _ = _run(tmp)
+        requests, peak, first, last = _served(server)
+        warm, warm_cpu, _, _ = _run(tmp)
+        warm_requests = _served(server)[0] - requests
     server.stdin.close()
-    requests, peak = (int(x) for x in server.stdout.readline().split())
     server.wait(timeout=10)
     print(f"ideal {IDEAL:.3f} s (N={N}, {LATENCY * 1000:.0f} ms per answer, concurrency {CONCURRENCY})")
     print(f"requests {requests}; peak in flight {peak} (bound {CONCURRENCY})")
     print(f"cold run  {cold:7.3f} s = {cold / IDEAL:5.2f} x ideal (target 1.25)  {'ok' if cold <= 1.25 * IDEAL else 'MISSED'}")
-    print(f"warm run  {warm:7.3f} s (target 1.5 s)  {'ok' if warm <= 1.5 else 'MISSED'}")
+    print(f"  start to first request {first - cold_start:.3f} s (pytest, collection, SDK import); requests {last - first:.3f} s;"
+          f" last answer to exit {cold_start + cold - last:.3f} s")
+    print(f"warm run  {warm:7.3f} s (target 1.5 s)  {'ok' if warm <= 1.5 else 'MISSED'}; {warm_requests} requests")
     # CPU time does not grow when other work shares the machine, unlike wall time: a
     # cold run whose CPU time is well under the ideal wall time is bound by the answers.
     print(f"CPU time  cold {cold_cpu:.3f} s = {cold_cpu / IDEAL:4.2f} x ideal, {(cold_cpu - warm_cpu) / N * 1000:.2f} ms per call;"
