@@ -4,7 +4,6 @@ leaked into it (a pytest warning naming the pairs), without failing the run."""
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest

@@ -3,27 +3,23 @@ the runner against the loopback OpenAI fake with scripted verdicts."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 import textwrap
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping
 
 import pytest
 
 from fakes.openai_server import FakeOpenAI
 from llmopt.budget import Budget
 from llmopt.cache import ResponseCache
-from llmopt.dataset import Case
 from llmopt.errors import MetricError, SpecError
-from llmopt.metric import Sample, builtin_metrics
+from llmopt.metric import builtin_metrics
 from llmopt.metric._judge import escape, judge_messages
 from llmopt.metric._verdict import read_fraction, read_scale
 from llmopt.registry import create_registry
 from llmopt.runner import Runner
 from llmopt.spec import load_scenario
-from llmopt.spec._model import ModelSpec
 
 KEY = "sk-test-JUDGEKEY0123456789abcdef"
 METRICS = {m.name: m for m in builtin_metrics()}

@@ -80,7 +80,6 @@ def test_reports_merge_the_xdist_workers(project: pytest.Pytester) -> None:
         "specs", "-n", "2", "--llmopt-report", "summary.md", "--llmopt-progress=on", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=2, failed=2)
-    assert "[llmopt " not in result.stdout.str()  # workers never draw on the controller's terminal
     md = (project.path / "summary.md").read_text(encoding="utf-8")
     assert "### echo-demo" in md and "### other-demo" in md
 
@@ -117,6 +116,33 @@ def test_progress_note_is_drawn_then_cleared(project: pytest.Pytester, monkeypat
     line = next(x for x in result.outlines if x.startswith("specs/demo.yaml"))
     assert re.fullmatch(r"specs/demo\.yaml \.F +\[100%\]", _screen(line))  # what the terminal shows
     result.stdout.fnmatch_lines(["*= llmopt summary =*"])
+
+
+SLOW_AGENT = """\
+import time
+
+
+def answer(prompt):
+    time.sleep(0.15)
+    return prompt
+"""
+
+
+def test_the_controller_draws_its_workers_progress(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    slow = SPEC.replace("  provider: echo\n", "  provider: python\n  id: agent.py:answer\n  concurrency: 1\n")
+    (project.path / "specs" / "demo.yaml").write_text(slow, encoding="utf-8")
+    (project.path / "specs" / "other.yaml").write_text(slow.replace("echo-demo", "other-demo"), encoding="utf-8")
+    (project.path / "specs" / "agent.py").write_text(SLOW_AGENT, encoding="utf-8")
+    result = project.runpytest_subprocess("specs", "-n", "2", "--llmopt-progress=on", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2)
+    out = result.stdout.str()
+    assert re.search(r"\[llmopt gw[01] (echo|other)-demo/(baseline|tuned) \d/4", out)  # drawn from the workers' files
+    assert re.search(r"\| 0 errors, 0 cached, \$0\.0000\]", out)
+    progress = next(x for x in result.outlines if "[100%]" in _screen(x))
+    assert re.fullmatch(r"[.F]{4} +\[100%\]", _screen(progress))  # the note is gone from what the terminal shows
+    assert not any("[llmopt" in _screen(x) for x in result.outlines)
+    assert not list(Path(project.path).glob("llmopt-progress-*"))
 
 
 def _screen(line: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from llmopt.report import Progress
+from pathlib import Path
+
+from llmopt.report import Progress, ProgressFile, WorkerProgress
 from llmopt.results import CaseResult, Usage
 
 
@@ -51,3 +53,44 @@ def test_stays_quiet_without_room() -> None:
     progress.case_done(CaseResult(id="x"))
     progress.finished()
     assert written == []
+
+
+def test_a_worker_writes_its_counts_for_the_controller(tmp_path: Path) -> None:
+    clock = Clock()
+    gw0 = ProgressFile(tmp_path / "gw0.json", clock=clock, interval=1.0)
+    gw0.started("faq", "rag", 3)
+    gw0.case_done(CaseResult(id="a", cached=1, usage=Usage(cost_usd=0.25)))  # throttled: not written yet
+    gw1 = ProgressFile(tmp_path / "gw1.json", clock=clock, interval=0.0)
+    gw1.started("routing", "recipe", 20)
+    gw1.case_done(CaseResult(id="t1", error="timeout"))
+    written: list[str] = []
+    controller = WorkerProgress(tmp_path, written.append, lambda: 200)
+    assert controller.text() == (
+        "[llmopt gw0 faq/rag 0/3 | gw1 routing/recipe 1/20 | 1 errors, 0 cached, $0.0000]"
+    )
+    clock.now = 2.0
+    gw0.case_done(CaseResult(id="b"))
+    controller.tick()
+    assert written[-1].startswith("\x1b[K [llmopt gw0 faq/rag 2/3 | gw1 routing/recipe 1/20 | 1 errors, 1 cached, $0.2500]")
+    controller.tick()
+    assert len(written) == 1  # nothing changed: no redraw
+    gw1.finished()
+    gw0.finished()
+    controller.tick()
+    assert controller.text() is None and written[-1] == "\x1b[K"  # no worker busy: the note is cleared
+
+
+def test_the_controller_note_keeps_out_of_the_way_of_terminal_writes(tmp_path: Path) -> None:
+    ProgressFile(tmp_path / "gw0.json").started("faq", "rag", 3)
+    (tmp_path / "gw1.json").write_text("{half a fi", encoding="utf-8")  # unreadable files are skipped
+    written: list[str] = []
+    controller = WorkerProgress(tmp_path, written.append, lambda: 200)
+    controller.tick()
+    assert written == ["\x1b[K [llmopt gw0 faq/rag 0/3 | 0 errors, 0 cached, $0.0000]\x1b[55D"]
+    with controller.quiet():
+        written.append(".")  # what pytest writes meanwhile
+    assert written[1:] == ["\x1b[K", "."]
+    controller.tick()
+    assert written[-1].startswith("\x1b[K [llmopt gw0")  # redrawn after the write
+    controller.stop()
+    assert written[-1] == "\x1b[K"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 SESSION_KEY: "pytest.StashKey[LLMOptSession]"
 #: The ``workerinput`` key holding the path of the run's shared budget ledger.
 LEDGER_KEY = "llmopt_budget_ledger"
+#: The ``workerinput`` key holding the folder of the workers' progress files.
+PROGRESS_KEY = "llmopt_progress_dir"
 
 
 class LLMOptSession:
@@ -45,6 +47,9 @@ class LLMOptSession:
         self._baselines: dict[Path, Any] = {}
         self._worker_refused = 0
         self._ledger_dir: Path | None = None
+        self._progress_dir: Path | None = None
+        #: The controller's note for its xdist workers' progress (None: none drawn).
+        self.worker_progress: Any = None
         self.report_paths = [Path(p) for p in config.getoption("llmopt_report", None) or []]
         self.report_lines: list[str] = []
         _check_reports(self.report_paths)
@@ -116,10 +121,49 @@ class LLMOptSession:
             shutil.rmtree(self._ledger_dir, ignore_errors=True)
             self._ledger_dir = None
 
-    def _progress(self) -> Any:
-        from .report import terminal_progress
+    def _progress_mode(self) -> str:
+        return self.config.getoption("llmopt_progress", None) or "off"
 
-        return terminal_progress(self.config, self.config.getoption("llmopt_progress", None) or "off")
+    def _progress(self) -> Any:
+        from .report import ProgressFile, terminal_progress
+
+        workerinput = getattr(self.config, "workerinput", {})
+        folder = workerinput.get(PROGRESS_KEY)
+        if folder:  # an xdist worker: the controller draws what it writes
+            return ProgressFile(Path(folder) / f"{workerinput.get('workerid', 'gw')}.json")
+        return terminal_progress(self.config, self._progress_mode())
+
+    def progress_for_workers(self) -> str | None:
+        """The folder of the workers' progress files (made, and its reader started, on
+        first use), or None when the controller's terminal shows no progress."""
+        if self._progress_dir is None and self.worker_progress is None:
+            import tempfile
+
+            from .report import worker_progress
+
+            folder = Path(tempfile.mkdtemp(prefix="llmopt-progress-"))
+            self.worker_progress = worker_progress(self.config, self._progress_mode(), folder)
+            if self.worker_progress is None:
+                folder.rmdir()
+                self.worker_progress = False  # decided: no note on this terminal
+                return None
+            self._progress_dir = folder
+            self.worker_progress.start()
+            self.config.pluginmanager.register(_QuietProgress(self.worker_progress), "llmopt-worker-progress")
+        return str(self._progress_dir) if self._progress_dir is not None else None
+
+    def stop_worker_progress(self) -> None:
+        """Stop drawing the workers' progress and clear the note (before the summary)."""
+        if self.worker_progress:
+            self.worker_progress.stop()
+
+    def remove_progress_dir(self) -> None:
+        self.stop_worker_progress()
+        if self._progress_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._progress_dir, ignore_errors=True)
+            self._progress_dir = None
 
     def refused(self) -> int:
         """Calls this process did not make because the budget was used up."""
@@ -319,3 +363,26 @@ def _identity_changed(scenario: "Scenario", assertion: "AssertionSpec", found: "
 
 
 SESSION_KEY = pytest.StashKey["LLMOptSession"]()
+
+
+class _QuietProgress:
+    """Clears the workers' progress note around every hook that writes a test's
+    progress to the terminal, and keeps it away until the writing is done."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logstart(self) -> Generator[None, Any, Any]:
+        with self.progress.quiet():
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self) -> Generator[None, Any, Any]:
+        with self.progress.quiet():
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logfinish(self) -> Generator[None, Any, Any]:
+        with self.progress.quiet():
+            return (yield)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generator, Iterable
 
 import pytest
 
-from ._session import LEDGER_KEY, SESSION_KEY, LLMOptSession
+from ._session import LEDGER_KEY, PROGRESS_KEY, SESSION_KEY, LLMOptSession
 from .errors import LLMOptError
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llmopt-progress",
         choices=("auto", "on", "off"),
         default="auto",
-        help="live progress of each variant's evaluation: auto (on a terminal, not on xdist workers), on, off",
+        help="live progress of each variant's evaluation (under -n, one line for all workers): auto (on a terminal), on, off",
     )
     parser.addini("llmopt_plugins", "project-local llmopt plugin modules (e.g. plugins.brand)", type="linelist")
     parser.addini("llmopt_cache_dir", "response cache folder, relative to the rootdir", default=".llmopt/cache")
@@ -231,6 +231,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["llmopt"] = json.dumps(state.store.to_worker_doc(), default=str)
         workeroutput["llmopt_refused"] = state.refused()
         return
+    state.stop_worker_progress()
     state.finish()
     if state.budget_exhausted() and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -238,16 +239,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """Give each xdist worker the run's shared budget ledger."""
-    ledger = node.config.stash[SESSION_KEY].ledger_for_workers()
+    """Give each xdist worker the run's shared budget ledger and a progress file."""
+    state = node.config.stash[SESSION_KEY]
+    ledger = state.ledger_for_workers()
     if ledger is not None:
         node.workerinput[LEDGER_KEY] = ledger
+    progress = state.progress_for_workers()
+    if progress is not None:
+        node.workerinput[PROGRESS_KEY] = progress
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(SESSION_KEY, None)
     if state is not None:
         state.remove_ledger()
+        state.remove_progress_dir()
 
 
 @pytest.hookimpl(optionalhook=True)
