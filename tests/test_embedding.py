@@ -264,3 +264,52 @@ def test_bad_embedding_settings_are_spec_errors_listed_at_once(corpus: Path) -> 
     text = str(info.value)
     assert "2 problems" in text and "retrieval.embedding: unknown key 'model'" in text
     assert "retrieval.embedding.batch_size must be a positive integer, got 0" in text
+
+
+# -- usage and budget -------------------------------------------------------------------------------
+
+
+def _priced_spec(corpus: Path, fake: FakeOpenAI, model: str, usd_per_million: float) -> Path:
+    """The runner spec with its embedding model priced at ``usd_per_million`` input tokens."""
+    priced = f"{{provider: openai, id: {model}, base_url: {fake.base_url}, max_retries: 0, price: {{input: {usd_per_million}}}}}"
+    path = corpus / "spec.yaml"
+    path.write_text(SPEC.replace("{provider: openai, id: embed-small, base_url: BASE, max_retries: 0}", priced), encoding="utf-8")
+    return path
+
+
+def test_embedding_calls_are_counted_and_priced_apart_from_the_model(corpus: Path, fake: FakeOpenAI) -> None:
+    path = _priced_spec(corpus, fake, "text-embedding-3-small", 1000)
+    registry = create_registry(entry_points=False)
+    first = Runner(registry, ResponseCache(corpus / "cache")).evaluate(load_scenario(path, registry), "default")
+    usage = first.retrieval_usage
+    assert usage is not None and usage.calls == fake.embedding_requests == 3  # the chunks in one batch, two queries
+    assert usage.input_tokens > 0 and usage.cost_usd == pytest.approx(usage.input_tokens * 1000 / 1e6)
+    assert first.usage.cost_usd == 0.0  # the echo model under test costs nothing
+    assert first.to_json()["retrieval_usage"]["calls"] == 3
+    again = Runner(registry, ResponseCache(corpus / "cache")).evaluate(load_scenario(path, registry), "default")
+    assert again.retrieval_usage is not None
+    assert (again.retrieval_usage.calls, again.retrieval_usage.cache_hits) == (0, 2)  # index from disk, queries cached
+
+
+def test_the_run_budget_stops_embedding_calls(corpus: Path, fake: FakeOpenAI) -> None:
+    from llmopt.budget import Budget
+
+    path = _priced_spec(corpus, fake, "embed-small", 1_000_000)
+    registry = create_registry(entry_points=False)
+    budget = Budget(1.0)
+    result = Runner(registry, ResponseCache(corpus / "cache"), budget=budget).evaluate(load_scenario(path, registry), "default")
+    assert fake.embedding_requests == 1  # the index was built; the budget was then used up
+    assert result.errors == 2 and budget.exhausted
+    assert all("embedding 1 texts with embed-small: not called: the run's budget of $1.0000 is used up" in (c.error or "")
+               for c in result.cases)
+    assert budget.spent_usd == pytest.approx(result.retrieval_usage.cost_usd)
+
+
+def test_an_embedding_price_needs_only_the_input(corpus: Path) -> None:
+    from llmopt.provider.embedding import check_embedding
+
+    assert check_embedding({"provider": "openai", "price": {"input": 0.02}}, corpus) == []
+    assert check_embedding({"provider": "openai", "price": {"inptu": 0.02}}, corpus) == [
+        "retrieval.embedding.price.input is required (USD per million tokens)",
+        "unknown key retrieval.embedding.price.inptu (known: input, output, cached_input)",
+    ]

@@ -146,3 +146,21 @@ def test_the_baseline_is_the_most_compared_against_variant() -> None:
     assert baseline_of({"variants": variants, "assertions": one_each + [{"vs": "rag"}]}) == "rag"
     assert baseline_of({"variants": variants, "assertions": [{"vs": None}]}) == "base"
     assert baseline_of({"variants": {}, "assertions": []}) is None
+
+
+def test_the_run_total_counts_judges_and_retrieval_too() -> None:
+    from llmopt.report import ResultsStore
+    from llmopt.report._doc import run_usage
+
+    doc = current_doc()
+    variants = doc["scenarios"][0]["variants"]
+    first, second = list(variants.values())[:2]
+    model = sum(v["usage"]["cost_usd"] for v in variants.values())
+    first["judge_usage"] = {"cost_usd": 0.5, "calls": 2}
+    second["retrieval_usage"] = {"cost_usd": 0.25, "calls": 1, "input_tokens": 40, "cache_hits": 3}
+    total = run_usage(doc)
+    assert total["cost_usd"] == pytest.approx(model + 0.75)
+    store = ResultsStore()
+    store.merge(doc)
+    assert store.usage_total().cost_usd == pytest.approx(model + 0.75)
+    assert "retrieval cost $" in render_html(doc)

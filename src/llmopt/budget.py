@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 from .errors import BudgetExceeded, LLMOptError
+from .results import Usage
 
-__all__ = ["Budget", "FileLedger", "Ledger", "MemoryLedger"]
+__all__ = ["Account", "Budget", "FileLedger", "Ledger", "MemoryLedger"]
 
 
 class Ledger(Protocol):
@@ -113,3 +114,29 @@ class Budget:
     @property
     def exhausted(self) -> bool:
         return self.refused > 0
+
+
+class Account:
+    """What calls made for retrieval (embeddings of chunks and queries) use: checked
+    against the run's budget before each call, and added up for the results."""
+
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget
+        self._usage = Usage()
+        self._lock = threading.Lock()
+
+    @property
+    def usage(self) -> Usage:
+        with self._lock:
+            return self._usage
+
+    def before_call(self, where: str) -> None:
+        """Raise BudgetExceeded when the run's budget allows no new call."""
+        if self.budget is not None:
+            self.budget.before_call(where)
+
+    def add(self, usage: Usage) -> None:
+        with self._lock:
+            self._usage = self._usage + usage
+        if self.budget is not None:
+            self.budget.add(usage.cost_usd)

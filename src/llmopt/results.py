@@ -29,6 +29,16 @@ class Usage:
             self.cached_cost_usd + other.cached_cost_usd,
         )
 
+    def __sub__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens - other.input_tokens,
+            self.output_tokens - other.output_tokens,
+            self.cost_usd - other.cost_usd,
+            self.cache_hits - other.cache_hits,
+            self.calls - other.calls,
+            self.cached_cost_usd - other.cached_cost_usd,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -158,6 +168,8 @@ class VariantResult:
     #: What judge metrics' calls used (None when the variant has no judge metric).
     judge_usage: Usage | None = None
     identity_hash: str | None = None
+    #: What embedding calls for retrieval used (None when the variant made none).
+    retrieval_usage: Usage | None = None
 
     @property
     def n(self) -> int:
@@ -187,6 +199,7 @@ class VariantResult:
             "flaky": self.flaky,
             "duration_s": round(self.duration_s, 3),
             **({"judge_usage": self.judge_usage.to_json()} if self.judge_usage is not None else {}),
+            **({"retrieval_usage": self.retrieval_usage.to_json()} if self.retrieval_usage is not None else {}),
             "cases": [c.to_json() for c in self.cases],
         }
 

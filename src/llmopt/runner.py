@@ -32,7 +32,7 @@ from .stats import bootstrap_interval, consistency, mean_interval, reduce_scores
 
 if TYPE_CHECKING:
     from ._judging import CaseJudging, JudgeCalls
-    from .budget import Budget
+    from .budget import Account, Budget
     from .cache import ResponseCache
     from .dataset import Case
     from .metric import Metric, Sample
@@ -122,6 +122,8 @@ class Runner:
         self._renderer = Renderer()
         self._providers: dict[str, "Provider"] = {}
         self._retrieval: "RetrievalSession | None" = None
+        #: What retrieval's own calls (embeddings) use, under the run's budget.
+        self._retrieval_account: "Account | None" = None
         self._memo: dict[tuple[str, str, str], VariantResult | LLMOptError] = {}
         self._lock = threading.Lock()
 
@@ -144,6 +146,7 @@ class Runner:
         from .dataset import load_cases
 
         started = time.perf_counter()
+        retrieval_before = self._account().usage
         plan = self._plan(scenario, variant)
         cases = load_cases(plan.variant.task, scenario.path)
         self._check_relevant(plan, cases)
@@ -174,7 +177,20 @@ class Runner:
             index_closer = getattr(plan.index, "aclose", None)
             if index_closer is not None:
                 await index_closer()
-        return self._variant_result(plan, results, time.perf_counter() - started, cases)
+        result = self._variant_result(plan, results, time.perf_counter() - started, cases)
+        retrieval = self._account().usage - retrieval_before
+        if retrieval.calls or retrieval.cache_hits:
+            from dataclasses import replace
+
+            result = replace(result, retrieval_usage=retrieval)
+        return result
+
+    def _account(self) -> "Account":
+        if self._retrieval_account is None:
+            from .budget import Account
+
+            self._retrieval_account = Account(self.budget)
+        return self._retrieval_account
 
     # -- planning -------------------------------------------------------------------
 
@@ -229,7 +245,9 @@ class Runner:
 
         if self._retrieval is None:
             indexes = self.cache.directory / "indexes" if self.cache is not None else None
-            self._retrieval = RetrievalSession(self.registry.retrievers, cache_dir=indexes, response_cache=self.cache)
+            self._retrieval = RetrievalSession(
+                self.registry.retrievers, cache_dir=indexes, response_cache=self.cache, account=self._account()
+            )
         assert spec.retrieval is not None
         return self._retrieval.index_for(spec.retrieval, scenario.base_dir)
 

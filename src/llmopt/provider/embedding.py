@@ -17,17 +17,24 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 from ..errors import ProviderError, ProviderUnavailable
+from ..results import Usage
 from ..spec._model import ModelSpec
 from ._gguf import default_model_path, file_sha256, is_default_alias
+from ._pricing import cost_usd
 from .openai import OpenAIProvider, OpenAIProviderType
+
+if TYPE_CHECKING:
+    from ..budget import Account
 
 __all__ = ["Embedded", "Embedder", "EMBEDDING_PROVIDERS", "check_embedding", "create_embedder"]
 
 #: The keys of ``retrieval.embedding``.
-EMBEDDING_KEYS = ("provider", "id", "base_url", "dimensions", "batch_size", "timeout", "max_retries", "concurrency", "options")
+EMBEDDING_KEYS = (
+    "provider", "id", "base_url", "dimensions", "batch_size", "timeout", "max_retries", "concurrency", "price", "options",
+)
 EMBEDDING_PROVIDERS = ("openai", "local")
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
@@ -106,7 +113,13 @@ def _model_spec(raw: Mapping[str, Any]) -> ModelSpec:
         options=dict(raw.get("options") or {}),
         timeout=float(raw["timeout"]) if raw.get("timeout") is not None else None,
         max_retries=raw.get("max_retries"),
+        price=_price(raw.get("price")),
     )
+
+
+def _price(value: Any) -> Any:
+    """``price: {input: X}`` (USD per million input tokens): embeddings have no output."""
+    return {"output": 0.0, **value} if isinstance(value, Mapping) else value
 
 
 class OpenAIEmbedder(OpenAIProvider):
@@ -116,6 +129,8 @@ class OpenAIEmbedder(OpenAIProvider):
         super().__init__(spec, ptype)
         self.dimensions: int | None = raw.get("dimensions")
         self.batch_size = int(raw.get("batch_size") or DEFAULT_BATCH_SIZE)
+        #: Where the calls' tokens and cost go, checked against the run's budget.
+        self.account: "Account | None" = None
 
     def identity(self) -> Mapping[str, Any]:
         return {"provider": "openai", **super().identity(), "dimensions": self.dimensions}
@@ -131,12 +146,18 @@ class OpenAIEmbedder(OpenAIProvider):
         client = self._client_for_loop()
         extra = {"dimensions": self.dimensions} if self.dimensions else {}
         async with self.limiter:
+            if self.account is not None:
+                self.account.before_call(f"embedding {len(texts)} texts with {self.spec.id}")
             try:
                 raw = await client.embeddings.create(model=self.spec.id, input=[t or " " for t in texts], **extra)
             except Exception as exc:  # mapped at the boundary, like chat calls
                 raise self._mapped(exc) from None
         self.limiter.on_success()
-        return Embedded(_read_vectors(raw, len(texts)), _tokens(raw))
+        embedded = Embedded(_read_vectors(raw, len(texts)), _tokens(raw))
+        if self.account is not None:
+            cost = cost_usd(self.price, embedded.input_tokens, 0, 0)
+            self.account.add(Usage(input_tokens=embedded.input_tokens, cost_usd=cost, calls=1))
+        return embedded
 
 
 def _read_vectors(raw: Any, count: int) -> list[list[float]]:
@@ -165,6 +186,8 @@ class LocalEmbedder:
         self._llama: Any = None
         self._lock = threading.Lock()
         self._digest: str | None = None
+        #: Where the calls are counted (they cost nothing).
+        self.account: "Account | None" = None
 
     def identity(self) -> Mapping[str, Any]:
         if self._digest is None:
@@ -172,7 +195,10 @@ class LocalEmbedder:
         return {"provider": "local", "sha256": self._digest, "pooling": "mean"}
 
     async def embed(self, texts: Sequence[str]) -> Embedded:
-        return await asyncio.to_thread(self._embed, list(texts))
+        embedded = await asyncio.to_thread(self._embed, list(texts))
+        if self.account is not None:
+            self.account.add(Usage(calls=1))
+        return embedded
 
     async def aclose(self) -> None:
         return None

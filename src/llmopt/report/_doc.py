@@ -84,15 +84,17 @@ def outcome_counts(doc: Mapping[str, Any]) -> dict[str, int]:
 
 
 def run_usage(doc: Mapping[str, Any]) -> dict[str, float]:
-    """The run's total usage: the top-level ``usage`` when present, else the variants' sum."""
+    """The run's total usage: the top-level ``usage`` when present, else the sum over
+    the variants of their own, their judges' and their retrieval's usage."""
     if isinstance(doc.get("usage"), Mapping):
         return dict(doc["usage"])
     total: dict[str, float] = {}
     for entry in doc.get("scenarios", []):
         for variant in entry.get("variants", {}).values():
-            for key, value in (variant.get("usage") or {}).items():
-                if isinstance(value, (int, float)):
-                    total[key] = total.get(key, 0) + value
+            for part in ("usage", "judge_usage", "retrieval_usage"):
+                for key, value in (variant.get(part) or {}).items():
+                    if isinstance(value, (int, float)):
+                        total[key] = total.get(key, 0) + value
     return total
 
 

@@ -164,14 +164,15 @@ def _identity_cell(value: Any) -> str:
 
 def _usage(entry: Mapping[str, Any]) -> str:
     head = ("variant", "cases", "errors", "calls", "cache hits", "input tokens", "output tokens", "cost $",
-            "saved by cache $", "judge cost $", "seconds", "flaky cases")
+            "saved by cache $", "judge cost $", "retrieval cost $", "seconds", "flaky cases")
     rows = []
     for name, v in entry["variants"].items():
-        u, j = v.get("usage") or {}, v.get("judge_usage") or {}
+        u, j, r = v.get("usage") or {}, v.get("judge_usage") or {}, v.get("retrieval_usage") or {}
         rows.append([
             _e(name), _e(v.get("n")), _e(v.get("errors")), _e(u.get("calls")), _e(u.get("cache_hits")),
             _e(u.get("input_tokens")), _e(u.get("output_tokens")), _e(d.fmt(u.get("cost_usd"), 4)),
             _e(d.fmt(u.get("cached_cost_usd"), 4)), _e(d.fmt(j.get("cost_usd"), 4) if j else "-"),
+            _e(d.fmt(r.get("cost_usd"), 4) if r else "-"),
             _e(d.fmt(v.get("duration_s"), 2)), _e(", ".join(map(str, v.get("flaky") or [])) or "-"),
         ])
-    return _table(head, rows, num=tuple(range(1, 11)))
+    return _table(head, rows, num=tuple(range(1, 12)))

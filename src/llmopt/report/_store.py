@@ -59,11 +59,14 @@ class ResultsStore:
         return {"llmopt": FORMAT_VERSION, "scenarios": list(self._scenarios.values())}
 
     def usage_total(self) -> Usage:
-        """The usage of every variant recorded (merged workers' included)."""
+        """The usage of every variant recorded (merged workers' included): the model
+        under test's calls, and those of judges and of retrieval (embeddings)."""
         total = Usage()
         for entry in self._scenarios.values():
             for variant in entry["variants"].values():
-                total = total + Usage(**variant["usage"])
+                for part in ("usage", "judge_usage", "retrieval_usage"):
+                    if variant.get(part):
+                        total = total + Usage(**variant[part])
         return total
 
     def __bool__(self) -> bool:

@@ -19,11 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
+from ..results import Usage
 from ..spec._model import RetrievalSpec
 from ._base import Chunk, Hit, Index, IndexState, RetrievalError
 from ._settings import check_common, require_source
 
 if TYPE_CHECKING:
+    from ..budget import Account
     from ..cache import ResponseCache
     from ..provider.embedding import Embedder, LocalEmbedder
 
@@ -39,6 +41,12 @@ class EmbeddingRetriever:
     def __init__(self) -> None:
         self._local: dict[Path, "LocalEmbedder"] = {}
         self._lock = threading.Lock()
+        self._account: "Account | None" = None
+
+    def use_account(self, account: "Account | None") -> None:
+        """Count the embedding calls of the indexes made from now on in ``account``
+        (and check them against its budget)."""
+        self._account = account
 
     def check(self, spec: RetrievalSpec, base_dir: Path) -> list[str]:
         from ..provider.embedding import check_embedding
@@ -67,7 +75,10 @@ class EmbeddingRetriever:
         from ..provider.embedding import create_embedder
 
         with self._lock:
-            return create_embedder(spec.options.get("embedding") or {}, base_dir, self._local)
+            embedder = create_embedder(spec.options.get("embedding") or {}, base_dir, self._local)
+            if hasattr(embedder, "account"):
+                embedder.account = self._account
+            return embedder
 
 
 class EmbeddingIndex:
@@ -106,6 +117,9 @@ class EmbeddingIndex:
         key = self._cache.key({"embedding": _plain(self._embedder.identity()), "input": query}) if self._cache else None
         stored = self._cache.get(key) if self._cache is not None and key is not None else None
         if stored is not None:
+            account = getattr(self._embedder, "account", None)
+            if account is not None:
+                account.add(Usage(cache_hits=1))
             return list(json.loads(stored.text))
         embedded = await self._embedder.embed([query])
         if self._cache is not None and key is not None:

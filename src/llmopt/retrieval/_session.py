@@ -43,8 +43,14 @@ class RetrievalSession:
         registry_retrievers: Mapping[str, RetrieverType],
         cache_dir: Path | None = None,
         response_cache: Any = None,
+        account: Any = None,
     ) -> None:
         self._retrievers = dict(registry_retrievers)
+        #: Counts (and budgets) the calls retrievers make, for those that take one.
+        for retriever in self._retrievers.values() if account is not None else ():
+            use_account = getattr(retriever, "use_account", None)
+            if use_account is not None:
+                use_account(account)
         self._store = IndexStore(Path(cache_dir)) if cache_dir is not None else None
         #: Handed to indexes with ``use_cache`` (embeddings keep query vectors there).
         self._response_cache = response_cache
