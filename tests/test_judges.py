@@ -203,6 +203,26 @@ def test_judges_score_each_case_and_keep_verdicts(tmp_path: Path, fake: FakeOpen
     assert fake.requests == 8 and fake.last_body["model"] == "judge-model"
 
 
+def test_every_repeat_keeps_its_verdict(tmp_path: Path, fake: FakeOpenAI) -> None:
+    asked: dict[str, int] = {}
+
+    def by_turn(request: Mapping[str, Any]) -> str:  # a case's first judgement is 10, its second 0
+        text = request["messages"][-1]["content"]
+        asked[text] = asked.get(text, 0) + 1
+        return "REASON: fine.\nVERDICT: 10" if asked[text] == 1 else "REASON: curt.\nVERDICT: 0"
+
+    fake.always(FakeOpenAI.answering(by_turn))
+    spec = SPEC.split("assertions:")[0].replace("task:\n", "task:\n  repeat: 2\n") + (
+        "assertions:\n  - metric: judge\n    args: {judge: {provider: openai, id: judge-model, base_url: BASE,"
+        " max_retries: 0}, rubric: Is the answer polite?, scale: [0, 10]}\n    min: 0\n"
+    )
+    result = run(write(tmp_path, spec, fake.base_url))
+    assert result.errors == 0 and result.metrics["judge"].value == pytest.approx(0.5)
+    judged = result.cases[0].to_json()["judges"]["judge"]
+    assert [r["verdict"] for r in judged["repeats"]] == ["10", "0"]
+    assert judged["verdict"] == "0" and judged["reason"] == "curt."
+
+
 def test_judge_usage_is_reported_apart_from_the_model_under_test(tmp_path: Path, fake: FakeOpenAI) -> None:
     fake.always(FakeOpenAI.answering(verdicts))
     result = run(write(tmp_path, SPEC, fake.base_url))

@@ -138,7 +138,15 @@ class _MetricJudging:
         return response.text
 
     def note(self, verdict: str, score: float, reason: str) -> None:
-        self.owner.judges[self.key] = {"verdict": verdict, "score": round(score, 4), "reason": reason}
+        """Keep a verdict; with ``task.repeat`` every generation's verdict is kept, in
+        order, under ``repeats`` (the top-level fields are the last one's)."""
+        entry = {"verdict": verdict, "score": round(score, 4), "reason": reason}
+        previous = self.owner.judges.get(self.key)
+        if previous is None:
+            self.owner.judges[self.key] = entry
+            return
+        earlier = previous.get("repeats") or [{k: previous[k] for k in ("verdict", "score", "reason")}]
+        self.owner.judges[self.key] = {**entry, "repeats": [*earlier, entry]}
 
 
 def _usage(r: "Response") -> Usage:
