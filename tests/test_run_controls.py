@@ -133,6 +133,16 @@ def test_budget_is_shared_by_the_xdist_workers_of_a_run(project: pytest.Pytester
     result.stdout.fnmatch_lines(["*budget $0.0450 used up: 1 calls not made (the run fails)*"])
 
 
+def test_a_used_up_budget_does_not_stop_models_that_cost_nothing(project: pytest.Pytester) -> None:
+    free = SPEC.replace("scenario: priced", "scenario: free").replace("provider: priced, concurrency: 1", "provider: echo")
+    (project.path / "specs" / "z_free.yaml").write_text(free, encoding="utf-8")  # runs after the budget is gone
+    result = project.runpytest("specs", "-p", "no:randomly", "--llmopt-budget", "0.015")
+    result.assert_outcomes(passed=2, errors=2)
+    assert calls(project) == ["a", "b"]
+    result.stdout.fnmatch_lines(["*budget $0.0150 used up: 1 calls not made (the run fails)*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
 def test_budget_failure_is_not_hidden_by_max_error_rate(project: pytest.Pytester) -> None:
     spec = SPEC.replace("min: 1.0}", "min: 0.5, max_error_rate: 0.5}").replace("max: 0.05}", "max: 0.05, max_error_rate: 0.5}")
     (project.path / "specs" / "priced.yaml").write_text(spec, encoding="utf-8")

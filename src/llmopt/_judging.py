@@ -63,7 +63,7 @@ class JudgeCalls:
                 return hit
         if cache_key is not None and self.cache_mode == "replay":
             raise CacheMiss(f"{what}: no cached verdict and --llmopt-cache=replay makes no calls")
-        if self.budget is not None:
+        if self.budget is not None and not getattr(provider, "free", False):
             self.budget.before_call(what)
         async with self._gates[key]:
             try:

@@ -362,7 +362,7 @@ class Runner:
                 f"{plan.where} case {case.id!r}: no cached answer (repeat {repeat}) and "
                 "--llmopt-cache=replay makes no calls: record it with a run in the default mode"
             )
-        if self.budget is not None:
+        if self.budget is not None and not getattr(plan.provider, "free", False):
             self.budget.before_call(f"{plan.where} case {case.id!r}")
         response = await plan.provider.generate(request)
         if self.budget is not None:

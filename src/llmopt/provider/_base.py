@@ -52,6 +52,8 @@ class Provider(Protocol):
     concurrency: int
     #: Whether responses may be cached (False for the user's own code by default).
     cacheable: bool
+    # Optional: ``free = True`` when no call can cost money (a model on this machine);
+    # a used-up budget then does not stop its calls. Anything else is budgeted.
 
     def identity(self) -> Mapping[str, Any]:
         """What identifies the model for the response cache (id, file hash, base URL)."""

@@ -17,6 +17,8 @@ class EchoProvider:
 
     concurrency: int = 64
     cacheable: bool = False
+    #: No call costs money, so a used-up budget does not stop it.
+    free: bool = True
 
     def identity(self) -> Mapping[str, Any]:
         return {}

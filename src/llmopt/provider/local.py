@@ -144,6 +144,8 @@ class LocalProvider:
 
     concurrency: int = 1
     cacheable: bool = True
+    #: Runs on this machine: no call costs money, so a used-up budget does not stop it.
+    free: bool = True
 
     def __init__(self, ptype: LocalProviderType, spec: ModelSpec, base_dir: Path) -> None:
         self._ptype = ptype
