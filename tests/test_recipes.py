@@ -395,7 +395,7 @@ def test_the_folder_comes_from_pyproject_or_dir(project: Path, capsys: pytest.Ca
     assert code == 2 and "no recipes folder: recipes (set llmopt_recipes or give --dir)" in err
     assert _run(["recipes", "list", "--dir", "prompts"], capsys)[0] == 0
     (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\nllmopt_recipes = "prompts"\n', encoding="utf-8")
-    assert recipes_folder() == Path("prompts")
+    assert recipes_folder() == (project / "prompts").resolve()
     assert "recipes/" not in _run(["recipes", "list"], capsys)[1]
 
 

@@ -12,6 +12,7 @@ from .errors import LLMOptError
 from .recipe._cli import add_parser as add_recipes_parser
 
 if TYPE_CHECKING:
+    from ._project import Project
     from .recipe import RecipeBook
 
 
@@ -47,6 +48,7 @@ def _spec_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def _validate(paths: Sequence[Path], plugins: Sequence[str]) -> int:
+    from ._project import Project
     from .registry import create_registry
     from .spec import load_scenario
 
@@ -54,41 +56,43 @@ def _validate(paths: Sequence[Path], plugins: Sequence[str]) -> int:
     if missing:
         print("\n".join(f"llmopt: no such file or folder: {p}" for p in missing), file=sys.stderr)
         return 2
-    registry = create_registry(plugins or _ini_plugins(), rootdir=Path.cwd())
-    recipes = _recipe_book()
     files = _spec_files(paths)
+    by_project: dict[Path, tuple[Project, list[Path]]] = {}
+    for path in files:  # each spec with its own project's plugins and recipes
+        project = Project.of(path)
+        by_project.setdefault(project.root, (project, []))[1].append(path)
     failed = 0
-    for path in files:
-        try:
-            scenario = load_scenario(path, registry, display_path=_display(path), recipes=recipes)
-        except LLMOptError as exc:
-            failed += 1
-            print(f"{_display(path)}: {exc}")
-            continue
-        print(f"{_display(path)}: ok ({scenario.id}: {len(scenario.variants)} variants, {len(scenario.assertions)} checks)")
+    for project, specs in by_project.values():
+        if not plugins:
+            project.import_plugins_fresh()
+        registry = create_registry(plugins or project.plugins(), rootdir=project.root)
+        recipes = _recipe_book(project)
+        for path in specs:
+            try:
+                scenario = load_scenario(path, registry, display_path=_display(path), recipes=recipes)
+            except LLMOptError as exc:
+                failed += 1
+                print(f"{_display(path)}: {exc}")
+                continue
+            print(f"{_display(path)}: ok ({scenario.id}: {len(scenario.variants)} variants, {len(scenario.assertions)} checks)")
     print(f"{len(files)} spec(s), {failed} with problems")
     return 1 if failed else 0
 
 
 def _ini_plugins() -> list[str]:
-    """The ``llmopt_plugins`` setting of ./pyproject.toml, when there is one."""
-    path = Path("pyproject.toml")
-    if not path.is_file():
-        return []
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        return []
-    options = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("pytest", {}).get("ini_options", {})
-    value = options.get("llmopt_plugins", [])
-    return [value] if isinstance(value, str) else list(value)
+    """The ``llmopt_plugins`` setting of the current folder's project."""
+    from ._project import Project
+
+    return Project.of(Path.cwd()).plugins()
 
 
-def _recipe_book() -> "RecipeBook":
+def _recipe_book(project: "Project | None" = None) -> "RecipeBook":
+    """The recipes of ``project`` (its ``llmopt_recipes`` folder), by default the
+    current folder's project."""
+    from ._project import Project
     from .recipe import load_book
-    from .recipe._cli import recipes_folder
 
-    return load_book(recipes_folder(), _display)
+    return load_book((project or Project.of(Path.cwd())).recipes_folder(), _display)
 
 
 def _display(path: Path) -> str:

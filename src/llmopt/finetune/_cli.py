@@ -156,7 +156,12 @@ def _data(args: argparse.Namespace, scenario: "Scenario", variant: str) -> tuple
     from ._examples import training_set
     from ..registry import create_registry
 
-    registry = create_registry(_plugins(args.plugin), rootdir=Path.cwd()) if args.with_context else None
+    registry = None
+    if args.with_context:
+        from .._project import Project
+
+        project = Project.of(scenario.path)
+        registry = create_registry(list(args.plugin) or project.plugins(), rootdir=project.root)
     data = training_set(scenario, variant, with_context=args.with_context, registry=registry)
     return list(data.examples), data.leaks(args.threshold), data.jsonl().encode("utf-8")
 
@@ -329,16 +334,14 @@ def _scenario(path: Path, plugins: Sequence[str]) -> "Scenario":
 
     if not path.is_file():
         raise FineTuneError(f"no such spec file: {path}")
+    from .._project import Project
     from ..cli import _recipe_book
 
-    registry = create_registry(_plugins(plugins), rootdir=Path.cwd())
-    return load_scenario(path, registry, display_path=str(path), recipes=_recipe_book())
-
-
-def _plugins(given: Sequence[str]) -> list[str]:
-    from ..cli import _ini_plugins
-
-    return list(given) or _ini_plugins()
+    project = Project.of(path)  # the spec's own project: its plugins and recipes
+    if not plugins:
+        project.import_plugins_fresh()
+    registry = create_registry(list(plugins) or project.plugins(), rootdir=project.root)
+    return load_scenario(path, registry, display_path=str(path), recipes=_recipe_book(project))
 
 
 def _variant(scenario: "Scenario", given: str | None) -> str:
@@ -355,10 +358,11 @@ def _variant(scenario: "Scenario", given: str | None) -> str:
 def _provider_to_write(spec: Path, variant: str) -> str | None:
     """"openai" when the variant's model is not an openai one yet (so the written id is
     served by the right provider); checks the spec and variant before any waiting."""
+    from .._project import Project
     from ..cli import _recipe_book
     from ..spec import load_scenario
 
-    scenario = load_scenario(spec, display_path=str(spec), recipes=_recipe_book())
+    scenario = load_scenario(spec, display_path=str(spec), recipes=_recipe_book(Project.of(spec)))
     _variant(scenario, variant)
     model = scenario.variants[variant].model
     return None if model is not None and model.provider == "openai" else "openai"

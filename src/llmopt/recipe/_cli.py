@@ -14,14 +14,13 @@ from ..spec._suggest import unknown_name
 from ._model import Recipe, RecipeBook, RecipeVersion
 
 SETTING = "llmopt_recipes"
-DEFAULT_FOLDER = "recipes"
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """The ``recipes`` command and its actions."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--dir", type=Path, default=None, help=f"recipes folder (default: {SETTING} in ./pyproject.toml, else recipes/)"
+        "--dir", type=Path, default=None, help=f"recipes folder (default: {SETTING} of the current project's pyproject.toml or pytest.ini, else recipes/ beside it)"
     )
     recipes = sub.add_parser("recipes", help="list, show, lint and compare the prompt recipes")
     actions = recipes.add_subparsers(dest="action", required=True)
@@ -35,18 +34,13 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def recipes_folder(given: Path | None = None) -> Path:
-    """``given``, else the ``llmopt_recipes`` setting of ./pyproject.toml, else ``recipes``."""
+    """``given``, else the ``llmopt_recipes`` folder of the current folder's project
+    (``recipes`` beside its pyproject.toml or pytest.ini by default)."""
     if given is not None:
         return given
-    path = Path("pyproject.toml")
-    if not path.is_file():
-        return Path(DEFAULT_FOLDER)
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        return Path(DEFAULT_FOLDER)
-    options = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("pytest", {}).get("ini_options", {})
-    return Path(str(options.get(SETTING, DEFAULT_FOLDER)))
+    from .._project import Project
+
+    return Project.of(Path.cwd()).recipes_folder()
 
 
 def display(path: Path) -> str:

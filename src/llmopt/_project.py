@@ -1,0 +1,104 @@
+"""The project a spec belongs to, for commands run outside pytest (``llmopt validate``,
+``recipes``, ``finetune``): its root folder and its llmopt settings, found the way
+pytest finds its rootdir and ini file, starting from the spec rather than from the
+current folder. So ``llmopt validate examples/shop/specs`` from a repository's root
+uses the example's own recipes and plugins."""
+
+from __future__ import annotations
+
+import configparser
+import importlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+#: Where pytest reads its settings: file name and section (None: a TOML table).
+_INI_FILES: tuple[tuple[str, str | None], ...] = (
+    ("pytest.ini", "pytest"),
+    (".pytest.ini", "pytest"),
+    ("pyproject.toml", None),
+    ("tox.ini", "pytest"),
+    ("setup.cfg", "tool:pytest"),
+)
+RECIPES_SETTING = "llmopt_recipes"
+PLUGINS_SETTING = "llmopt_plugins"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project's root folder and its pytest settings (``llmopt_recipes``, ...)."""
+
+    root: Path
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, start: Path) -> "Project":
+        """The project of ``start`` (a spec, or a folder): the nearest folder at or above
+        it with pytest settings, else the nearest with a ``pyproject.toml``, else the
+        current folder."""
+        start = start.resolve()
+        if not start.is_dir():
+            start = start.parent
+        folders = (start, *start.parents)
+        for folder in folders:
+            settings = _settings(folder)
+            if settings is not None:
+                return cls(folder, settings)
+        for folder in folders:
+            if (folder / "pyproject.toml").is_file():
+                return cls(folder, {})
+        return cls(Path.cwd(), {})
+
+    def recipes_folder(self) -> Path:
+        return self.root / str(self.settings.get(RECIPES_SETTING) or "recipes")
+
+    def plugins(self) -> list[str]:
+        value = self.settings.get(PLUGINS_SETTING) or []
+        return value.split() if isinstance(value, str) else [str(v) for v in value]
+
+    def import_plugins_fresh(self) -> None:
+        """Let this project's plugin modules be imported from its root, even when a
+        module of the same name (``plugins``) was imported from another project."""
+        tops = {name.split(".")[0] for name in self.plugins()}
+        for name in list(sys.modules):
+            if name.split(".")[0] in tops:
+                del sys.modules[name]
+        root = str(self.root)
+        if root in sys.path:
+            sys.path.remove(root)
+        sys.path.insert(0, root)
+        importlib.invalidate_caches()
+
+
+def _settings(folder: Path) -> dict[str, Any] | None:
+    """The pytest settings in ``folder`` (None when it has none)."""
+    for name, section in _INI_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if section is None:
+            found = _toml_settings(path)
+        else:
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read(path, encoding="utf-8")
+            except configparser.Error:
+                continue
+            found = dict(parser[section]) if parser.has_section(section) else None
+        if found is not None:
+            return found
+    return None
+
+
+def _toml_settings(path: Path) -> dict[str, Any] | None:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: settings from pyproject.toml are not read
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    options = data.get("tool", {}).get("pytest", {}).get("ini_options")
+    return dict(options) if isinstance(options, dict) else None
