@@ -4,6 +4,7 @@ properties with the numbers, and the live progress note."""
 from __future__ import annotations
 
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -134,6 +135,8 @@ def test_the_controller_draws_its_workers_progress(project: pytest.Pytester, mon
     (project.path / "specs" / "demo.yaml").write_text(slow, encoding="utf-8")
     (project.path / "specs" / "other.yaml").write_text(slow.replace("echo-demo", "other-demo"), encoding="utf-8")
     (project.path / "specs" / "agent.py").write_text(SLOW_AGENT, encoding="utf-8")
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.glob("llmopt-progress-*"))
     result = project.runpytest_subprocess("specs", "-n", "2", "--llmopt-progress=on", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=2)
     out = result.stdout.str()
@@ -142,7 +145,7 @@ def test_the_controller_draws_its_workers_progress(project: pytest.Pytester, mon
     progress = next(x for x in result.outlines if "[100%]" in _screen(x))
     assert re.fullmatch(r"[.F]{4} +\[100%\]", _screen(progress))  # the note is gone from what the terminal shows
     assert not any("[llmopt" in _screen(x) for x in result.outlines)
-    assert not list(Path(project.path).glob("llmopt-progress-*"))
+    assert set(temp.glob("llmopt-progress-*")) == before  # the progress files are removed
 
 
 def _screen(line: str) -> str:

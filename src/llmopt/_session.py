@@ -47,9 +47,9 @@ class LLMOptSession:
         self._baselines: dict[Path, Any] = {}
         self._worker_refused = 0
         self._ledger_dir: Path | None = None
-        self._progress_dir: Path | None = None
         #: The controller's note for its xdist workers' progress (None: none drawn).
         self.worker_progress: Any = None
+        self._progress_decided = False
         self.report_paths = [Path(p) for p in config.getoption("llmopt_report", None) or []]
         self.report_lines: list[str] = []
         _check_reports(self.report_paths)
@@ -136,34 +136,27 @@ class LLMOptSession:
     def progress_for_workers(self) -> str | None:
         """The folder of the workers' progress files (made, and its reader started, on
         first use), or None when the controller's terminal shows no progress."""
-        if self._progress_dir is None and self.worker_progress is None:
-            import tempfile
-
+        if not self._progress_decided:
             from .report import worker_progress
 
-            folder = Path(tempfile.mkdtemp(prefix="llmopt-progress-"))
-            self.worker_progress = worker_progress(self.config, self._progress_mode(), folder)
-            if self.worker_progress is None:
-                folder.rmdir()
-                self.worker_progress = False  # decided: no note on this terminal
-                return None
-            self._progress_dir = folder
-            self.worker_progress.start()
-            self.config.pluginmanager.register(_QuietProgress(self.worker_progress), "llmopt-worker-progress")
-        return str(self._progress_dir) if self._progress_dir is not None else None
+            self._progress_decided = True
+            self.worker_progress = worker_progress(self.config, self._progress_mode())
+            if self.worker_progress is not None:
+                self.worker_progress.start()
+                self.config.pluginmanager.register(_QuietProgress(self.worker_progress), "llmopt-worker-progress")
+        return str(self.worker_progress.folder) if self.worker_progress is not None else None
 
     def stop_worker_progress(self) -> None:
         """Stop drawing the workers' progress and clear the note (before the summary)."""
-        if self.worker_progress:
+        if self.worker_progress is not None:
             self.worker_progress.stop()
 
     def remove_progress_dir(self) -> None:
-        self.stop_worker_progress()
-        if self._progress_dir is not None:
+        if self.worker_progress is not None:
             import shutil
 
-            shutil.rmtree(self._progress_dir, ignore_errors=True)
-            self._progress_dir = None
+            self.worker_progress.stop()
+            shutil.rmtree(self.worker_progress.folder, ignore_errors=True)
 
     def refused(self) -> int:
         """Calls this process did not make because the budget was used up."""

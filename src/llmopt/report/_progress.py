@@ -224,11 +224,16 @@ def terminal_progress(config: Any, mode: str) -> Progress | None:
     return Progress(*terminal) if terminal is not None else None
 
 
-def worker_progress(config: Any, mode: str, folder: Path) -> WorkerProgress | None:
-    """The xdist controller's note for its workers' progress files in ``folder``, or
-    None when the controller's terminal should stay quiet (as for ``terminal_progress``)."""
+def worker_progress(config: Any, mode: str) -> WorkerProgress | None:
+    """The xdist controller's note for its workers' progress files (in a new temporary
+    folder), or None when the controller's terminal should stay quiet (as for
+    ``terminal_progress``)."""
     terminal = _terminal(config, mode)
-    return WorkerProgress(folder, *terminal) if terminal is not None else None
+    if terminal is None:
+        return None
+    import tempfile
+
+    return WorkerProgress(Path(tempfile.mkdtemp(prefix="llmopt-progress-")), *terminal)
 
 
 def _terminal(config: Any, mode: str) -> tuple[Callable[[str], None], Callable[[], int]] | None:
