@@ -79,13 +79,6 @@ def _validate(paths: Sequence[Path], plugins: Sequence[str]) -> int:
     return 1 if failed else 0
 
 
-def _ini_plugins() -> list[str]:
-    """The ``llmopt_plugins`` setting of the current folder's project."""
-    from ._project import Project
-
-    return Project.of(Path.cwd()).plugins()
-
-
 def _recipe_book(project: "Project | None" = None) -> "RecipeBook":
     """The recipes of ``project`` (its ``llmopt_recipes`` folder), by default the
     current folder's project."""

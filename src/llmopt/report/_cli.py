@@ -66,10 +66,11 @@ def _direction() -> Callable[[str], bool] | None:
     """Whether a metric key is higher-is-better, from the registered metrics (the
     project's plugins included) when they load; None falls back to the names."""
     try:
-        from ..cli import _ini_plugins
+        from .._project import Project
         from ..registry import create_registry
 
-        metrics = create_registry(_ini_plugins(), rootdir=Path.cwd()).metrics
+        project = Project.of(Path.cwd())
+        metrics = create_registry(project.plugins(), rootdir=project.root).metrics
     except Exception:  # a report must not depend on the project's plugins importing
         return None
 
