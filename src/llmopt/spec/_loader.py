@@ -12,7 +12,7 @@ from ._build import build_variant
 from ._external import variant_issues, written_issues
 from ._merge import merge_variant, top_level, variant_names
 from ._model import AssertionSpec, Location, Scenario, VariantSpec
-from ._problems import Issue, KeyPath, Spots, to_problems
+from ._problems import Issue, KeyPath, Spots, is_dirty, to_problems
 from ._recipes import resolve_recipe
 from ._schema import schema_issues
 from ._structure import structure_issues
@@ -108,10 +108,14 @@ def _variants(
     issues, unfit = structure_issues(top_level(data), merged_all, earlier)
     registry, recipes = lookups
     variants: dict[str, VariantSpec] = {}
+    checked = [*earlier, *issues]
     for merged in merged_all:
-        recipe, found = resolve_recipe(merged, recipes) if merged.name not in unfit else (None, [])
+        # A named recipe is looked up whenever the recipe section itself is sound, so its
+        # problems are listed beside those of other sections (a bad provider, say).
+        recipe_sound = not is_dirty(checked, [("recipe",), ("variants", merged.name, "recipe")])
+        recipe, found = resolve_recipe(merged, recipes) if merged.name not in unfit or recipe_sound else (None, [])
         issues += found
-        if recipe is not None:
+        if recipe is not None and merged.name not in unfit:
             variant = build_variant(merged, spec_path, locate, recipe)
             issues += variant_issues(variant, merged, spec_path, registry)
             variants[merged.name] = variant
