@@ -11,7 +11,10 @@ import importlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 #: Where pytest reads its settings: file name and section (None: a TOML table).
 _INI_FILES: tuple[tuple[str, str | None], ...] = (
@@ -56,6 +59,15 @@ class Project:
     def plugins(self) -> list[str]:
         value = self.settings.get(PLUGINS_SETTING) or []
         return value.split() if isinstance(value, str) else [str(v) for v in value]
+
+    def registry(self, given: Sequence[str] = ()) -> "Registry":
+        """The registry with the ``given`` plugin modules, else this project's own
+        (imported from its root, see :meth:`import_plugins_fresh`)."""
+        from .registry import create_registry
+
+        if not given:
+            self.import_plugins_fresh()
+        return create_registry(list(given) or self.plugins(), rootdir=self.root)
 
     def import_plugins_fresh(self) -> None:
         """Let this project's plugin modules be imported from its root, even when a

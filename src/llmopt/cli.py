@@ -49,7 +49,6 @@ def _spec_files(paths: Iterable[Path]) -> list[Path]:
 
 def _validate(paths: Sequence[Path], plugins: Sequence[str]) -> int:
     from ._project import Project
-    from .registry import create_registry
     from .spec import load_scenario
 
     missing = [p for p in paths if not p.exists()]
@@ -63,9 +62,7 @@ def _validate(paths: Sequence[Path], plugins: Sequence[str]) -> int:
         by_project.setdefault(project.root, (project, []))[1].append(path)
     failed = 0
     for project, specs in by_project.values():
-        if not plugins:
-            project.import_plugins_fresh()
-        registry = create_registry(plugins or project.plugins(), rootdir=project.root)
+        registry = project.registry(plugins)
         recipes = _recipe_book(project)
         for path in specs:
             try:

@@ -154,14 +154,12 @@ def _data(args: argparse.Namespace, scenario: "Scenario", variant: str) -> tuple
 
         return read_training_file(file), training_file_leaks(file, scenario, variant, args.threshold), file.read_bytes()
     from ._examples import training_set
-    from ..registry import create_registry
 
     registry = None
     if args.with_context:
         from .._project import Project
 
-        project = Project.of(scenario.path)
-        registry = create_registry(list(args.plugin) or project.plugins(), rootdir=project.root)
+        registry = Project.of(scenario.path).registry(args.plugin)
     data = training_set(scenario, variant, with_context=args.with_context, registry=registry)
     return list(data.examples), data.leaks(args.threshold), data.jsonl().encode("utf-8")
 
@@ -329,7 +327,6 @@ def _api(args: argparse.Namespace, model: str | None = None) -> "FineTuningAPI":
 
 
 def _scenario(path: Path, plugins: Sequence[str]) -> "Scenario":
-    from ..registry import create_registry
     from ..spec import load_scenario
 
     if not path.is_file():
@@ -338,10 +335,7 @@ def _scenario(path: Path, plugins: Sequence[str]) -> "Scenario":
     from ..cli import _recipe_book
 
     project = Project.of(path)  # the spec's own project: its plugins and recipes
-    if not plugins:
-        project.import_plugins_fresh()
-    registry = create_registry(list(plugins) or project.plugins(), rootdir=project.root)
-    return load_scenario(path, registry, display_path=str(path), recipes=_recipe_book(project))
+    return load_scenario(path, project.registry(plugins), display_path=str(path), recipes=_recipe_book(project))
 
 
 def _variant(scenario: "Scenario", given: str | None) -> str:
