@@ -21,8 +21,8 @@ def _case(cid: str, output: str, score: float, *, error: str | None = None, **ex
 def _variant(cases: list[dict[str, Any]], value: float, ci: list[float], model: str) -> dict[str, Any]:
     return {
         "n": len(cases), "errors": sum(1 for c in cases if c["error"]),
-        "metrics": {"contains": {"value": value, "n": len(cases), "ci": ci},
-                    "latency_p95": {"value": 0.25, "n": len(cases), "ci": [0.2, 0.3]}},
+        "metrics": {"contains": {"value": value, "n": len(cases), "ci": ci, "higher_is_better": True},
+                    "latency_p95": {"value": 0.25, "n": len(cases), "ci": [0.2, 0.3], "higher_is_better": False}},
         "usage": {"input_tokens": 30, "output_tokens": 20, "cost_usd": 0.004, "cache_hits": 1, "calls": 4,
                   "cached_cost_usd": 0.001},
         "identity": {"provider": "echo", "model": model, "params": {}, "retrieval": None},
@@ -79,3 +79,13 @@ def extended_doc() -> dict[str, Any]:
 
 def empty_doc() -> dict[str, Any]:
     return {"llmopt": 1, "scenarios": []}
+
+
+def without_directions(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as written before metrics said which way is better (no ``higher_is_better``)."""
+    old = copy.deepcopy(doc)
+    for entry in old["scenarios"]:
+        for variant in entry["variants"].values():
+            for metric in variant["metrics"].values():
+                metric.pop("higher_is_better", None)
+    return old

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmopt.budget import Budget, FileLedger
+from llmopt.engine.budget import Budget, FileLedger
 from llmopt.errors import BudgetExceeded, LLMOptError
 
 

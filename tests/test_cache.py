@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmopt.cache import CACHE_FILE_NAME, ResponseCache, request_identity
+from llmopt.engine.cache import CACHE_FILE_NAME, ResponseCache, request_identity
 from llmopt.dataset._case import Case
 from llmopt.errors import LLMOptError
 from llmopt.provider import Request, Response
@@ -158,13 +158,13 @@ def test_several_processes_read_and_write_at_once(tmp_path: Path) -> None:
 
 
 def test_lock_held_too_long_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import llmopt.cache
+    import llmopt.engine.cache
 
     with ResponseCache(tmp_path) as cache:
         cache.put("k", Response("x"))
     holder = sqlite3.connect(tmp_path / CACHE_FILE_NAME, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    monkeypatch.setattr(llmopt.cache, "_BUSY_TIMEOUT_S", 0.1)
+    monkeypatch.setattr(llmopt.engine.cache, "_BUSY_TIMEOUT_S", 0.1)
     cache = ResponseCache(tmp_path)
     try:
         with pytest.raises(LLMOptError, match="stayed locked .*--llmopt-no-cache"):

@@ -300,12 +300,11 @@ def test_all_bad_rows_are_reported_in_line_order(tmp_path: Path, spec: Path) -> 
         '{"id": "q1"}\n'
     ))
     assert error_of(spec, "data/faq.jsonl", id_field="id", expected_field="answer") == (
-        "5 problems in dataset data/faq.jsonl:\n"
-        "  data/faq.jsonl:2: missing field 'answer' (task.expected)\n"
+        "4 problems in dataset data/faq.jsonl:\n"
+        "  data/faq.jsonl:2: missing field 'answer' (task.expected) in 2 rows: line 2, line 5\n"
         "  data/faq.jsonl:3: invalid JSON: Expecting property name enclosed in double quotes"
         " (column 28)\n"
         "  data/faq.jsonl:4: a row must be a JSON object, got list\n"
-        "  data/faq.jsonl:5: missing field 'answer' (task.expected)\n"
         "  data/faq.jsonl:5: duplicate id 'q1' (first at line 1)"
     )
 
@@ -341,11 +340,47 @@ def test_csv_errors(tmp_path: Path, spec: Path) -> None:
 def test_csv_missing_expected_and_duplicates(tmp_path: Path, spec: Path) -> None:
     write(tmp_path, "d.csv", "id,q\nx,1\nx,2\n")
     assert error_of(spec, "d.csv", id_field="id", expected_field="a") == (
-        "3 problems in dataset d.csv:\n"
-        "  d.csv:2: missing field 'a' (task.expected)\n"
-        "  d.csv:3: missing field 'a' (task.expected)\n"
+        "2 problems in dataset d.csv:\n"
+        "  d.csv:2: missing field 'a' (task.expected) in every row (2 rows)\n"
         "  d.csv:3: duplicate id 'x' (first at line 2)"
     )
+
+
+def test_a_field_missing_from_many_rows_is_one_problem(tmp_path: Path, spec: Path) -> None:
+    write(tmp_path, "d.jsonl", jsonl(*({"id": str(i), "q": "x"} for i in range(500))))
+    assert error_of(spec, "d.jsonl", id_field="id", expected_field="answer", input_field="question") == (
+        "2 problems in dataset d.jsonl:\n"
+        "  d.jsonl:1: missing field 'answer' (task.expected) in every row (500 rows)\n"
+        "  d.jsonl:1: missing field 'question' (task.input) in every row (500 rows)"
+    )
+    rows = [{"id": str(i), "answer": "a"} if i % 2 else {"id": str(i)} for i in range(20)]
+    write(tmp_path, "e.jsonl", jsonl(*rows))
+    assert error_of(spec, "e.jsonl", id_field="id", expected_field="answer") == (
+        "e.jsonl:1: missing field 'answer' (task.expected) in 10 rows: line 1, line 3, line 5, line 7, line 9, ..."
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "invalid JSON: values nest too deeply"),
+        ('{"id": ' + "9" * 5000 + "}", "invalid JSON: Exceeds the limit (4300 digits) for integer string conversion"),
+    ],
+)
+def test_jsonl_rows_that_python_cannot_read_are_bad_rows(tmp_path: Path, spec: Path, line: str, message: str) -> None:
+    write(tmp_path, "d.jsonl", '{"id": "a"}\n' + line + "\n")
+    assert error_of(spec, "d.jsonl").startswith(f"d.jsonl:2: {message}")
+
+
+def test_a_dataset_path_the_system_refuses_is_a_problem(tmp_path: Path, spec: Path) -> None:
+    (tmp_path / "loop.jsonl").symlink_to(tmp_path / "loop.jsonl")
+    assert check_task(TaskSpec(dataset=Path("loop.jsonl")), spec) == [
+        f"dataset file not found: loop.jsonl (resolved to {tmp_path / 'loop.jsonl'})"
+    ]
+    long = "x" * 300 + ".jsonl"
+    assert check_task(TaskSpec(dataset=Path(long)), spec) == [
+        f"dataset file cannot be read: {long[:60]}... (306 characters) (File name too long)"
+    ]
 
 
 def test_csv_header_only_is_empty(tmp_path: Path, spec: Path) -> None:

@@ -11,12 +11,13 @@ from typing import Any, Iterator
 import pytest
 
 from fakes.openai_server import FakeOpenAI, fake_embedding
-from llmopt.cache import ResponseCache
+from llmopt.engine.cache import ResponseCache
+from llmopt.engine.calls import ModelCalls
 from llmopt.errors import ProviderAuthError, ProviderError
 from llmopt.registry import create_registry
 from llmopt.retrieval import HybridRetriever, RetrievalSession, builtin_retriever_types
 from llmopt.retrieval._embedding import EmbeddingRetriever
-from llmopt.runner import Runner
+from llmopt.engine.runner import Runner
 from llmopt.spec import load_scenario
 from llmopt.spec._model import RetrievalSpec
 
@@ -59,7 +60,7 @@ def spec(fake: FakeOpenAI | None, top_k: int = 2, **embedding: Any) -> Retrieval
 
 def session(tmp_path: Path, cache: ResponseCache | None = None) -> RetrievalSession:
     retrievers = {r.name: r for r in builtin_retriever_types()}
-    return RetrievalSession(retrievers, cache_dir=tmp_path / "indexes", response_cache=cache)
+    return RetrievalSession(retrievers, cache_dir=tmp_path / "indexes", calls=ModelCalls(cache))
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -162,10 +163,10 @@ def test_hybrid_fuses_embedding_and_bm25(corpus: Path, fake: FakeOpenAI) -> None
     hybrid = RetrievalSpec("docs", "hybrid", 2, {"retrievers": members})
     registry = create_registry(entry_points=False)
     assert registry.retrievers["hybrid"].check(hybrid, corpus) == []
-    first = RetrievalSession(registry.retrievers, cache_dir=corpus / "indexes")
+    first = RetrievalSession(registry.retrievers, cache_dir=corpus / "indexes", calls=ModelCalls())
     hits = first.index_for(hybrid, corpus).search("refund purchase", 2)
     assert hits[0].chunk.doc_id == "refunds.md"
-    again = RetrievalSession(registry.retrievers, cache_dir=corpus / "indexes")
+    again = RetrievalSession(registry.retrievers, cache_dir=corpus / "indexes", calls=ModelCalls())
     again.index_for(hybrid, corpus)
     assert again.loads == 1
 
@@ -292,7 +293,7 @@ def test_embedding_calls_are_counted_and_priced_apart_from_the_model(corpus: Pat
 
 
 def test_the_run_budget_stops_embedding_calls(corpus: Path, fake: FakeOpenAI) -> None:
-    from llmopt.budget import Budget
+    from llmopt.engine.budget import Budget
 
     path = _priced_spec(corpus, fake, "embed-small", 1_000_000)
     registry = create_registry(entry_points=False)
@@ -300,7 +301,8 @@ def test_the_run_budget_stops_embedding_calls(corpus: Path, fake: FakeOpenAI) ->
     result = Runner(registry, ResponseCache(corpus / "cache"), budget=budget).evaluate(load_scenario(path, registry), "default")
     assert fake.embedding_requests == 1  # the index was built; the budget was then used up
     assert result.errors == 2 and budget.exhausted
-    assert all("embedding 1 texts with embed-small: not called: the run's budget of $1.0000 is used up" in (c.error or "")
+    assert all("embedding the query " in (c.error or "") and
+               ": not called: the run's budget of $1.0000 is used up" in (c.error or "")
                for c in result.cases)
     assert budget.spent_usd == pytest.approx(result.retrieval_usage.cost_usd)
 

@@ -25,7 +25,7 @@ from llmopt.finetune._lora_settings import LoraSettings, lora_settings
 from llmopt.provider import LocalProviderType, Request
 from llmopt.provider._adapters import find_finetuned, models_home
 from llmopt.provider._gguf import gguf_file_type
-from llmopt.results import Usage, VariantResult
+from llmopt.engine.results import Usage, VariantResult
 from llmopt.spec._model import AssertionSpec, ModelSpec
 
 # --- hyperparameters -----------------------------------------------------------------

@@ -21,7 +21,7 @@ from llmopt.spec import load_scenario
 from llmopt.stats import consistency, reduce_scores
 
 if TYPE_CHECKING:
-    from llmopt.results import VariantResult
+    from llmopt.engine.results import VariantResult
 
 SPEC = Path(__file__).resolve().parent / "specs" / "valid" / "honest_gates.yaml"
 
@@ -118,7 +118,7 @@ class _Seconds:
 
 
 def _variant(name: str, values: list[float]) -> "VariantResult":
-    from llmopt.results import CaseResult, MetricValue, Usage, VariantResult
+    from llmopt.engine.results import CaseResult, MetricValue, Usage, VariantResult
 
     cases = tuple(CaseResult(id=f"c{i}", scores={"seconds": v}) for i, v in enumerate(values))
     metric = MetricValue(sum(values) / len(values), len(values))

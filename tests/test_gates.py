@@ -309,3 +309,62 @@ def test_update_under_xdist_writes_each_scenario_once(project: pytest.Pytester) 
     project.runpytest("specs", "-n", "2", "--llmopt-update-baseline").assert_outcomes(passed=4)
     assert sorted(p.name for p in (project.path / "specs/baselines").iterdir()) == ["gate.json", "other.json"]
     project.runpytest("specs", "-n", "2").assert_outcomes(passed=4)
+
+
+# -- gates that cannot pass (issue 14, item 5) -------------------------------------------
+
+SMALL_SPEC = """\
+llmopt: 1
+scenario: small
+task:
+  dataset: ../data/cases.jsonl
+  id: id
+  expected: answer
+  sample: {n}
+recipe:
+  template: "{{{{ question }}}}"
+model:
+  provider: echo
+variants:
+  base: {{}}
+  same: {{}}
+assertions:
+  - metric: exact_match
+    variant: base
+    regression: {{max_drop: 0.05, confidence: 0.95}}
+  - metric: token_f1
+    variant: same
+    vs: base
+    max_drop: 0.05
+    confidence: 0.95
+"""
+
+
+def test_a_gate_that_cannot_pass_at_its_n_is_announced_at_collection(project: pytest.Pytester) -> None:
+    write(project, "specs/small.yaml", SMALL_SPEC.format(n=24))
+    result = project.runpytest("specs", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "*GateWarning: specs/small.yaml:16:5: assertions?0? exact_match>=stored-0.05 on base: this regression "
+                "gate cannot pass at n=24 even if nothing changes: with identical scores its 95% interval of the "
+                "delta reaches -0.075, below -0.05; about 38 cases are needed*"
+            ),
+        ]
+    )
+    assert "assertions[1] token_f1>=base-0.05 on same: this non-inferiority vs base gate cannot pass at n=24" in result.stdout.str()
+
+
+def test_a_gate_that_can_pass_at_its_n_gives_no_warning(project: pytest.Pytester) -> None:
+    write(project, "specs/small.yaml", SMALL_SPEC.format(n=38))
+    result = project.runpytest("specs", "--collect-only", "-q", "-W", "error::UserWarning")
+    assert "GateWarning" not in result.stdout.str()
+    result.assert_outcomes()
+
+
+def test_identical_continuous_scores_report_an_interval_and_a_positive_mde(project: pytest.Pytester) -> None:
+    write(project, "specs/small.yaml", SMALL_SPEC.format(n=38))
+    project.runpytest("specs", "--llmopt-update-baseline", "--llmopt-json", "r.json").assert_outcomes(passed=2)
+    check = assertion(results(project), "non_inferiority")
+    assert check["delta"] == 0.0 and check["ci"][0] < 0.0 < check["ci"][1]
+    assert check["mde"] > 0.05

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmopt.identity import digest, identity_changes, identity_hash
+from llmopt.engine.identity import digest, identity_changes, identity_hash
 
 
 def test_changes_name_each_field_and_nested_setting() -> None:
@@ -29,7 +29,7 @@ def test_missing_field_reads_none() -> None:
 
 def test_identity_follows_dataset_recipe_retrieval_content_and_model(tmp_path) -> None:
     from llmopt.dataset import Case
-    from llmopt.identity import variant_identity
+    from llmopt.engine.identity import variant_identity
     from llmopt.spec import ModelSpec, RecipeSpec, RetrievalSpec, TaskSpec, VariantSpec
 
     docs = tmp_path / "docs"

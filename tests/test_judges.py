@@ -11,14 +11,14 @@ from typing import Any, Iterator, Mapping
 import pytest
 
 from fakes.openai_server import FakeOpenAI
-from llmopt.budget import Budget
-from llmopt.cache import ResponseCache
+from llmopt.engine.budget import Budget
+from llmopt.engine.cache import ResponseCache
 from llmopt.errors import MetricError, SpecError
 from llmopt.metric import builtin_metrics
 from llmopt.metric._judge import escape, judge_messages
 from llmopt.metric._verdict import read_fraction, read_scale
 from llmopt.registry import create_registry
-from llmopt.runner import Runner
+from llmopt.engine.runner import Runner
 from llmopt.spec import load_scenario
 
 KEY = "sk-test-JUDGEKEY0123456789abcdef"
@@ -295,7 +295,10 @@ def test_judge_provider_errors_are_case_errors(tmp_path: Path, fake: FakeOpenAI)
 
 def test_judge_calls_count_against_the_budget(tmp_path: Path, fake: FakeOpenAI) -> None:
     fake.always(FakeOpenAI.answering(verdicts))
-    budget = Budget(limit_usd=1e-9)
+    # Room for one judge call's estimate (about $2.05: 1,024 output tokens at $2,000
+    # per million): the first call is made and paid, one asked while it is in flight
+    # is refused.
+    budget = Budget(limit_usd=3.0)
     result = run(write(tmp_path, SPEC, fake.base_url), budget=budget)
     assert budget.spent_usd > 0 and budget.refused > 0
     assert any("budget" in (c.error or "") for c in result.cases)

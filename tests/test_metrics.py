@@ -25,7 +25,9 @@ from llmopt.metric import (
 
 NAMES = ["exact_match", "contains", "regex", "token_f1", "json_valid", "latency_p95", "cost", "accuracy", "f1_macro",
          "recall_at_k", "precision_at_k", "mrr", "ndcg_at_k", "hit_rate",
-         "faithfulness", "answer_relevance", "context_relevance", "judge"]
+         "faithfulness", "answer_relevance", "context_relevance", "judge",
+         "equals", "substring", "starts_with", "matches", "is_json", "contains_json", "within_latency", "within_cost",
+         "rubric"]
 
 
 @pytest.fixture

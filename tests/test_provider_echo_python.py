@@ -231,3 +231,89 @@ def test_identity_concurrency_and_cache_option(spec_dir: Path) -> None:
         ModelSpec(provider="python", id="m:f", concurrency=2, options={"cache": True}), spec_dir
     )
     assert (cached.concurrency, cached.cacheable, cached.cache_includes_case) == (2, True, True)
+
+
+# -- cached answers are keyed on the user's source (issue 14, item 1) -------------------
+
+CACHED_SPEC = """\
+llmopt: 1
+scenario: app
+task:
+  id: id
+  expected: answer
+  cases: [{id: a, question: one, answer: v1}, {id: b, question: two, answer: v1}]
+recipe:
+  template: "{{ question }}"
+model:
+  provider: python
+  id: ../app/bot.py:answer
+  options: {cache: true}
+assertions:
+  - {metric: exact_match, min: 0.0}
+"""
+
+BOT = """\
+from pathlib import Path
+
+from helpers.version import VERSION
+
+
+def answer(prompt):
+    with open(Path(__file__).with_name("calls.txt"), "a") as calls:
+        calls.write("x")
+    return VERSION
+"""
+
+
+def _app_run(pytester: pytest.Pytester) -> tuple[list[str], int]:
+    pytester.runpytest("specs", "--llmopt-json", "r.json").assert_outcomes(passed=1)
+    import json
+
+    doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    cases = doc["scenarios"][0]["variants"]["default"]["cases"]
+    return [c["output"] for c in cases], len((pytester.path / "app" / "calls.txt").read_text())
+
+
+def test_editing_the_function_or_a_project_module_it_imports_misses_the_cache(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", pyproject="[tool.pytest.ini_options]\nllmopt_cache_dir = '.cache-llmopt'\n")
+    _write(pytester.path, "specs/app.yaml", CACHED_SPEC)
+    _write(pytester.path, "app/bot.py", BOT)
+    _write(pytester.path, "app/helpers/__init__.py", "")
+    _write(pytester.path, "app/helpers/version.py", "VERSION = 'v1'\n")
+    assert _app_run(pytester) == (["v1", "v1"], 2)
+    assert _app_run(pytester) == (["v1", "v1"], 2)  # unchanged code: answered from the cache
+    _write(pytester.path, "app/helpers/version.py", "VERSION = 'v2'\n")
+    assert _app_run(pytester) == (["v2", "v2"], 4)  # an imported project module changed
+    _write(pytester.path, "app/bot.py", BOT.replace("return VERSION", "return VERSION + '!'"))
+    assert _app_run(pytester) == (["v2!", "v2!"], 6)  # the function's own file changed
+
+
+def test_source_digest_follows_project_imports_only(spec_dir: Path) -> None:
+    from llmopt.provider._python_source import source_digest
+    from llmopt.provider._python_target import parse_target
+
+    _write(spec_dir, "pyproject.toml", "")
+    _write(spec_dir, "pkg/__init__.py", "")
+    _write(spec_dir, "pkg/main.py", "import json\nfrom . import util\nfrom .deep import thing\n\ndef f():\n    return 'x'\n")
+    _write(spec_dir, "pkg/util.py", "A = 1\n")
+    _write(spec_dir, "pkg/deep/__init__.py", "from .inner import thing\n")
+    _write(spec_dir, "pkg/deep/inner.py", "thing = 1\n")
+    target = parse_target("pkg.main:f")
+    first = source_digest(target, spec_dir)
+    assert first is not None and first == source_digest(target, spec_dir)
+    _write(spec_dir, "pkg/deep/inner.py", "thing = 2\n")
+    second = source_digest(target, spec_dir)
+    assert second != first
+    _write(spec_dir, "unrelated.py", "B = 2\n")
+    assert source_digest(target, spec_dir) == second
+    assert "pkg.main" not in sys.modules  # found without importing
+
+
+def test_cached_identity_carries_the_source_digest(spec_dir: Path) -> None:
+    _write(spec_dir, "bot.py", "def f(prompt):\n    return prompt\n")
+    cached = _python(spec_dir, "bot.py:f", cache=True)
+    first = dict(cached.identity())
+    assert first["id"] == "bot.py:f" and isinstance(first["source"], str) and len(first["source"]) == 64
+    _write(spec_dir, "bot.py", "def f(prompt):\n    return prompt + '!'\n")
+    assert _python(spec_dir, "bot.py:f", cache=True).identity()["source"] != first["source"]
+    assert _python(spec_dir, "bot.py:f").identity() == {"id": "bot.py:f"}

@@ -9,8 +9,8 @@ import pytest
 
 import llmopt.retrieval
 from llmopt.registry import create_registry
-from llmopt.results import CaseResult
-from llmopt.runner import Runner
+from llmopt.engine.results import CaseResult
+from llmopt.engine.runner import Runner
 from llmopt.spec import load_scenario
 
 DOCS = {

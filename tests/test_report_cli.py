@@ -33,13 +33,25 @@ def test_report_renders_html_and_markdown_from_results(tmp_path: Path, capsys: p
     assert md.read_text(encoding="utf-8").startswith("## llmopt ❌")
 
 
+def test_the_explicit_flag_wins_over_the_suffix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = _write(tmp_path / "results.json", current_doc())
+    html, md = tmp_path / "page.md", tmp_path / "summary.html"
+    assert main(["report", str(results), "--html", str(html), "--md", str(md)]) == 0
+    assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert md.read_text(encoding="utf-8").startswith("## llmopt")
+    named = tmp_path / "named.txt"
+    assert main(["report", str(results), "-o", f"markdown:{named}", "-o", str(tmp_path / "by-suffix.htm")]) == 0
+    assert named.read_text(encoding="utf-8").startswith("## llmopt")
+    assert (tmp_path / "by-suffix.htm").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
 def test_report_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = _write(tmp_path / "results.json", current_doc())
     assert main(["report", str(results)]) == 2
-    assert "nothing to write; give --html PATH and/or --md PATH" in capsys.readouterr().err
+    assert "nothing to write; give --html PATH, --md PATH and/or -o [FORMAT:]PATH" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "none.json"), "--md", str(tmp_path / "x.md")]) == 2
     assert "none.json: cannot read" in capsys.readouterr().err
-    assert main(["report", str(results), "--md", str(tmp_path / "x.txt")]) == 2
+    assert main(["report", str(results), "-o", str(tmp_path / "x.txt")]) == 2
     assert "unknown report format '.txt'" in capsys.readouterr().err
 
 

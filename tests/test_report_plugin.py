@@ -107,6 +107,18 @@ def test_junit_carries_the_numbers(project: pytest.Pytester) -> None:
     assert threshold["llmopt_kind"] == "threshold" and "llmopt_p_value" not in threshold
 
 
+def test_junit_carries_each_property_once(project: pytest.Pytester) -> None:
+    project.runpytest("specs", "--junitxml", "junit.xml")
+    cases = list(ET.parse(project.path / "junit.xml").getroot().iter("testcase"))
+    assert len(cases) == 2
+    for case in cases:
+        names = [p.get("name", "") for p in case.iter("property")]
+        assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    delta = _properties(project.path / "junit.xml")["exact_match>=baseline+0.9"]
+    assert {"llmopt_p_value", "llmopt_mde", "llmopt_ci_low", "llmopt_n"} <= set(delta)
+    assert delta["llmopt_mde"] == str(round(float(delta["llmopt_mde"]), 6))  # one precision: rounded
+
+
 def test_progress_note_is_drawn_then_cleared(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "160")
     result = project.runpytest("specs", "--llmopt-progress=on", "-p", "no:randomly")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmopt.report import Progress, ProgressFile, WorkerProgress
-from llmopt.results import CaseResult, Usage
+from llmopt.engine.results import CaseResult, Usage
 
 
 class Clock:

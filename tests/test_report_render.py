@@ -71,7 +71,8 @@ def test_markdown_lists_failures_first_with_deltas_and_p_values() -> None:
     assert rows[0].startswith("| ❌ failed | help&lt;desk&gt; | rag | contains | 1.000 | &gt;= baseline + 0.9 | +0.500 |")
     assert "[-0.100, +0.900] | 0.062 |" in rows[0]
     assert rows[1].startswith("| ✅ passed")
-    assert "| baseline | contains | 0.333 | [0.000, 1.000] | 3 | 0 | 0.0040 |" in md
+    assert "| baseline | contains | 0.333 | [0.000, 1.000] | (baseline) | 3 | 0 | 0.0040 |" in md
+    assert "| rag | contains | 1.000 | [1.000, 1.000] | +0.500 better | 3 | 1 | 0.0040 |" in md
     assert md.startswith("## llmopt ❌ 1 passed, 1 failed")
 
 
@@ -127,11 +128,13 @@ def test_load_results_names_the_problem(tmp_path: Path) -> None:
 
 
 def test_write_reports_says_what_it_could_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from llmopt.report import write_reports
+    from llmopt.report import builtin_report_formats, report_target, write_reports
 
     (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "nowhere" / "summary.md"))
-    lines = write_reports(current_doc(), [tmp_path / "taken" / "r.html", tmp_path / "ok.md"])
+    formats = {f.name: f for f in builtin_report_formats()}
+    targets = [report_target(str(p), formats) for p in (tmp_path / "taken" / "r.html", tmp_path / "ok.md")]
+    lines = write_reports(current_doc(), targets)
     assert lines[0].startswith(f"report: could not write {tmp_path / 'taken' / 'r.html'}:")
     assert lines[1] == f"report: {tmp_path / 'ok.md'}"
     assert lines[2].startswith("could not append to $GITHUB_STEP_SUMMARY: ")

@@ -13,7 +13,7 @@ from llmopt.dataset import Case
 from llmopt.errors import DatasetError, MetricError, SpecError
 from llmopt.metric import Sample, builtin_metrics
 from llmopt.registry import create_registry
-from llmopt.runner import Runner
+from llmopt.engine.runner import Runner
 from llmopt.spec import load_scenario
 
 METRICS = {m.name: m for m in builtin_metrics()}
@@ -59,6 +59,14 @@ IDCG3 = 1 + 1 / math.log2(3) + 1 / math.log2(4)  # 3 relevant documents at ranks
 )
 def test_metric_matches_hand_computed_value(name: str, args: dict[str, Any], expected: float) -> None:
     assert METRICS[name].score(sample(RANKED, RELEVANT), args) == pytest.approx(expected)
+
+
+def test_precision_without_k_divides_by_top_k_not_by_the_number_retrieved() -> None:
+    # top_k 4 chunks, two of them from one document: 3 documents retrieved, 1 relevant.
+    found = Sample(case=Case(id="c", relevant=("b.md",)), output="", retrieved=("a.md", "b.md", "c.md"), top_k=4)
+    assert METRICS["precision_at_k"].score(found, {}) == pytest.approx(1 / 4)
+    assert METRICS["precision_at_k"].score(found, {"k": 2}) == pytest.approx(1 / 2)
+    assert METRICS["recall_at_k"].score(found, {}) == 1.0
 
 
 def test_perfect_ranking_scores_one_and_nothing_retrieved_scores_zero() -> None:

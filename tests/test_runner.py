@@ -9,7 +9,7 @@ import pytest
 
 from llmopt.errors import ProviderUnavailable
 from llmopt.registry import create_registry
-from llmopt.runner import Runner, run_sync
+from llmopt.engine.runner import Runner, run_sync
 from llmopt.spec import load_scenario
 
 SPEC = """\

@@ -27,6 +27,9 @@ RECIPES = ROOT / "tests" / "recipes" / "valid"
 class FakeMetric:
     name: str
     required_args: tuple[str, ...] = ()
+    asks_model: bool = False
+    needs_output: bool = True
+    needs_retrieval: bool = False
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
         return [f"missing argument '{a}'" for a in self.required_args if a not in args]

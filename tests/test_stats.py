@@ -4,13 +4,16 @@ functions the gates call, a thousand simulated runs at a time)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 from llmopt.stats import (
+    FewClustersWarning,
     agresti_min,
     bootstrap_interval,
+    cluster_se,
     holm,
     holm_level,
     mcnemar_p,
@@ -21,6 +24,8 @@ from llmopt.stats import (
     power,
     superiority_passes,
     t_interval,
+    unchanged_gain_low,
+    unchanged_margin_n,
     wilson,
 )
 
@@ -110,7 +115,8 @@ def test_mean_interval_picks_wilson_for_binary_and_t_otherwise() -> None:
 def test_clustered_errors_are_wider_when_clusters_agree_inside() -> None:
     values = [1.0] * 10 + [0.0] * 10
     plain = mean_interval(values)
-    grouped = mean_interval(values, clusters=["a"] * 10 + ["b"] * 10)
+    with pytest.warns(FewClustersWarning):
+        grouped = mean_interval(values, clusters=["a"] * 10 + ["b"] * 10)
     assert grouped.method == "cluster" and grouped.clusters == 2
     assert grouped.se is not None and plain.se is not None and grouped.se > plain.se
 
@@ -133,7 +139,8 @@ def test_paired_binary_interval_stays_within_the_range_of_a_difference() -> None
 def test_paired_means_choose_the_test_by_the_scores() -> None:
     assert paired_means([1.0, 0.0, 1.0], [0.0, 0.0, 1.0]).test == "mcnemar-exact"
     assert paired_means([0.5, 0.2, 1.0], [0.1, 0.2, 0.4]).test == "paired-t"
-    assert paired_means([1.0, 0.0, 1.0], [0.0, 0.0, 1.0], clusters=["a", "b", "b"]).test == "paired-cluster-t"
+    with pytest.warns(FewClustersWarning):
+        assert paired_means([1.0, 0.0, 1.0], [0.0, 0.0, 1.0], clusters=["a", "b", "b"]).test == "paired-cluster-t"
 
 
 def test_bootstrap_is_seeded_and_brackets_the_value() -> None:
@@ -187,3 +194,94 @@ def test_negative_min_delta_tolerates_a_loss_without_a_significant_test() -> Non
     assert bool(superiority_passes(-0.03, 0.8, -0.05, 0.05))
     assert not bool(superiority_passes(-0.06, 0.8, -0.05, 0.05))
     assert not bool(superiority_passes(0.01, 0.2, 0.0, 0.05))
+
+
+# -- few clusters, bounded metrics, identical scores (issue 14, items 4 and 5) ----------
+
+
+def test_three_balanced_clusters_do_not_give_a_zero_width_interval() -> None:
+    # Every cluster's mean is the overall mean: CR1 said se = 0, interval [0.5, 0.5].
+    values = [1.0, 0.0] * 6
+    with pytest.warns(FewClustersWarning, match="only 3 clusters"):
+        grouped = mean_interval(values, clusters=["a"] * 4 + ["b"] * 4 + ["c"] * 4)
+    plain = mean_interval(values)
+    assert grouped.se is not None and plain.se is not None and grouped.se >= plain.se > 0
+    assert grouped.low is not None and grouped.high is not None and grouped.high - grouped.low > 0.3
+
+
+def test_cluster_se_is_cr2_and_never_below_the_plain_one() -> None:
+    values = np.array([0.9, 0.8, 1.0, 0.1, 0.2, 0.3, 0.5])
+    groups = ["a", "a", "a", "b", "b", "b", "c"]
+    mean, se, count = cluster_se(values, groups)
+    sums = {g: sum(v - mean for v, h in zip(values, groups) if h == g) for g in "abc"}
+    sizes = {"a": 3, "b": 3, "c": 1}
+    cr2 = math.sqrt(sum(sums[g] ** 2 / (1 - sizes[g] / 7) for g in "abc")) / 7
+    assert count == 3 and se == pytest.approx(max(cr2, np.std(values, ddof=1) / math.sqrt(7)))
+
+
+def test_few_clusters_never_push_a_bounded_interval_past_its_range() -> None:
+    values = [1.0, 1.0, 0.9, 1.0, 1.0, 0.6, 1.0, 1.0, 1.0]
+    with pytest.warns(FewClustersWarning):
+        grouped = mean_interval(values, clusters=["a"] * 3 + ["b"] * 3 + ["c"] * 3)
+    assert grouped.low is not None and grouped.high is not None
+    assert 0.0 <= grouped.low and grouped.high <= 1.0
+
+
+def test_ten_clusters_or_more_give_no_warning() -> None:
+    rng = np.random.default_rng(3)
+    values = list(rng.random(40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean_interval(values, clusters=[i % 10 for i in range(40)])
+
+
+def test_a_mean_of_scores_in_0_1_has_its_interval_in_0_1() -> None:
+    # precision_at_k of a few cases, mostly perfect: the t interval reached 1.131.
+    scores = [1.0, 1.0, 0.5, 1.0, 1.0, 0.3333]
+    found = mean_interval(scores)
+    assert found.method == "t" and found.low is not None and found.high is not None
+    assert 0.0 <= found.low < found.value < found.high <= 1.0
+    assert found.high == 1.0
+    unbounded = mean_interval([s * 10 for s in scores])
+    assert unbounded.high is not None and unbounded.high > 10.0
+
+
+def test_paired_delta_of_scores_in_0_1_stays_in_minus_1_to_1() -> None:
+    mine, theirs = [1.0, 0.95, 1.0, 0.9], [0.0, 0.1, 0.05, 0.0]
+    found = paired_means(mine, theirs)
+    assert found.test == "paired-t" and found.high == 1.0 and found.low is not None and found.low > 0.5
+
+
+def test_identical_continuous_scores_get_an_interval_and_a_positive_mde() -> None:
+    scores = [0.8, 0.5, 0.9, 0.7] * 6  # token_f1 of 24 cases, the same in both runs
+    found = paired_means(scores, scores)
+    assert found.low is not None and found.high is not None and found.low < 0.0 < found.high
+    assert found.se == pytest.approx(1 / 26) and found.p_value == 1.0
+    assert power(found.se, found.n, 0.95, 0.05).mde == pytest.approx((1.959964 + 0.841621) / 26, abs=1e-4)
+    one = mean_interval([0.75] * 24)
+    assert one.low is not None and one.high is not None and one.low < 0.75 < one.high
+
+
+def test_identical_unbounded_scores_have_no_interval_rather_than_a_zero_width_one() -> None:
+    same = [3.0, 5.0, 4.0]
+    assert paired_means(same, same).se == pytest.approx(2.0 / 5)
+    flat = paired_means([4.0] * 5, [4.0] * 5)
+    assert flat.low is None and flat.se is None and flat.p_value == 1.0
+    assert mean_interval([4.0] * 5).low is None
+
+
+def test_identical_scores_interval_is_agresti_min_for_binary_and_continuous_alike() -> None:
+    binary = paired_means([1.0, 0.0] * 12, [1.0, 0.0] * 12)
+    continuous = paired_means([0.5, 0.25] * 12, [0.5, 0.25] * 12)
+    assert binary.low == pytest.approx(continuous.low) == pytest.approx(unchanged_gain_low(24, 0.95))
+
+
+def test_a_margin_gate_at_n24_cannot_pass_even_when_nothing_changed() -> None:
+    level, drop = 0.95, 0.05
+    assert unchanged_gain_low(24, level) < -drop
+    needed = unchanged_margin_n(drop, level)
+    assert needed == 38
+    low, _, _ = agresti_min(0, 0, needed, level)
+    assert float(low) >= -drop
+    low, _, _ = agresti_min(0, 0, needed - 1, level)
+    assert float(low) < -drop

@@ -15,10 +15,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Case": "llmopt.dataset._case",
-    "CaseResult": "llmopt.results",
-    "MetricValue": "llmopt.results",
-    "Usage": "llmopt.results",
-    "VariantResult": "llmopt.results",
+    "CaseResult": "llmopt.engine.results",
+    "MetricValue": "llmopt.engine.results",
+    "Usage": "llmopt.provider._usage",
+    "VariantResult": "llmopt.engine.results",
     "Metric": "llmopt.metric._base",
     "Sample": "llmopt.metric._base",
     "CaseMetric": "llmopt.metric",

@@ -9,6 +9,7 @@ from .hookspecs import hookimpl
 if TYPE_CHECKING:
     from .metric._base import Metric
     from .provider._base import ProviderType
+    from .report import ReportFormat
     from .retrieval._base import RetrieverType
 
 
@@ -31,3 +32,10 @@ def llmopt_retrievers() -> Sequence["RetrieverType"]:
     from .retrieval import builtin_retriever_types
 
     return builtin_retriever_types()
+
+
+@hookimpl
+def llmopt_report_formats() -> Sequence["ReportFormat"]:
+    from .report import builtin_report_formats
+
+    return builtin_report_formats()

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from .assertion import Family
     from .baseline import StoredVariant
     from .registry import Registry
-    from .report import ResultsStore
-    from .results import VariantResult
-    from .runner import Runner
+    from .report import ReportTarget, ResultsStore
+    from .engine.results import VariantResult
+    from .engine.runner import Runner
     from .spec import AssertionSpec, Scenario
 
 SESSION_KEY: "pytest.StashKey[LLMOptSession]"
@@ -50,9 +50,8 @@ class LLMOptSession:
         #: The controller's note for its xdist workers' progress (None: none drawn).
         self.worker_progress: Any = None
         self._progress_decided = False
-        self.report_paths = [Path(p) for p in config.getoption("llmopt_report", None) or []]
         self.report_lines: list[str] = []
-        _check_reports(self.report_paths)
+        self.report_targets = self._report_targets(config.getoption("llmopt_report", None) or [])
 
     @property
     def registry(self) -> "Registry":
@@ -62,6 +61,20 @@ class LLMOptSession:
             plugins = self.config.getini("llmopt_plugins")
             self._registry = create_registry(plugins, rootdir=self.config.rootpath)
         return self._registry
+
+    def _report_targets(self, texts: list[str]) -> list["ReportTarget"]:
+        """The ``--llmopt-report`` targets, each in a registered format; a UsageError
+        naming the known formats when one is unknown."""
+        if not texts:
+            return []
+        from .report import ReportError, report_target
+
+        try:
+            return [report_target(text, self.registry.report_formats) for text in texts]
+        except ReportError as exc:
+            raise pytest.UsageError(f"--llmopt-report {exc}") from None
+        except LLMOptError as exc:  # the plugins that register formats did not load
+            raise pytest.UsageError(f"--llmopt-report: {exc}") from None
 
     @property
     def recipes(self) -> "RecipeBook":
@@ -76,7 +89,7 @@ class LLMOptSession:
     @property
     def runner(self) -> "Runner":
         if self._runner is None:
-            from .runner import Runner
+            from .engine.runner import Runner
 
             mode = "on" if self.cache_mode == "off" else self.cache_mode  # off: no cache at all
             listener = self._progress()
@@ -94,7 +107,7 @@ class LLMOptSession:
     def _budget(self) -> Any:
         if self.budget_usd is None:
             return None
-        from .budget import Budget, FileLedger
+        from .engine.budget import Budget, FileLedger
 
         # Under pytest-xdist the controller hands every worker one shared ledger.
         shared = getattr(self.config, "workerinput", {}).get(LEDGER_KEY)
@@ -107,7 +120,7 @@ class LLMOptSession:
         if self._ledger_dir is None:
             import tempfile
 
-            from .budget import FileLedger
+            from .engine.budget import FileLedger
 
             self._ledger_dir = Path(tempfile.mkdtemp(prefix="llmopt-budget-"))
             FileLedger(self._ledger_dir / "spend.sqlite", create=True).close()
@@ -185,7 +198,7 @@ class LLMOptSession:
     def _cache(self) -> Any:
         if self.cache_mode == "off":
             return None
-        from .cache import ResponseCache
+        from .engine.cache import ResponseCache
 
         folder = self.config.getoption("llmopt_cache_dir", None) or self.config.getini("llmopt_cache_dir")
         return ResponseCache(self.config.rootpath / folder)
@@ -216,8 +229,15 @@ class LLMOptSession:
         names = ([assertion.vs] if assertion.vs else []) + [assertion.variant]
         results = {name: self.runner.evaluate(scenario, name) for name in names}
         for result in results.values():
-            self.store.add_variant(self.display(scenario.path), result, order=list(scenario.variants))
+            directions = self._directions(scenario, result.variant)
+            spec = self.display(scenario.path)
+            self.store.add_variant(spec, result, order=list(scenario.variants), directions=directions)
         return results
+
+    def _directions(self, scenario: "Scenario", variant: str) -> dict[str, bool]:
+        """Whether higher is better, by metric key, for the metrics of a variant."""
+        metrics = self.registry.metrics
+        return {key: metrics[name].higher_is_better for key, (name, _) in scenario.metrics_for(variant).items()}
 
     def family(self, scenario: "Scenario", assertion: "AssertionSpec") -> "Family | None":
         """Holm's family of a confident delta assertion (``correction: holm``), else None."""
@@ -260,7 +280,7 @@ class LLMOptSession:
 
     def record(self, item: Any, report: pytest.TestReport) -> None:
         """Turn an assertion item's report into an outcome of the results JSON."""
-        from .results import AssertionOutcome
+        from .engine.results import AssertionOutcome
 
         if report.when == "call" or (report.when == "setup" and not report.passed):
             a, verdict = item.assertion, item.verdict
@@ -280,10 +300,9 @@ class LLMOptSession:
                 stats=verdict.stats_json() if verdict else {"kind": a.kind, "confidence": a.gate_confidence},
             )
             self.store.add_outcome(self.display(item.path), result)
-            _add_properties(item, result)
-            from .report import add_junit_numbers
+            from .report import asked_limits, junit_properties
 
-            add_junit_numbers(item.user_properties, a, verdict)
+            item.user_properties.extend(junit_properties(result.to_json(), asked_limits(a)))
 
     def finish(self) -> None:
         """Write the reports the options ask for (on the controller only)."""
@@ -293,10 +312,10 @@ class LLMOptSession:
             from .baseline import write_baselines
 
             self.baselines_written = write_baselines(self.store.to_doc(), self.config.rootpath)
-        if self._store is not None and (self.report_paths or os.environ.get("GITHUB_STEP_SUMMARY")):
+        if self._store is not None and (self.report_targets or os.environ.get("GITHUB_STEP_SUMMARY")):
             from .report import write_reports
 
-            self.report_lines = write_reports(self.store.to_doc(), self.report_paths)
+            self.report_lines = write_reports(self.store.to_doc(), self.report_targets)
 
 
 def _cache_mode(config: pytest.Config) -> str:
@@ -315,28 +334,6 @@ def _longrepr_text(report: pytest.TestReport) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return str(longrepr)
-
-
-def _check_reports(paths: list[Path]) -> None:
-    if not paths:
-        return
-    from .report import ReportError, check_report_path
-
-    try:
-        for path in paths:
-            check_report_path(path)
-    except ReportError as exc:
-        raise pytest.UsageError(f"--llmopt-report {exc}") from None
-
-
-def _add_properties(item: Any, outcome: Any) -> None:
-    for key in ("metric", "observed", "expected", "delta"):
-        value = getattr(outcome, key)
-        if value is not None:
-            item.user_properties.append((f"llmopt_{key}", value))
-    for key in ("ci", "p_value", "mde"):
-        if outcome.stats.get(key) is not None:
-            item.user_properties.append((f"llmopt_{key}", outcome.stats[key]))
 
 
 def _identity_changed(scenario: "Scenario", assertion: "AssertionSpec", found: "StoredVariant", command: str) -> None:

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .errors import LLMOptError
-from .runner import aggregate_prepared, prepared
+from .metric._values import aggregate_prepared, prepared
 from .stats import Interval, Paired, Power, holm, holm_level, margin_passes, power, superiority_passes
 
 if TYPE_CHECKING:
     from .baseline import StoredVariant
     from .metric import Metric
-    from .results import CaseResult, VariantResult
-    from .spec import AssertionSpec
+    from .engine.results import CaseResult, VariantResult
+    from .spec import AssertionSpec, Scenario
 
 #: The level of the intervals reported when an assertion asks no confidence.
 REPORTED_CONFIDENCE = 0.95
@@ -27,6 +27,10 @@ REPORTED_CONFIDENCE = 0.95
 
 class EvaluationError(LLMOptError):
     """A variant could not be measured well enough to check an assertion."""
+
+
+class GateWarning(UserWarning):
+    """A confident gate that cannot pass at its number of cases, whatever happens."""
 
 
 @dataclass(frozen=True)
@@ -374,6 +378,71 @@ def _worst_stored(
         WorstCase(c.id, c.input, c.expected, c.output, c.scores[key], "(stored)", old, c.retrieved_documents)
         for c, old in harmed[:count]
     )
+
+
+# -- gates that cannot pass (checked at collection) ----------------------------------
+
+
+def gate_warnings(scenario: "Scenario", metrics: Mapping[str, "Metric"]) -> list[str]:
+    """One message per confident non-inferiority or regression gate that cannot pass
+    at its number of cases even when nothing changed (identical scores)."""
+    counts: dict[str, int | None] = {}
+    found: list[str] = []
+    for a in scenario.assertions:
+        if _margin_gate(a, metrics) is None:
+            continue
+        if a.variant not in counts:
+            counts[a.variant] = _case_count(scenario, a.variant)
+        n = counts[a.variant]
+        message = unpassable_gate(a, n) if n is not None else None
+        if message is not None:
+            found.append(message)
+    return found
+
+
+def _margin_gate(a: "AssertionSpec", metrics: Mapping[str, "Metric"]) -> float | None:
+    """The margin of a confident gate on a mean-aggregated metric that identical
+    scores could pass; None for any other assertion."""
+    from .metric import is_mean_aggregate
+
+    margin = a.regression.max_drop if a.regression is not None else a.max_drop
+    metric = metrics.get(a.metric)
+    if margin is None or a.gate_confidence is None or metric is None or not is_mean_aggregate(metric):
+        return None
+    return margin
+
+
+def unpassable_gate(a: "AssertionSpec", n: int) -> str | None:
+    """Why the margin gate ``a`` cannot pass at ``n`` cases when nothing changed, or None
+    when it can: on identical 0/1 (or [0, 1]) scores the interval of the delta reaches
+    ``-z / (n + 2)``, which must not fall below ``-max_drop``."""
+    from .stats import unchanged_gain_low, unchanged_margin_n
+
+    margin = a.regression.max_drop if a.regression is not None else a.max_drop
+    level = a.gate_confidence
+    if margin is None or level is None or unchanged_gain_low(n, level) >= -margin:
+        return None
+    needed = unchanged_margin_n(margin, level)
+    what = "regression" if a.regression is not None else f"non-inferiority vs {a.vs}"
+    where = f"{a.location}: " if a.location is not None else ""
+    cure = f"about {needed} cases are needed" if needed is not None else "a max_drop above 0 is needed"
+    return (
+        f"{where}assertions[{a.index}] {item_name(a)} on {a.variant}: this {what} gate cannot pass at n={n} "
+        f"even if nothing changes: with identical scores its {level:.0%} interval of the delta reaches "
+        f"{unchanged_gain_low(n, level):+.3f}, below -{_num(margin)}; {cure} "
+        "(or a larger max_drop, or a lower confidence)"
+    )
+
+
+def _case_count(scenario: "Scenario", variant: str) -> int | None:
+    """How many cases ``variant`` evaluates (None when its dataset cannot be read now:
+    the run reports that)."""
+    from .dataset import load_cases
+
+    try:
+        return len(load_cases(scenario.variants[variant].task, scenario.path))
+    except (LLMOptError, OSError, ValueError, KeyError):
+        return None
 
 
 # -- shared -------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def stored_variant(doc: Mapping[str, Any] | None, variant: str, metric_key: str,
 def compare_identity(stored: StoredVariant, current: Mapping[str, Any], metric_key: str) -> StoredVariant:
     """``stored`` with the identity fields that differ from ``current``: the metric
     list may grow, but the checked metric's own arguments must match."""
-    from .identity import identity_changes
+    from .engine.identity import identity_changes
 
     old = {k: v for k, v in stored.identity.items() if k != "metrics"}
     new = {k: v for k, v in current.items() if k != "metrics"}

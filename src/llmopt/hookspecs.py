@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from .metric._base import Metric
     from .provider._base import ProviderType
+    from .report import ReportFormat
     from .retrieval._base import RetrieverType
 
 hookspec = pluggy.HookspecMarker("llmopt")
@@ -52,4 +53,19 @@ def llmopt_retrievers() -> Sequence["RetrieverType"]:
     validation of the retrieval section, and ``build`` returning a ready index. Every
     registered retriever can be a member of ``hybrid``. An index may also offer
     ``async def asearch(query, top_k)`` (awaited by the runner instead of ``search``).
+    """
+
+
+@hookspec
+def llmopt_report_formats() -> Sequence["ReportFormat"]:
+    """Return the report formats this plugin adds.
+
+    Each follows the :class:`llmopt.report.ReportFormat` protocol: a ``name`` (a report
+    path can name its format: ``--llmopt-report NAME:PATH``, ``llmopt report -o
+    NAME:PATH``), the ``suffixes`` that pick it otherwise (``(".csv",)``; the longest
+    match wins) and ``write(results, path)``, which writes the report of a results
+    document (the results JSON, as a mapping) to ``path``. The built-in ``html``,
+    ``markdown``, ``json`` and ``junit`` formats are registered through this hook. A
+    name registered twice is an error, and so is a report path whose suffix two formats
+    claim (name one instead).
     """

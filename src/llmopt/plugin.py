@@ -1,6 +1,6 @@
 """The pytest plugin: spec files become collectors, assertions become items.
 
-A thin layer over the engine (:mod:`llmopt.runner`): options, collection, the item
+A thin layer over the engine (:mod:`llmopt.engine.runner`): options, collection, the item
 phases (evaluate in setup, check in call), and the summary. Importing it is cheap:
 everything heavy is imported when the first spec is collected.
 """
@@ -52,9 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llmopt-report",
         action="append",
         default=[],
-        metavar="PATH",
-        help="write a report; the suffix picks the format: .html (self-contained page), .md (summary), .json "
-        "(repeatable)",
+        metavar="[FORMAT:]PATH",
+        help="write a report; the suffix picks the format: .html (self-contained page), .md (summary), .json, "
+        ".xml (JUnit), or a plugin's; FORMAT: names one (repeatable)",
     )
     group.addoption(
         "--llmopt-progress",
@@ -88,6 +88,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     from .spec import is_spec_file
 
     if not is_spec_file(file_path):
+        from ._collect import warn_lookalike
+
+        warn_lookalike(file_path, parent.config, parent.config.stash[SESSION_KEY].display(file_path))
         return None
     return SpecFile.from_parent(parent, path=file_path)
 
@@ -106,7 +109,26 @@ class SpecFile(pytest.File):
             raise self.CollectError(str(exc)) from None
         for warning in _state(self).leak_warnings(scenario):
             self.warn(warning)
+        for warning in _gate_warnings(self, scenario):
+            self.warn(warning)
+        for warning in _unpriced_warnings(self, scenario):
+            self.warn(warning)
         yield ScenarioNode.from_parent(self, name=scenario.id, scenario=scenario)
+
+
+def _unpriced_warnings(node: pytest.Collector, scenario: "Scenario") -> list[Warning]:
+    """Under --llmopt-budget, a BudgetWarning per hosted model whose price is unknown."""
+    from ._collect import unpriced_warnings
+
+    state = _state(node)
+    return unpriced_warnings(scenario, state.registry, state.budget_usd)
+
+
+def _gate_warnings(node: pytest.Collector, scenario: "Scenario") -> list[Warning]:
+    """A GateWarning per confident margin gate that cannot pass at its n."""
+    from .assertion import GateWarning, gate_warnings
+
+    return [GateWarning(message) for message in gate_warnings(scenario, _state(node).registry.metrics)]
 
 
 class ScenarioNode(pytest.Collector):
@@ -266,6 +288,11 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from ._collect import skipped_line
+
+    skipped = skipped_line(config)
+    if skipped is not None and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(skipped)
     state = config.stash.get(SESSION_KEY, None)
     if state is None or not state.store or hasattr(config, "workerinput"):
         return

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import pluggy
 
@@ -16,6 +18,7 @@ from .errors import PluginError
 if TYPE_CHECKING:
     from .metric._base import Metric
     from .provider._base import ProviderType
+    from .report import ReportFormat
     from .retrieval._base import RetrieverType
 
 ENTRY_POINT_GROUP = "llmopt"
@@ -29,6 +32,7 @@ class Registry:
     metrics: dict[str, "Metric"] = field(default_factory=dict)
     providers: dict[str, "ProviderType"] = field(default_factory=dict)
     retrievers: dict[str, "RetrieverType"] = field(default_factory=dict)
+    report_formats: dict[str, "ReportFormat"] = field(default_factory=dict)
 
 
 def create_registry(
@@ -46,21 +50,57 @@ def create_registry(
     pm.register(_builtins, name="llmopt.builtins")
     if entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    for name in project_plugins:
-        _register_module(pm, name, rootdir)
+    with importing_from(rootdir):
+        for name in project_plugins:
+            _register_module(pm, name)
+    _check_hook_names(pm)
     return _collect(pm)
 
 
-def _register_module(pm: pluggy.PluginManager, name: str, rootdir: Path | None) -> None:
+@contextmanager
+def importing_from(rootdir: Path | None, fresh: Iterable[str] = ()) -> Iterator[None]:
+    """Let modules be imported from ``rootdir`` for the length of the block only.
+
+    The ``fresh`` top-level names (a project's plugin packages) are imported anew
+    even when a module of the same name came from another project; afterwards
+    ``sys.path`` and those ``sys.modules`` entries are as they were.
+    """
+    root = str(rootdir) if rootdir is not None else None
+    saved = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in set(fresh)}
+    for name in saved:
+        del sys.modules[name]
+    if root is not None:
+        sys.path.insert(0, root)
+        importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        if root is not None and root in sys.path:
+            sys.path.remove(root)  # the entry added above: the first one
+        if saved:
+            for name in [n for n in sys.modules if n.split(".")[0] in set(fresh)]:
+                del sys.modules[name]
+            sys.modules.update(saved)
+
+
+def _register_module(pm: pluggy.PluginManager, name: str) -> None:
     if pm.get_plugin(name) is not None:
         return
-    if rootdir is not None and str(rootdir) not in sys.path:
-        sys.path.insert(0, str(rootdir))
     try:
         module = importlib.import_module(name)
     except ImportError as exc:
         raise PluginError(f"cannot import llmopt plugin {name!r}: {exc}") from exc
     pm.register(module, name=name)
+
+
+def _check_hook_names(pm: pluggy.PluginManager) -> None:
+    """PluginError naming the plugin and the hook when a hookimpl names no llmopt hook
+    (a misspelling such as ``llmopt_metric`` would otherwise be ignored)."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        known = ", ".join(sorted(name for name in dir(hookspecs) if name.startswith("llmopt_")))
+        raise PluginError(f"llmopt plugin {exc.plugin_name!r}: {exc} (llmopt's hooks: {known})") from None
 
 
 def _collect(pm: pluggy.PluginManager) -> Registry:
@@ -69,6 +109,7 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
         (pm.hook.llmopt_metrics, registry.metrics, "metric"),
         (pm.hook.llmopt_provider_types, registry.providers, "provider"),
         (pm.hook.llmopt_retrievers, registry.retrievers, "retriever"),
+        (pm.hook.llmopt_report_formats, registry.report_formats, "report format"),
     )
     for hook, table, kind in tables:
         # pluggy returns the last registered plugin first: built-ins go in first.
@@ -76,16 +117,27 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
             for item in impl_result or ():
                 _add(table, item, kind)
     for retriever in registry.retrievers.values():
-        bind = getattr(retriever, "bind", None)  # the hybrid fuses any registered retriever
-        if callable(bind):
-            bind(registry.retrievers)
+        retriever.bind(registry.retrievers)  # the hybrid fuses any registered retriever
     return registry
 
 
-def _add(table: dict, item: object, kind: str) -> None:
-    name = getattr(item, "name", None)
+def _add(table: dict, item: Any, kind: str) -> None:
+    name = inspect.getattr_static(item, "name", None)
     if not isinstance(name, str) or not name:
         raise PluginError(f"a plugin registered a {kind} without a name: {item!r}")
     if name in table:
         raise PluginError(f"{kind} {name!r} is registered twice")
-    table[name] = item
+    table[name] = _declared(item, kind)
+
+
+def _declared(item: Any, kind: str) -> Any:
+    """The item with the defaults of the optional members its protocol declares."""
+    if kind == "metric":
+        from .metric import declared_metric
+
+        return declared_metric(item)
+    if kind == "retriever":
+        from .retrieval._base import declared_retriever
+
+        return declared_retriever(item)
+    return item

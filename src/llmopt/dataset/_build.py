@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 __all__ = ["build_cases"]
 
+#: Rows named in a "missing field" problem before the rest are left out.
+_ROWS_NAMED = 5
+_Missing = tuple[str, str]  # (option, field name): ("task.expected", "answer")
+
 
 def build_cases(
     rows: Sequence[RawRow], task: TaskSpec, noun: str
@@ -20,13 +24,16 @@ def build_cases(
     """One case per row, plus every problem found (bad rows, duplicate ids).
 
     ``noun`` names what a row must be in messages ("a JSON object", "a mapping").
-    Without ``task.id_field`` a case's id is its 1-based row number.
+    Without ``task.id_field`` a case's id is its 1-based row number. A field named by
+    the task that rows lack is one problem, at the first such row, naming how many.
     """
     cases: list[Case] = []
     problems: list[str] = []
     first_seen: dict[str, RawRow] = {}
+    missing = _MissingFields()
     for number, row in enumerate(rows, start=1):
         case_id, errors = _check_row(row, number, task, noun)
+        lacking = missing.add(row, _missing_fields(row, task), problems)
         if case_id is not None:
             first = first_seen.setdefault(case_id, row)
             if first is not row:
@@ -34,9 +41,50 @@ def build_cases(
         readable = row.error is None and isinstance(row.value, Mapping)
         relevant = _relevant(row.value, task.relevant_field, errors) if readable else None
         problems.extend(row.problem(e) for e in errors)
-        if case_id is not None and not errors:
+        if case_id is not None and not errors and not lacking:
             cases.append(_case(row, case_id, task.expected_field, relevant))
+    missing.fill(problems, sum(1 for row in rows if not _shape_errors(row, noun)))
     return cases, problems
+
+
+class _MissingFields:
+    """Rows that lack a field the task names, gathered into one problem per field."""
+
+    def __init__(self) -> None:
+        self.rows: dict[_Missing, list[RawRow]] = {}
+        self.slots: dict[_Missing, int] = {}
+
+    def add(self, row: RawRow, lacking: list[_Missing], problems: list[str]) -> bool:
+        """Note ``row``'s missing fields (a place in ``problems`` for a new one); True when any."""
+        for key in lacking:
+            if key not in self.slots:
+                self.slots[key] = len(problems)
+                problems.append("")
+            self.rows.setdefault(key, []).append(row)
+        return bool(lacking)
+
+    def fill(self, problems: list[str], readable: int) -> None:
+        for key, slot in self.slots.items():
+            problems[slot] = _missing_problem(key, self.rows[key], readable)
+
+
+def _missing_fields(row: RawRow, task: TaskSpec) -> list[_Missing]:
+    """The fields named by the task that a readable row lacks."""
+    if _shape_errors(row, ""):
+        return []
+    named = (("task.id", task.id_field), ("task.expected", task.expected_field), ("task.input", task.input_field))
+    return [(option, name) for option, name in named if name is not None and name not in row.value]
+
+
+def _missing_problem(key: _Missing, rows: list[RawRow], readable: int) -> str:
+    option, name = key
+    message = f"missing field {name!r} ({option})"
+    if len(rows) == 1:
+        return rows[0].problem(message)
+    if len(rows) == readable:
+        return rows[0].problem(f"{message} in every row ({readable} rows)")
+    named = ", ".join(row.ref for row in rows[:_ROWS_NAMED]) + (", ..." if len(rows) > _ROWS_NAMED else "")
+    return rows[0].problem(f"{message} in {len(rows)} rows: {named}")
 
 
 def _case(row: RawRow, case_id: str, expected_field: str | None, relevant: tuple[str, ...] | None) -> Case:
@@ -68,18 +116,7 @@ def _check_row(
     errors = _shape_errors(row, noun)
     if errors:
         return None, errors
-    fields = row.value
-    named = (
-        ("task.id", task.id_field),
-        ("task.expected", task.expected_field),
-        ("task.input", task.input_field),
-    )
-    errors = [
-        f"missing field {name!r} ({option})"
-        for option, name in named
-        if name is not None and name not in fields
-    ]
-    return _case_id(fields, number, task.id_field, errors), errors
+    return _case_id(row.value, number, task.id_field, errors), errors
 
 
 def _shape_errors(row: RawRow, noun: str) -> list[str]:

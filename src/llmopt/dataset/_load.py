@@ -23,9 +23,17 @@ from ._yaml_rows import read_yaml
 if TYPE_CHECKING:
     from llmopt.spec._model import TaskSpec
 
-__all__ = ["check_task", "check_training", "load_cases", "load_training_cases"]
+__all__ = ["check_task", "check_training", "load_cases", "load_training_cases", "read_cases"]
 
 MAX_PROBLEMS_SHOWN = 20
+
+
+class _Problems(DatasetError):
+    """A DatasetError that keeps its problems apart, for :func:`read_cases`."""
+
+    def __init__(self, problems: Sequence[str], subject: str) -> None:
+        super().__init__(render_problems(problems, subject))
+        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,15 @@ def load_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
     return sample_cases(cases, task.sample, task.seed)
 
 
+def read_cases(task: TaskSpec, spec_path: Path) -> tuple[list[Case], list[str]]:
+    """Every case of the task (before any split or sample) and every problem found,
+    without raising: what ``llmopt validate`` reports."""
+    try:
+        return _all_cases(task, spec_path), []
+    except DatasetError as exc:
+        return [], list(exc.problems) if isinstance(exc, _Problems) else [str(exc)]
+
+
 def load_training_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
     """The task's training cases: the file ``task.train`` (read like the dataset, never
     sampled) or the training part of ``task.split``."""
@@ -99,7 +116,7 @@ def _all_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
     """Every case of ``task.dataset`` or ``task.cases``, before any split or sample."""
     problems = check_task(task, spec_path)
     if problems:
-        raise DatasetError(render_problems(problems, "task"))
+        raise _Problems(problems, "task")
     if task.dataset is not None:
         path = _resolve(task.dataset, spec_path)
         return _file_cases(task, path, _dataset_label(task.dataset, spec_path))
@@ -135,11 +152,27 @@ def _file_problems(path: Path, label: str) -> list[str]:
         problems.append(f"dataset file has no extension: {label} (use {_FORMAT_NAMES})")
     elif suffix not in _FORMATS:
         problems.append(f"unsupported dataset format {suffix!r}: {label} (use {_FORMAT_NAMES})")
-    if not path.exists():
-        problems.append(f"dataset file not found: {label} (resolved to {path.resolve()})")
-    elif not path.is_file():
-        problems.append(f"dataset path is not a file: {label} (resolved to {path.resolve()})")
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except OSError as exc:  # a name too long for the system, say
+        return [*problems, f"dataset file cannot be read: {_short(label)} ({exc.strerror or exc})"]
+    if not exists:
+        problems.append(f"dataset file not found: {label} (resolved to {_resolved(path)})")
+    elif not is_file:
+        problems.append(f"dataset path is not a file: {label} (resolved to {_resolved(path)})")
     return problems
+
+
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, or the absolute path when it cannot be resolved (a symlink loop)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= 80 else f"{label[:60]}... ({len(label)} characters)"
 
 
 def _file_cases(task: TaskSpec, path: Path, label: str, kind: str = "dataset") -> list[Case]:
@@ -176,7 +209,7 @@ def _checked_cases(
     if not problems and not cases:
         problems.append(f"{label}: the dataset has no cases")
     if problems:
-        raise DatasetError(render_problems(problems, subject))
+        raise _Problems(problems, subject)
     return cases
 
 

@@ -40,6 +40,10 @@ def _jsonl_row(raw: bytes, where: str, ref: str) -> RawRow:
         error = f"not valid UTF-8 text (byte {exc.start + 1} of the line)"
     except json.JSONDecodeError as exc:
         error = f"invalid JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        error = "invalid JSON: values nest too deeply"
+    except ValueError as exc:  # a number of more than 4300 digits
+        error = f"invalid JSON: {exc}"
     return RawRow(where, ref, None, error=error)
 
 
@@ -119,6 +123,10 @@ def read_json(path: Path, label: str) -> RowsResult:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return [], [f"{label}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})"]
+    except RecursionError:
+        return [], [f"{label}: invalid JSON: values nest too deeply"]
+    except ValueError as exc:
+        return [], [f"{label}: invalid JSON: {exc}"]
     if not isinstance(data, list):
         got = "object" if isinstance(data, dict) else kind_of(data)
         return [], [f"{label}:1: a JSON dataset must be a list of objects, got {got}"]

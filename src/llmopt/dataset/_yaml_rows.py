@@ -40,6 +40,8 @@ def _yaml_row(label: str, line: int | None, index: int, value: Any) -> RawRow:
         return RawRow(where, ref, to_plain(value), key)
     except UnsupportedValue as exc:
         return RawRow(where, ref, None, key, error=str(exc))
+    except RecursionError:
+        return RawRow(where, ref, None, key, error="values nest too deeply")
 
 
 def _parse(text: str, label: str) -> tuple[Any, list[str]]:
@@ -55,6 +57,8 @@ def _parse(text: str, label: str) -> tuple[Any, list[str]]:
         return None, [f"{where}: invalid YAML: {message}"]
     except YAMLError as exc:
         return None, [f"{label}: invalid YAML: {exc}"]
+    except RecursionError:
+        return None, [f"{label}: invalid YAML: values nest too deeply"]
 
 
 def yaml_line(sequence: Any, index: int) -> int | None:

@@ -157,7 +157,7 @@ def _data(args: argparse.Namespace, scenario: "Scenario", variant: str) -> tuple
 
     registry = None
     if args.with_context:
-        from .._project import Project
+        from ..cli._project import Project
 
         registry = Project.of(scenario.path).registry(args.plugin)
     data = training_set(scenario, variant, with_context=args.with_context, registry=registry)
@@ -200,7 +200,7 @@ def _submit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if prepared is None:
         return 1
     name = args.file.name if args.file is not None else f"{scenario.id}-{variant}.jsonl"
-    from ..runner import run_sync
+    from ..engine.runner import run_sync
 
     job = run_sync(lambda: _upload_and_create(_api(args, base), name, prepared.jsonl, base, hyper, suffix, args.seed, out))
     print(f"created job {job.id} ({job.status}): {base}, hyperparameters {hyper or 'auto'}", file=out)
@@ -227,7 +227,7 @@ def _hyperparameters(args: argparse.Namespace, spec_values: Any) -> dict[str, An
 
 
 def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..runner import run_sync
+    from ..engine.runner import run_sync
 
     async def look() -> tuple["Job", list[Any]]:
         async with _api(args).connect() as connection:
@@ -240,7 +240,7 @@ def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _wait(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..runner import run_sync
+    from ..engine.runner import run_sync
 
     provider = _provider_to_write(args.spec, args.variant)
     try:
@@ -331,7 +331,7 @@ def _scenario(path: Path, plugins: Sequence[str]) -> "Scenario":
 
     if not path.is_file():
         raise FineTuneError(f"no such spec file: {path}")
-    from .._project import Project
+    from ..cli._project import Project
     from ..cli import _recipe_book
 
     project = Project.of(path)  # the spec's own project: its plugins and recipes
@@ -352,7 +352,7 @@ def _variant(scenario: "Scenario", given: str | None) -> str:
 def _provider_to_write(spec: Path, variant: str) -> str | None:
     """"openai" when the variant's model is not an openai one yet (so the written id is
     served by the right provider); checks the spec and variant before any waiting."""
-    from .._project import Project
+    from ..cli._project import Project
     from ..cli import _recipe_book
     from ..spec import load_scenario
 

@@ -2,7 +2,7 @@
 
 from ..errors import MetricError
 from ._aggregate import mean, percentile
-from ._base import Metric, Sample
+from ._base import Metric, MetricBase, Sample, declared_metric
 from ._builtin import builtin_metrics, strip_json_fence, token_f1
 from ._case_metric import CaseMetric, FunctionMetric, case_metric, is_mean_aggregate
 from ._normalize import extract_label, normalize_answer, normalize_label
@@ -12,6 +12,8 @@ from ._verdict import Verdict
 
 __all__ = [
     "Metric",
+    "MetricBase",
+    "declared_metric",
     "Sample",
     "MetricError",
     "CaseMetric",

@@ -27,6 +27,9 @@ class Sample:
     retrieved: tuple[str, ...] = ()
     input: str = ""
     context: str | None = None
+    #: The retrieval's ``top_k`` (None without retrieval): the cut of the retrieval
+    #: metrics without ``args.k``.
+    top_k: int | None = None
 
     @property
     def expected(self) -> Any:
@@ -40,21 +43,27 @@ class Metric(Protocol):
     scored: that case becomes an error, never a 0). ``aggregate`` turns the scores of
     a variant into one value (the mean for most metrics).
 
-    Optional attributes (read with defaults): ``needs_output`` (default True) is False
-    for a metric that can measure a retrieval-only variant (``model: null``);
-    ``needs_retrieval`` (default False) is True for a metric that only means something
-    on a variant with retrieval.
-
-    A metric that must call a model (a judge) defines
-    ``async def ascore(sample, args, ctx) -> float`` instead of a working ``score``:
-    the runner awaits it with a context whose ``ask`` calls a provider through the
-    response cache and the budget (see ``llmopt.metric.JudgeContext``).
+    ``name``, ``description``, ``check_args``, ``score`` and ``aggregate`` are
+    required; the other members are optional, with the defaults of
+    :class:`MetricBase`. A metric that must call a model (a judge) sets
+    ``asks_model = True`` and defines ``async def ascore(sample, args, ctx)``: the
+    runner awaits it with a context whose ``ask`` calls a provider through the call
+    gateway (see ``llmopt.metric.JudgeContext``).
     """
 
     name: str
     description: str
-    #: True when a larger value is better (False for latency, cost).
+    #: True when a larger value is better (False for latency, cost, toxicity).
     higher_is_better: bool
+    #: False for a metric that can measure a retrieval-only variant (``model: null``).
+    needs_output: bool
+    #: True for a metric that only means something on a variant with retrieval.
+    needs_retrieval: bool
+    #: True for a metric whose ``ascore`` asks a judging model.
+    asks_model: bool
+    #: True when ``aggregate`` is the plain mean of the scores (intervals are then
+    #: analytic); None: unknown (a bootstrap is used).
+    aggregate_is_mean: bool | None
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
         """Problems with ``args`` found at collection (unknown keys, bad pattern)."""
@@ -62,7 +71,61 @@ class Metric(Protocol):
     def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
         """Score one sample."""
 
+    async def ascore(self, sample: Sample, args: Mapping[str, Any], ctx: Any) -> float:
+        """Score one sample, awaited by the runner (``ctx``: the judging context when
+        ``asks_model``, else None); default: ``score``."""
+
     def aggregate(
         self, samples: Sequence[Sample], scores: Sequence[float], args: Mapping[str, Any]
     ) -> float:
         """Aggregate the per-sample scores of one variant."""
+
+
+class MetricBase:
+    """The defaults of a metric's optional members; derive a metric from it (or from
+    :class:`llmopt.metric.CaseMetric`, which adds argument checks and the mean)."""
+
+    name: str = ""
+    description: str = ""
+    higher_is_better: bool = True
+    needs_output: bool = True
+    needs_retrieval: bool = False
+    asks_model: bool = False
+    aggregate_is_mean: bool | None = None
+
+    def check_args(self, args: Mapping[str, Any]) -> list[str]:
+        return []
+
+    def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must implement score()")
+
+    async def ascore(self, sample: Sample, args: Mapping[str, Any], ctx: Any) -> float:
+        return float(self.score(sample, args))
+
+    def aggregate(
+        self, samples: Sequence[Sample], scores: Sequence[float], args: Mapping[str, Any]
+    ) -> float:
+        raise NotImplementedError(f"{type(self).__name__} must implement aggregate()")
+
+
+METRIC_OPTIONAL = ("higher_is_better", "needs_output", "needs_retrieval", "asks_model", "aggregate_is_mean", "ascore")
+METRIC_REQUIRED = ("name", "check_args", "score", "aggregate")
+
+
+def declared_metric(metric: Metric) -> Metric:
+    """``metric`` with the defaults of the optional members it lacks. A metric that
+    defines its own ``ascore`` but says nothing of ``asks_model`` is a judge."""
+    import inspect
+
+    from .._contracts import with_defaults
+
+    if not isinstance(metric, MetricBase):
+        try:
+            inspect.getattr_static(metric, "asks_model")
+        except AttributeError:
+            try:
+                inspect.getattr_static(metric, "ascore")
+                metric.asks_model = True
+            except AttributeError:
+                pass
+    return with_defaults(metric, MetricBase, METRIC_OPTIONAL, METRIC_REQUIRED, "metric")

@@ -16,6 +16,7 @@ from ._classification import Accuracy, F1Macro
 from ._normalize import answer_tokens, normalize_answer
 from ._judge import judge_metrics
 from ._retrieval import retrieval_metrics
+from ._text import text_metrics
 
 __all__ = [
     "ExactMatch",
@@ -225,4 +226,5 @@ def builtin_metrics() -> list[Metric]:
         F1Macro(),
         *retrieval_metrics(),
         *judge_metrics(),
+        *text_metrics(),
     ]

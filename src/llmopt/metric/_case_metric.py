@@ -27,12 +27,12 @@ from typing import AbstractSet, Any, Callable, Iterable, Mapping, Sequence
 from ..errors import MetricError
 from ._aggregate import mean
 from ._args import unknown_args
-from ._base import Sample
+from ._base import MetricBase, Sample
 
 ScoreFunction = Callable[[Sample, Mapping[str, Any]], float]
 
 
-class CaseMetric:
+class CaseMetric(MetricBase):
     """Base class of a metric whose score is computed for each sample on its own.
 
     Subclasses set ``name``, a one-line ``description``, ``higher_is_better`` and the
@@ -86,10 +86,10 @@ class CaseMetric:
 
 
 def is_mean_aggregate(metric: Any) -> bool:
-    """True when ``metric``'s aggregate is the mean of its per-case scores."""
-    declared = getattr(metric, "aggregate_is_mean", None)
-    if declared is not None:
-        return bool(declared)
+    """True when ``metric``'s aggregate is the mean of its per-case scores: as it
+    declares, else for a CaseMetric that keeps the mean."""
+    if metric.aggregate_is_mean is not None:
+        return bool(metric.aggregate_is_mean)
     return isinstance(metric, CaseMetric) and type(metric).aggregate is CaseMetric.aggregate
 
 

@@ -78,6 +78,7 @@ class JudgeMetric(CaseMetric):
     """
 
     allowed_args = frozenset({"judge", "scale"})
+    asks_model = True
     task: str = ""
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:

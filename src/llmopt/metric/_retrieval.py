@@ -1,8 +1,10 @@
 """Retrieval metrics: how well the retrieved documents cover a case's relevant ones.
 
 Each compares ``sample.retrieved`` (document ids, best first, each once) with the
-case's relevant documents (``task.relevant``), cut at ``args.k`` (default: every
-retrieved document, i.e. up to ``retrieval.top_k``). Relevance is binary.
+case's relevant documents (``task.relevant``), cut at ``args.k`` (default:
+``retrieval.top_k``). Relevance is binary. As in trec_eval, ``precision_at_k`` divides
+by that k, not by the number of documents retrieved: ranks left empty (fewer documents
+than ``top_k``, e.g. several chunks of one document) count as misses.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ class RetrievalMetric(CaseMetric):
         return frozenset(sample.case.relevant)
 
     def cut(self, sample: Sample, args: Mapping[str, Any]) -> tuple[int, Sequence[str]]:
-        """``k`` and the first ``k`` retrieved document ids."""
-        k = int(args.get("k", len(sample.retrieved)))
+        """``k`` (``args.k``, else the retrieval's ``top_k``, else the number retrieved)
+        and the first ``k`` retrieved document ids."""
+        k = int(args.get("k") or sample.top_k or len(sample.retrieved))
         return k, sample.retrieved[:k]
 
     def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
@@ -62,7 +65,7 @@ class RecallAtK(RetrievalMetric):
 
 class PrecisionAtK(RetrievalMetric):
     name = "precision_at_k"
-    description = "share of the first k retrieved documents that are relevant (k counts missing ranks)"
+    description = "share of the first k ranks (args.k, default retrieval.top_k) holding a relevant document"
 
     def measure(self, hits: Sequence[bool], k: int, relevant: int) -> float:
         return sum(hits) / k if k else 0.0

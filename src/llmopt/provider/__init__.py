@@ -6,7 +6,8 @@ imported only when that provider is first used.
 
 from __future__ import annotations
 
-from ._base import Message, Provider, ProviderType, Request, Response
+from ._base import Message, Provider, ProviderBase, ProviderType, Request, Response, declared_provider
+from ._usage import Usage
 from .anthropic import AnthropicProvider, AnthropicProviderType
 from .echo import EchoProvider, EchoProviderType
 from .local import LocalProvider, LocalProviderType
@@ -16,6 +17,9 @@ from .python import PythonProvider, PythonProviderType
 __all__ = [
     "Message",
     "Provider",
+    "ProviderBase",
+    "Usage",
+    "declared_provider",
     "ProviderType",
     "Request",
     "Response",

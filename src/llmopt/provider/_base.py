@@ -46,14 +46,22 @@ class Response:
 
 @runtime_checkable
 class Provider(Protocol):
-    """A ready-to-call model backend for one model spec."""
+    """A ready-to-call model backend for one model spec.
+
+    ``concurrency``, ``cacheable``, ``identity`` and ``generate`` are required; the
+    other members are optional, with the defaults of :class:`ProviderBase`.
+    """
 
     #: Requests this provider accepts at once (the runner's bound).
     concurrency: int
     #: Whether responses may be cached (False for the user's own code by default).
     cacheable: bool
-    # Optional: ``free = True`` when no call can cost money (a model on this machine);
-    # a used-up budget then does not stop its calls. Anything else is budgeted.
+    #: True when no call can cost money (a model on this machine): a used-up budget
+    #: does not stop its calls. Default False: every call is budgeted.
+    free: bool
+    #: True when the answer depends on more than the messages (the case's fields, the
+    #: retrieved context): the cache key then includes them. Default False.
+    cache_includes_case: bool
 
     def identity(self) -> Mapping[str, Any]:
         """What identifies the model for the response cache (id, file hash, base URL)."""
@@ -61,6 +69,53 @@ class Provider(Protocol):
     async def generate(self, request: Request) -> Response:
         """Answer one request; raise ProviderError for a failed case,
         ProviderUnavailable when nothing can work."""
+
+    def estimate_cost(self, request: Request) -> float:
+        """The most the call may cost in USD, held against the budget before it is
+        sent (default 0.0: unknown, only a used-up budget stops it)."""
+
+    def served(self) -> Mapping[str, Any]:
+        """How answers are produced (engine, precision, adapter), for the variant's
+        identity (default: nothing)."""
+
+    def secrets(self) -> Sequence[str]:
+        """Values that must never leave the provider (its API key): redacted from every
+        error message (default: none)."""
+
+    async def aclose(self) -> None:
+        """Release what the calls of the current event loop opened (default: nothing)."""
+
+
+class ProviderBase:
+    """The defaults of a provider's optional members; derive a provider from it."""
+
+    concurrency: int = 1
+    cacheable: bool = False
+    free: bool = False
+    cache_includes_case: bool = False
+
+    def estimate_cost(self, request: Request) -> float:
+        return 0.0
+
+    def served(self) -> Mapping[str, Any]:
+        return {}
+
+    def secrets(self) -> Sequence[str]:
+        return ()
+
+    async def aclose(self) -> None:
+        return None
+
+
+PROVIDER_OPTIONAL = ("free", "cache_includes_case", "estimate_cost", "served", "secrets", "aclose")
+PROVIDER_REQUIRED = ("concurrency", "cacheable", "identity", "generate")
+
+
+def declared_provider(provider: Provider) -> Provider:
+    """``provider`` with the defaults of the optional members it lacks."""
+    from .._contracts import with_defaults
+
+    return with_defaults(provider, ProviderBase, PROVIDER_OPTIONAL, PROVIDER_REQUIRED, "provider")
 
 
 class ProviderType(Protocol):

@@ -1,5 +1,6 @@
 """What the hosted providers (OpenAI, Anthropic) share: keys, clients per event loop,
-the adaptive concurrency bound, timing, cost, error mapping and redaction.
+the adaptive concurrency bound, retries within the request's time budget (see
+``_retry``), timing, cost, error mapping and redaction.
 
 A subclass supplies the SDK-specific parts: how to build the client, how to make one
 call, how to read the reply, and how to map each SDK exception.
@@ -8,7 +9,6 @@ call, how to read the reply, and how to map each SDK exception.
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib.util
 import os
 import re
@@ -16,15 +16,24 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from ..errors import LLMOptError, ProviderAuthError
 from ..spec._model import ModelSpec
-from ._base import Request, Response
+from ._base import ProviderBase, Request, Response
 from ._limits import AdaptiveLimiter, LimiterPool
 from ._pricing import check_price, cost_usd, price_for
+from ._retry import RetryPolicy, failed_connection, retry_delay
 
-__all__ = ["HostedProvider", "HostedProviderType", "Reply", "failed_connection", "redact"]
+__all__ = [
+    "HostedProvider",
+    "HostedProviderType",
+    "Reply",
+    "attempt_options",
+    "failed_connection",
+    "redact",
+    "retries_of",
+]
 
 T = TypeVar("T")
 
@@ -37,39 +46,6 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return _SECRET.sub("[redacted]", text)
-
-
-def failed_connection(exc: BaseException) -> BaseException | None:
-    """The failed connection (refused, unreachable) behind ``exc``, if its chain of
-    causes holds one that is not a timeout. The SDKs' aiohttp transport reports a
-    refused connection as a connect timeout; this tells the two apart."""
-    link: BaseException | None = exc.__cause__ or exc.__context__
-    for _ in range(8):
-        if link is None:
-            return None
-        if isinstance(link, OSError) and not isinstance(link, TimeoutError):
-            return link
-        link = link.__cause__ or link.__context__
-    return None
-
-
-def _long_lived(make: Callable[[], T]) -> T:
-    """``make()`` (which imports an SDK the first time), with its objects kept out of
-    the garbage collector's way.
-
-    Importing an SDK creates a few hundred thousand objects (its typed models) that live
-    as long as the process. The collector is paused while they are made, and what is
-    alive afterwards is frozen, so no later full collection (nor the one at interpreter
-    exit) walks them again: about half a second of a 1,000-call run.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return make()
-    finally:
-        if was_enabled:
-            gc.enable()
-        gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -113,9 +89,26 @@ class HostedProviderType(ABC):
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RETRIES = 4
+#: Where a mapped SDK exception carries the retries made before it (see ``retries_of``).
+RETRIES_ATTRIBUTE = "llmopt_retries"
 
 
-class HostedProvider(ABC):
+def retries_of(exc: BaseException, default: int) -> int:
+    """The retries made before ``exc`` ended a request (``default`` when not recorded)."""
+    found = getattr(exc, RETRIES_ATTRIBUTE, None)
+    return found if isinstance(found, int) else default
+
+
+def attempt_options(options: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    """The SDK request options of one attempt: no SDK retries (the provider retries),
+    and the smaller of the request's own timeout and what is left of its budget."""
+    asked = options.get("timeout")
+    if isinstance(asked, (int, float)) and not isinstance(asked, bool):
+        timeout = min(float(asked), timeout)
+    return {**options, "max_retries": 0, "timeout": timeout}
+
+
+class HostedProvider(ProviderBase, ABC):
     """One model behind a hosted API. Cacheable; one SDK client per event loop."""
 
     cacheable = True
@@ -136,6 +129,20 @@ class HostedProvider(ABC):
     def identity(self) -> Mapping[str, Any]:
         return {"model": self.spec.id, "base_url": self.spec.base_url}
 
+    def secrets(self) -> Sequence[str]:
+        """The API key, redacted by the call gateway from every error message."""
+        key = os.environ.get(self.env_var, "").strip()
+        return (key,) if key else ()
+
+    def estimate_cost(self, request: Request) -> float:
+        """An upper estimate: about a token per 3 characters of the messages, and
+        ``max_tokens`` (else 1,024) of output, at the model's price (0 when unpriced)."""
+        if self.price is None:
+            return 0.0
+        chars = sum(len(str(m.get("content", ""))) for m in request.messages)
+        output = request.params.get("max_tokens") or request.params.get("max_completion_tokens") or 1024
+        return cost_usd(self.price, chars // 3 + 16, int(output), 0)
+
     @property
     def timeout_s(self) -> float:
         """Seconds per request: ``model.timeout``, else 60."""
@@ -143,8 +150,20 @@ class HostedProvider(ABC):
 
     @property
     def max_retries(self) -> int:
-        """The SDK's retries (retry-after aware): ``model.max_retries``, else 4."""
+        """The SDK client's own retries, for the calls that use them (embeddings, the
+        fine-tuning API): ``model.max_retries``, else 4. Chat calls retry in
+        :meth:`generate` instead, within the time budget."""
         return self.spec.max_retries if self.spec.max_retries is not None else DEFAULT_MAX_RETRIES
+
+    #: The first wait between attempts without a retry-after, doubling up to ``retry_cap_s``.
+    retry_base_s: float = 0.5
+    retry_cap_s: float = 8.0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Retries of a chat call: transient failures within ``model.timeout`` (every
+        attempt and wait included), at most ``model.max_retries`` when it is set."""
+        return RetryPolicy(self.timeout_s, self.spec.max_retries, self.retry_base_s, self.retry_cap_s, DEFAULT_MAX_RETRIES)
 
     def sdk_client(self, sdk: Any, client_class: Any, api_key: str) -> Any:
         """An SDK client (``AsyncOpenAI``, ``AsyncAnthropic`` of the module ``sdk``) with
@@ -189,14 +208,9 @@ class HostedProvider(ABC):
         if self._auth_error is not None:
             raise self._auth_error
         client = self._client_for_loop()
-        async with self.limiter:
-            started = time.perf_counter()
-            try:
-                raw = await self.call(client, request)
-            except Exception as exc:  # mapped at the boundary, below
-                raise self._mapped(exc) from None
-            latency = time.perf_counter() - started
-        self.limiter.on_success()
+        started = time.perf_counter()
+        raw = await self._attempts(client, request, started + self.timeout_s)
+        latency = time.perf_counter() - started
         reply = self.read(raw)
         return Response(
             text=reply.text,
@@ -209,6 +223,27 @@ class HostedProvider(ABC):
             metadata=dict(reply.metadata),
         )
 
+    async def _attempts(self, client: Any, request: Request, deadline: float) -> Any:
+        """The first answer of the attempts at ``request``: a transient failure is tried
+        again after its wait (the limiter's slot is given back meanwhile) while the
+        deadline allows; the last failure is mapped at the boundary."""
+        policy = self.retry_policy
+        retries = 0
+        while True:
+            async with self.limiter:
+                try:
+                    raw = await self.call(client, request, max(0.001, deadline - time.perf_counter()))
+                except Exception as exc:  # mapped at the boundary, below
+                    failure = exc
+                else:
+                    self.limiter.on_success()
+                    return raw
+            wait = None if isinstance(failure, LLMOptError) else retry_delay(failure, retries, deadline - time.perf_counter(), policy)
+            if wait is None:
+                raise self._mapped(failure, retries) from None
+            await asyncio.sleep(wait)
+            retries += 1
+
     async def aclose(self) -> None:
         """Close the SDK client of the current event loop (the runner calls this)."""
         client, self._client, self._client_loop = self._client, None, None
@@ -218,13 +253,20 @@ class HostedProvider(ABC):
     def _client_for_loop(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
-            self._client = _long_lived(lambda: self.make_client(self.api_key()))
+            self._client = self.make_client(self.api_key())
             self._client_loop = loop
         return self._client
 
-    def _mapped(self, exc: Exception) -> LLMOptError:
+    def _mapped(self, exc: Exception, retries: int | None = None) -> LLMOptError:
+        """llmopt's error for ``exc`` (keys redacted); ``retries``, the retries made
+        before it, is recorded on ``exc`` for the message (see ``retries_of``)."""
         if isinstance(exc, LLMOptError):
             return exc
+        if retries is not None:
+            try:
+                setattr(exc, RETRIES_ATTRIBUTE, retries)
+            except AttributeError:  # an exception type without a __dict__
+                pass
         mapped = self.map_error(exc)
         message = redact(str(mapped), os.environ.get(self.env_var))
         mapped = type(mapped)(message)
@@ -238,8 +280,10 @@ class HostedProvider(ABC):
         attempts reported to ``self.limiter.on_rate_limited``)."""
 
     @abstractmethod
-    async def call(self, client: Any, request: Request) -> Any:
-        """One API call for ``request``."""
+    async def call(self, client: Any, request: Request, timeout: float) -> Any:
+        """One attempt at ``request``, without the SDK's own retries (see
+        ``attempt_options``), answered within ``timeout`` seconds (what is left of the
+        request's budget)."""
 
     @abstractmethod
     def read(self, raw: Any) -> Reply:

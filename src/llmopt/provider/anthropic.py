@@ -2,9 +2,9 @@
 
 Messages API; the recipe's system message becomes ``system``; ``model.params`` pass
 through (``stop`` is accepted for ``stop_sequences``; ``max_tokens`` defaults to 1024).
-The SDK retries (retry-after aware) and times out; every HTTP response it sees,
-retried attempts included, reaches an event hook that lowers the run's concurrency
-on 429 and 529. The SDK is imported only when the first client is made.
+The provider retries transient failures within ``model.timeout`` (see ``_retry``);
+every HTTP response, retried attempts included, reaches an event hook that lowers the
+run's concurrency on 429 and 529. The SDK is imported only when the first client is made.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
 from ._base import Message, Request
-from ._hosted import HostedProvider, HostedProviderType, Reply, failed_connection, redact
+from ._hosted import HostedProvider, HostedProviderType, Reply, attempt_options, failed_connection, redact, retries_of
 
 __all__ = ["AnthropicProvider", "AnthropicProviderType", "ERROR_KINDS", "error_kind"]
 
@@ -146,12 +146,13 @@ class AnthropicProvider(HostedProvider):
 
     # -- one call -------------------------------------------------------------------
 
-    async def call(self, client: Any, request: Request) -> Any:
+    async def call(self, client: Any, request: Request, timeout: float) -> Any:
         body, options = self.arguments(request)
-        # The client's generic POST keeps the SDK's auth, retries, timeouts and errors
-        # but skips its typed request transform and response models (see the openai
-        # provider: they cost more CPU per call than the HTTP exchange).
-        return await client.post("/v1/messages", body=body, options=options, cast_to=object)
+        # The client's generic POST keeps the SDK's auth, timeouts and errors but skips
+        # its typed request transform and response models (see the openai provider:
+        # they cost more CPU per call than the HTTP exchange).
+        sent = attempt_options(options, timeout)
+        return await client.post("/v1/messages", body=body, options=sent, cast_to=object)
 
     def arguments(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
         """The Messages API body and the SDK request options: every parameter goes into
@@ -310,13 +311,15 @@ def _status_text(exc: Exception) -> str:
 
 
 def _after_retries(exc: Exception) -> str:
-    """`` after N retries`` when the SDK retried (it numbers each attempt's request)."""
+    """`` after N retries`` when the request was retried (by the provider, else by the
+    SDK, which numbers each attempt's request)."""
     request = getattr(exc, "request", None)
     headers = getattr(request, "headers", None)
     try:
-        retries = int(headers.get("x-stainless-retry-count", 0)) if headers is not None else 0
+        counted = int(headers.get("x-stainless-retry-count", 0)) if headers is not None else 0
     except (TypeError, ValueError):
-        retries = 0
+        counted = 0
+    retries = retries_of(exc, counted)
     return f" after {retries} {'retry' if retries == 1 else 'retries'}" if retries else ""
 
 

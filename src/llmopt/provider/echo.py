@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..spec._model import ModelSpec
-from ._base import Request, Response
+from ._base import ProviderBase, Request, Response
 
 __all__ = ["EchoProvider", "EchoProviderType"]
 
 
-class EchoProvider:
+class EchoProvider(ProviderBase):
     """Returns ``request.prompt`` unchanged; never worth caching."""
 
     concurrency: int = 64

@@ -17,19 +17,15 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from ..errors import ProviderError, ProviderUnavailable
-from ..results import Usage
 from ..spec._model import ModelSpec
 from ._gguf import default_model_path, file_sha256, is_default_alias
 from ._pricing import cost_usd
 from .openai import OpenAIProvider, OpenAIProviderType
 
-if TYPE_CHECKING:
-    from ..budget import Account
-
-__all__ = ["Embedded", "Embedder", "EMBEDDING_PROVIDERS", "check_embedding", "create_embedder"]
+__all__ = ["Embedded", "Embedder", "EmbeddingCalls", "EMBEDDING_PROVIDERS", "check_embedding", "create_embedder"]
 
 #: The keys of ``retrieval.embedding``.
 EMBEDDING_KEYS = (
@@ -46,19 +42,38 @@ class Embedded:
 
     vectors: list[list[float]]
     input_tokens: int = 0
+    #: What the call cost in USD (0 for a model on this machine or an unpriced one).
+    cost_usd: float = 0.0
 
 
 class Embedder(Protocol):
-    """An embedding model ready to call."""
+    """An embedding model ready to call. The engine's call gateway splits texts into
+    batches of ``batch_size`` and budgets, counts and (for queries) caches each call."""
+
+    #: Texts per call.
+    batch_size: int
+    #: True when no call can cost money (a model on this machine).
+    free: bool
 
     def identity(self) -> Mapping[str, Any]:
         """What identifies the vectors (provider, model, base URL or file hash); no key."""
 
     async def embed(self, texts: Sequence[str]) -> Embedded:
-        """Vectors of ``texts`` (ProviderError / ProviderAuthError when it fails)."""
+        """Vectors of one batch of ``texts`` (ProviderError / ProviderAuthError when it fails)."""
+
+    def secrets(self) -> Sequence[str]:
+        """Values redacted from every error (the API key)."""
 
     async def aclose(self) -> None:
         """Release what a call opened (an SDK client)."""
+
+
+class EmbeddingCalls(Protocol):
+    """The engine's call gateway, as retrieval sees it."""
+
+    async def embed(self, embedder: Embedder, texts: Sequence[str], what: str, *, cached: bool = False) -> Embedded:
+        """Vectors of ``texts`` through the gateway (budgeted, counted; ``cached``: kept
+        in the response cache)."""
 
 
 def check_embedding(raw: Any, base_dir: Path = Path(".")) -> list[str]:
@@ -129,35 +144,23 @@ class OpenAIEmbedder(OpenAIProvider):
         super().__init__(spec, ptype)
         self.dimensions: int | None = raw.get("dimensions")
         self.batch_size = int(raw.get("batch_size") or DEFAULT_BATCH_SIZE)
-        #: Where the calls' tokens and cost go, checked against the run's budget.
-        self.account: "Account | None" = None
 
     def identity(self) -> Mapping[str, Any]:
         return {"provider": "openai", **super().identity(), "dimensions": self.dimensions}
 
     async def embed(self, texts: Sequence[str]) -> Embedded:
-        batches = [list(texts[n : n + self.batch_size]) for n in range(0, len(texts), self.batch_size)]
-        done = await asyncio.gather(*(self._batch(batch) for batch in batches))
-        return Embedded([v for part in done for v in part.vectors], sum(part.input_tokens for part in done))
-
-    async def _batch(self, texts: list[str]) -> Embedded:
         if self._auth_error is not None:
             raise self._auth_error
         client = self._client_for_loop()
         extra = {"dimensions": self.dimensions} if self.dimensions else {}
         async with self.limiter:
-            if self.account is not None:
-                self.account.before_call(f"embedding {len(texts)} texts with {self.spec.id}")
             try:
                 raw = await client.embeddings.create(model=self.spec.id, input=[t or " " for t in texts], **extra)
             except Exception as exc:  # mapped at the boundary, like chat calls
                 raise self._mapped(exc) from None
         self.limiter.on_success()
-        embedded = Embedded(_read_vectors(raw, len(texts)), _tokens(raw))
-        if self.account is not None:
-            cost = cost_usd(self.price, embedded.input_tokens, 0, 0)
-            self.account.add(Usage(input_tokens=embedded.input_tokens, cost_usd=cost, calls=1))
-        return embedded
+        tokens = _tokens(raw)
+        return Embedded(_read_vectors(raw, len(texts)), tokens, cost_usd(self.price, tokens, 0, 0))
 
 
 def _read_vectors(raw: Any, count: int) -> list[list[float]]:
@@ -186,8 +189,8 @@ class LocalEmbedder:
         self._llama: Any = None
         self._lock = threading.Lock()
         self._digest: str | None = None
-        #: Where the calls are counted (they cost nothing).
-        self.account: "Account | None" = None
+        self.batch_size = DEFAULT_BATCH_SIZE
+        self.free = True
 
     def identity(self) -> Mapping[str, Any]:
         if self._digest is None:
@@ -195,10 +198,10 @@ class LocalEmbedder:
         return {"provider": "local", "sha256": self._digest, "pooling": "mean"}
 
     async def embed(self, texts: Sequence[str]) -> Embedded:
-        embedded = await asyncio.to_thread(self._embed, list(texts))
-        if self.account is not None:
-            self.account.add(Usage(calls=1))
-        return embedded
+        return await asyncio.to_thread(self._embed, list(texts))
+
+    def secrets(self) -> Sequence[str]:
+        return ()
 
     async def aclose(self) -> None:
         return None

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from ..errors import ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
-from ._base import Request, Response
+from ._base import ProviderBase, Request, Response
 from ._adapters import FT_PREFIX, FineTunedModel, find_finetuned, finetuned_name
 from ._gguf import default_model_path, file_sha256, gguf_file_type, is_default_alias
 
@@ -139,7 +139,7 @@ def _resolve(model_id: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-class LocalProvider:
+class LocalProvider(ProviderBase):
     """One model spec on the local runtime; the model loads on the first request."""
 
     concurrency: int = 1

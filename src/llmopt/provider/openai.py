@@ -4,9 +4,9 @@ Also serves OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, gateways)
 ``model.base_url``; fine-tuned ids (``ft:...``) are plain model ids. The SDK is imported
 only when a client is built or an error is mapped, so importing this module is cheap.
 
-Retries and timeouts are the SDK's own (retry-after aware); an event hook on the HTTP
-client reports every rate-limited attempt (429, 503), retried ones included, to the
-adaptive limiter.
+Chat calls are retried by the provider within ``model.timeout`` (see ``_retry``:
+backoff, retry-after, as many attempts as fit); an event hook on the HTTP client reports
+every rate-limited attempt (429, 503), retried ones included, to the adaptive limiter.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
 from ._base import Request
-from ._hosted import HostedProvider, HostedProviderType, Reply, failed_connection
+from ._hosted import HostedProvider, HostedProviderType, Reply, attempt_options, failed_connection, retries_of
 
 __all__ = ["OpenAIProvider", "OpenAIProviderType", "chat_request", "error_table"]
 
@@ -123,12 +123,13 @@ class OpenAIProvider(HostedProvider):
 
         return self.sdk_client(openai, openai.AsyncOpenAI, api_key)
 
-    async def call(self, client: Any, request: Request) -> Any:
+    async def call(self, client: Any, request: Request, timeout: float) -> Any:
         body, options = chat_request(self.spec.id, request)
-        # The client's generic POST keeps the SDK's auth, retries, timeouts and errors
-        # but skips its typed request transform and response models, which cost more
-        # CPU per call than the HTTP exchange itself at a few hundred calls a second.
-        return await client.post("/chat/completions", body=body, options=options, cast_to=object)
+        # The client's generic POST keeps the SDK's auth, timeouts and errors but skips
+        # its typed request transform and response models, which cost more CPU per call
+        # than the HTTP exchange itself at a few hundred calls a second.
+        sent = attempt_options(options, timeout)
+        return await client.post("/chat/completions", body=body, options=sent, cast_to=object)
 
     def read(self, raw: Any) -> Reply:
         choice = _first_choice(raw)
@@ -165,7 +166,7 @@ class OpenAIProvider(HostedProvider):
             "env": self.env_var,
             "model": self.spec.id,
             "base_url": self.base_url,
-            "retries": f"{self.max_retries} retr{'y' if self.max_retries == 1 else 'ies'}",
+            "retries": _retries_text(retries_of(exc, self.max_retries)),
             "timeout": f"{self.timeout_s:g}",
             "cause": _cause(exc),
         }
@@ -231,6 +232,10 @@ def _server_message(exc: Exception) -> str:
     if isinstance(body, str) and body.strip():
         return body.strip()[:300]
     return str(getattr(exc, "message", None) or exc or type(exc).__name__)
+
+
+def _retries_text(retries: int) -> str:
+    return f"{retries} retr{'y' if retries == 1 else 'ies'}"
 
 
 def _cause(exc: BaseException) -> str:

@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping
 
 from ..errors import LLMOptError, ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
-from ._base import Request, Response
+from ._base import ProviderBase, Request, Response
+from ._python_source import source_digest
 from ._python_target import Target, injected_names, load_function, parse_target
 
 __all__ = ["PythonProvider", "PythonProviderType"]
@@ -35,7 +36,7 @@ class _Loaded:
     label: str
 
 
-class PythonProvider:
+class PythonProvider(ProviderBase):
     """Calls one user function per request; cached only with ``cache: true``."""
 
     #: The case's fields and context reach the function, so they belong in the cache key.
@@ -49,9 +50,16 @@ class PythonProvider:
         self._target = target
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
+        self._source: str | None = None
 
     def identity(self) -> Mapping[str, Any]:
-        return {"id": self._spec.id}
+        """The function's id and, when its answers are cached, the digest of its source
+        (its module and the project modules that imports), so an edit invalidates them."""
+        if not self.cacheable:
+            return {"id": self._spec.id}
+        if self._source is None:
+            self._source = source_digest(self._target, self._base_dir) or ""
+        return {"id": self._spec.id, "source": self._source or None}
 
     async def generate(self, request: Request) -> Response:
         loaded = self._loaded or await asyncio.to_thread(self._load)

@@ -98,6 +98,8 @@ class Renderer:
             raise RenderError(f"{where}: {key}: {exc.message} (available: {known})") from None
         except TemplateError as exc:
             raise RenderError(f"{where}: {key}: {type(exc).__name__}: {exc}") from None
+        except (RecursionError, ArithmeticError, ValueError, TypeError, LookupError, AttributeError, MemoryError) as exc:
+            raise RenderError(f"{where}: {key}: the template failed: {type(exc).__name__}: {_short(exc)}") from None
 
 
 def check_template(source: str) -> str | None:
@@ -109,3 +111,13 @@ def check_template(source: str) -> str | None:
     except TemplateSyntaxError as exc:
         return f"template syntax error on template line {exc.lineno}: {exc.message}"
     return None
+
+
+def _short(exc: BaseException) -> str:
+    """An exception's message, cut to one readable line."""
+    try:
+        text = str(exc)
+    except ValueError:  # an int too large to show
+        text = type(exc).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -5,37 +5,57 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
-from ._write import ReportError, load_results, write_report
+from ._direction import fill_directions
+from ._format import ReportError, ReportTarget, named_format, report_target
+from ._write import load_results, write_report
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 
 def add_report_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     report = sub.add_parser("report", help="render reports from a results JSON (--llmopt-json)")
     report.add_argument("results", type=Path, help="a results JSON written by --llmopt-json")
-    report.add_argument("--html", type=Path, metavar="PATH", help="write the HTML report")
-    report.add_argument("--md", type=Path, metavar="PATH", help="write the Markdown summary")
+    report.add_argument("--html", metavar="PATH", help="write the HTML report to PATH (whatever its suffix)")
+    report.add_argument("--md", metavar="PATH", help="write the Markdown summary to PATH (whatever its suffix)")
+    report.add_argument(
+        "-o", "--output", action="append", default=[], metavar="[FORMAT:]PATH",
+        help="write a report in any registered format (the project's plugins' too); the suffix picks it "
+        "unless FORMAT: names it (repeatable)",
+    )
     report.set_defaults(run=run_report)
     compare = sub.add_parser("compare", help="show metric changes between two results JSON files")
     compare.add_argument("old", type=Path, help="the earlier run's results JSON")
     compare.add_argument("new", type=Path, help="the later run's results JSON")
     compare.add_argument(
         "--fail-on-drop", type=float, metavar="X",
-        help="exit 1 when any metric got worse by more than X (absolute; lower is better for latency and cost)",
+        help="exit 1 when any metric got worse by more than X (absolute, in the metric's direction: "
+        "lower is better for latency and cost)",
     )
     compare.set_defaults(run=run_compare)
 
 
+def _targets(args: argparse.Namespace, registry: "Registry") -> list[ReportTarget]:
+    """The reports asked for: --html and --md name their format, -o picks one."""
+    formats = registry.report_formats
+    named = [(name, path) for name, path in (("html", args.html), ("markdown", args.md)) if path is not None]
+    targets = [ReportTarget(Path(path), named_format(name, formats)) for name, path in named]
+    return targets + [report_target(text, formats) for text in args.output]
+
+
 def run_report(args: argparse.Namespace) -> int:
-    if args.html is None and args.md is None:
-        print("llmopt report: nothing to write; give --html PATH and/or --md PATH", file=sys.stderr)
+    if args.html is None and args.md is None and not args.output:
+        print("llmopt report: nothing to write; give --html PATH, --md PATH and/or -o [FORMAT:]PATH", file=sys.stderr)
         return 2
+    registry = _registry()
     try:
-        doc = load_results(args.results)
-        for path in (args.html, args.md):
-            if path is not None:
-                write_report(doc, path)
-                print(f"report: {path}")
+        targets = _targets(args, registry)
+        doc = fill_directions(load_results(args.results), registry.metrics)
+        for target in targets:
+            write_report(doc, target.path, target.format)
+            print(f"report: {target.path}")
     except ReportError as exc:
         print(f"llmopt: {exc}", file=sys.stderr)
         return 2
@@ -45,12 +65,13 @@ def run_report(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from ._compare import compare, compare_rows, text_table
 
+    metrics = _registry().metrics
     try:
-        old, new = load_results(args.old), load_results(args.new)
+        old, new = (fill_directions(load_results(path), metrics) for path in (args.old, args.new))
     except ReportError as exc:
         print(f"llmopt: {exc}", file=sys.stderr)
         return 2
-    changes = compare(old, new, _direction())
+    changes = compare(old, new)
     if not changes:
         print("no metrics in either run")
         return 0
@@ -62,20 +83,15 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _direction() -> Callable[[str], bool] | None:
-    """Whether a metric key is higher-is-better, from the registered metrics (the
-    project's plugins included) when they load; None falls back to the names."""
+def _registry() -> "Registry":
+    """The current folder's project's registry (its metrics' directions, its report
+    formats); the built-in one, with a note, when the project's plugins do not load."""
+    from ..cli._project import Project
+    from ..registry import create_registry
+
     try:
-        from .._project import Project
-        from ..registry import create_registry
-
-        project = Project.of(Path.cwd())
-        metrics = create_registry(project.plugins(), rootdir=project.root).metrics
-    except Exception:  # a report must not depend on the project's plugins importing
-        return None
-
-    def higher(key: str) -> bool:
-        metric = metrics.get(key.split("(", 1)[0])
-        return bool(metric.higher_is_better) if metric is not None else not key.startswith(("latency", "cost"))
-
-    return higher
+        return Project.of(Path.cwd()).registry()
+    except Exception as exc:  # a report must not depend on the project's plugins importing
+        reason = f"{type(exc).__name__}: {exc}"
+        print(f"llmopt: the project's plugins did not load ({reason}); using the built-in ones", file=sys.stderr)
+        return create_registry(entry_points=False)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from . import _doc as d
+from ._direction import higher_is_better
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class Change:
     def apart(self) -> bool:
         """True when both runs have intervals and they do not overlap."""
         a, b = (self.old or {}).get("ci"), (self.new or {}).get("ci")
-        return bool(a and b) and (a[1] < b[0] or b[1] < a[0])
+        if not a or not b:
+            return False
+        return bool(a[1] < b[0] or b[1] < a[0])
 
 
 def _metrics(doc: Mapping[str, Any]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
@@ -49,14 +52,12 @@ def _metrics(doc: Mapping[str, Any]) -> dict[tuple[str, str, str], Mapping[str, 
     }
 
 
-def compare(
-    old: Mapping[str, Any], new: Mapping[str, Any], higher_is_better: Callable[[str], bool] | None = None
-) -> list[Change]:
-    """Every metric of either run, in the new run's order, then the ones only the old run had."""
-    better = higher_is_better or (lambda key: not d.lower_is_better(key))
+def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """Every metric of either run, in the new run's order, then the ones only the old run
+    had; each metric's direction is the new run's (the old run's for a gone metric)."""
     before, after = _metrics(old), _metrics(new)
     keys = list(after) + [k for k in before if k not in after]
-    return [Change(*k, before.get(k), after.get(k), better(k[2])) for k in keys]
+    return [Change(*k, before.get(k), after.get(k), higher_is_better(after.get(k) or before.get(k))) for k in keys]
 
 
 def _value(m: Mapping[str, Any] | None) -> str:
@@ -82,7 +83,7 @@ def _note(c: Change, fail_on_drop: float | None) -> str:
 
 
 def compare_rows(changes: Iterable[Change], fail_on_drop: float | None = None) -> list[tuple[str, ...]]:
-    head = ("scenario", "variant", "metric", "old", "new", "change", "")
+    head: tuple[str, ...] = ("scenario", "variant", "metric", "old", "new", "change", "")
     return [head] + [
         (c.scenario, c.variant, c.metric, _value(c.old), _value(c.new), d.fmt(c.change, signed=True),
          _note(c, fail_on_drop))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
+from ._direction import higher_is_better
+
 #: Outcomes in the order reports list them: what needs attention first.
 OUTCOME_ORDER = {"failed": 0, "error": 1, "passed": 2, "skipped": 3}
-#: Metric keys whose values are not scores in [0, 1] (lower is better).
-LOWER_IS_BETTER_PREFIXES = ("latency", "cost")
 
 
 def fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
@@ -43,10 +43,6 @@ def shown_p(a: Mapping[str, Any]) -> Any:
     correction applied, else the plain one (the JSON holds ``p_adjusted: null`` then)."""
     adjusted = a.get("p_adjusted")
     return adjusted if adjusted is not None else a.get("p_value")
-
-
-def lower_is_better(metric_key: str) -> bool:
-    return metric_key.startswith(LOWER_IS_BETTER_PREFIXES)
 
 
 def baseline_of(entry: Mapping[str, Any]) -> str | None:
@@ -123,11 +119,13 @@ def case_failed(case: Mapping[str, Any], unit_keys: Iterable[str]) -> bool:
 
 
 def unit_metrics(variant: Mapping[str, Any]) -> list[str]:
-    """Metric keys whose per-case scores are all in [0, 1] (so below 1 is a miss)."""
+    """Keys of higher-is-better metrics whose per-case scores are all in [0, 1] (so
+    below 1 is a miss)."""
+    metrics = variant.get("metrics") or {}
     keys: dict[str, bool] = {}
     for case in variant.get("cases", []):
         for key, value in (case.get("scores") or {}).items():
-            ok = isinstance(value, (int, float)) and 0.0 <= value <= 1.0 and not lower_is_better(key)
+            ok = isinstance(value, (int, float)) and 0.0 <= value <= 1.0 and higher_is_better(metrics.get(key))
             keys[key] = keys.get(key, True) and ok
     return [k for k, ok in keys.items() if ok]
 

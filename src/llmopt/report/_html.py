@@ -7,6 +7,7 @@ from html import escape
 from typing import Any, Mapping, Sequence
 
 from . import _doc as d
+from ._direction import scenario_direction
 from ._svg import Bar, interval_chart
 
 #: Cases shown per variant; failures and errors are always shown, passes up to this many.
@@ -26,7 +27,7 @@ th{background:#f0f2f5;font-weight:600}td.num{text-align:right;font-variant-numer
 .badge{display:inline-block;padding:0 6px;border-radius:3px;font-weight:600;font-size:12px;color:#fff}
 .passed{background:#2e7d32}.failed{background:#c62828}.error{background:#ef6c00}.skipped{background:#757575}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.chart{background:#fcfcfd;border:1px solid #e3e6ea;border-radius:4px}
-.chart .lbl,.chart .val,.chart .tickl{font-size:11px;fill:#33404d}.chart .ttl{font-size:12px;font-weight:600;fill:#1d232b}
+.chart .lbl,.chart .val,.chart .tickl,.chart .better{font-size:11px;fill:#33404d}.chart .ttl{font-size:12px;font-weight:600;fill:#1d232b}
 .chart .axis{stroke:#8a96a3}.chart .tick{stroke:#eceff2}.chart .zero{stroke:#5d6875;stroke-dasharray:3 3}
 .chart .whisker{stroke:#33404d;stroke-width:1.5}.dot{fill:#1565c0}.dot.baseline{fill:#8a96a3}
 .dot.up{fill:#2e7d32}.dot.down{fill:#c62828}
@@ -108,7 +109,9 @@ def _metric_charts(entry: Mapping[str, Any]) -> str:
                 continue
             low, high = (m.get("ci") or (None, None))[:2] if m.get("ci") else (None, None)
             bars.append(Bar(name, float(m["value"]), low, high, "baseline" if name == base else "variant"))
-        charts.append(interval_chart(f"{key} by variant", bars, unit=not d.lower_is_better(key)))
+        higher = scenario_direction(entry, key)
+        # A higher-is-better metric is most often a score in [0, 1]: its axis spans that.
+        charts.append(interval_chart(f"{key} by variant", bars, higher_is_better=higher, unit=higher))
     return _charts(charts, "No metric values.")
 
 
@@ -118,6 +121,7 @@ def _delta_charts(entry: Mapping[str, Any]) -> str:
         return ""
     charts = []
     for key in d.metric_keys(entry):
+        higher = scenario_direction(entry, key)
         bars = []
         for name in entry["variants"]:
             if name == base:
@@ -125,10 +129,10 @@ def _delta_charts(entry: Mapping[str, Any]) -> str:
             value, ci = d.delta(entry, name, base, key)
             if value is None:
                 continue
-            better = (value < 0) if d.lower_is_better(key) else (value > 0)
+            better = (value > 0) if higher else (value < 0)
             low, high = (ci[0], ci[1]) if ci else (None, None)
             bars.append(Bar(name, value, low, high, "up" if better else ("down" if value else "variant")))
-        charts.append(interval_chart(f"{key}: change vs {base}", bars, zero=True))
+        charts.append(interval_chart(f"{key}: change vs {base}", bars, higher_is_better=higher, zero=True))
     return _charts(charts, f"No variant to compare with {base}.")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import _doc as d
+from ._direction import higher_is_better
 
 #: GitHub refuses comments over 65,536 characters; stay well below.
 MAX_CHARS = 60_000
@@ -24,7 +25,7 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+def _table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
 
@@ -41,7 +42,7 @@ def _title(doc: Mapping[str, Any]) -> list[str]:
     return [f"## llmopt {'❌' if bad else '✅'} {parts}", "", spend, ""]
 
 
-def _assertion_row(scenario: str, a: Mapping[str, Any]) -> list[str]:
+def _assertion_row(scenario: str, a: Mapping[str, Any]) -> list[Any]:
     signed = a.get("delta") is not None
     return [
         f"{ICONS.get(a.get('outcome', ''), '')} {a.get('outcome', '')}", scenario, a.get("variant"),
@@ -70,18 +71,34 @@ def _assertion_lines(doc: Mapping[str, Any], budget: int) -> list[str]:
     return lines
 
 
+def _change(entry: Mapping[str, Any], name: str, base: str | None, key: str) -> str:
+    """The change of a metric from the baseline, and whether that is better or worse
+    in the metric's direction (``higher_is_better``)."""
+    if base is None or len(entry["variants"]) < 2:
+        return "-"
+    if name == base:
+        return "(baseline)"
+    value, _ = d.delta(entry, name, base, key)
+    if value is None:
+        return "-"
+    better = value > 0 if higher_is_better(entry["variants"][name]["metrics"][key]) else value < 0
+    return d.fmt(value, signed=True) + (" better" if better else " worse" if value else "")
+
+
 def _metric_rows(entry: Mapping[str, Any]) -> list[list[str]]:
+    base = d.baseline_of(entry)
     rows = []
     for name, variant in entry.get("variants", {}).items():
         for key, m in (variant.get("metrics") or {}).items():
-            rows.append([name, key, d.fmt(m.get("value")), d.fmt_ci(m.get("ci")), str(m.get("n", "-")),
-                         str(variant.get("errors", 0)), f"{(variant.get('usage') or {}).get('cost_usd', 0.0):.4f}"])
+            rows.append([name, key, d.fmt(m.get("value")), d.fmt_ci(m.get("ci")), _change(entry, name, base, key),
+                         str(m.get("n", "-")), str(variant.get("errors", 0)),
+                         f"{(variant.get('usage') or {}).get('cost_usd', 0.0):.4f}"])
     return rows
 
 
 def _scenario_lines(entry: Mapping[str, Any]) -> list[str]:
     rows = _metric_rows(entry)
-    head = ("variant", "metric", "value", "95% CI", "n", "errors", "cost $")
+    head = ("variant", "metric", "value", "95% CI", "vs baseline", "n", "errors", "cost $")
     lines = [f"### {_escape(str(entry.get('scenario')))} (`{entry.get('spec')}`)", ""]
     lines += _table(head, rows[:MAX_METRIC_ROWS]) if rows else ["(no results)"]
     if len(rows) > MAX_METRIC_ROWS:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:
-    from ..results import CaseResult
+    from ..engine.results import CaseResult
 
 CLEAR_TO_END = "\x1b[K"
 #: Seconds between two redraws (the last case always redraws).

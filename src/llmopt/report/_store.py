@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from ..results import AssertionOutcome, Usage, VariantResult
+from ..engine.results import AssertionOutcome, Usage, VariantResult
+from ._direction import with_directions
 
 FORMAT_VERSION = 1
 
@@ -23,10 +24,14 @@ class ResultsStore:
             self._scenarios[key] = {"scenario": scenario, "spec": spec, "variants": {}, "assertions": []}
         return self._scenarios[key]
 
-    def add_variant(self, spec: str, result: VariantResult, order: Sequence[str] = ()) -> None:
-        """Record a variant's result; ``order`` lists the scenario's variants as written."""
+    def add_variant(
+        self, spec: str, result: VariantResult, order: Sequence[str] = (), directions: Mapping[str, bool] | None = None
+    ) -> None:
+        """Record a variant's result; ``order`` lists the scenario's variants as written,
+        ``directions`` whether higher is better for each metric key (default True)."""
         entry = self._scenario(result.scenario, spec)
-        entry["variants"].setdefault(result.variant, result.to_json())
+        if result.variant not in entry["variants"]:
+            entry["variants"][result.variant] = with_directions(result.to_json(), directions or {})
         if order:
             entry["order"] = list(order)
 

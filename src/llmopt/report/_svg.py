@@ -94,16 +94,26 @@ def _axis(scale: _Scale, height: float, zero: bool) -> str:
     return "".join(parts)
 
 
-def interval_chart(title: str, bars: Sequence[Bar], *, zero: bool = False, unit: bool = False) -> str:
-    """An SVG chart of ``bars`` (empty string when there is nothing to draw)."""
+def _better(higher_is_better: bool) -> str:
+    """Which way along the axis is better, at the chart's top right (above the values)."""
+    text = "higher is better →" if higher_is_better else "← lower is better"
+    return _label(text, LABEL_W + PLOT_W + VALUE_W - 4, 13, "end", "better")
+
+
+def interval_chart(
+    title: str, bars: Sequence[Bar], *, higher_is_better: bool, zero: bool = False, unit: bool = False
+) -> str:
+    """An SVG chart of ``bars`` (empty string when there is nothing to draw); the
+    axis grows to the right and a note says on which side better values lie."""
     if not bars:
         return ""
     scale = _Scale(*_extent(bars, zero, unit))
     height = TOP + ROW_H * len(bars) + 16
     width = LABEL_W + PLOT_W + VALUE_W
     rows = "".join(_row(b, TOP + ROW_H * i + ROW_H / 2 - 4, scale) for i, b in enumerate(bars))
+    better = "higher" if higher_is_better else "lower"
     return (
-        f'<svg class="chart" role="img" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
-        f'{_label(title, 4, 13, "start", "ttl")}{_axis(scale, height, zero)}{rows}</svg>'
+        f'<svg class="chart" data-better="{better}" role="img" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
+        f'{_label(title, 4, 13, "start", "ttl")}{_better(higher_is_better)}{_axis(scale, height, zero)}{rows}</svg>'
     )

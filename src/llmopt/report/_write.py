@@ -1,64 +1,37 @@
-"""Writing the reports a run asks for: the format follows the file's suffix."""
+"""Writing the reports a run asks for, each in its registered format."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping, Sequence
 
-from ..errors import LLMOptError
+from ._format import ReportError, ReportFormat, ReportTarget, format_of
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
-class ReportError(LLMOptError):
-    """A report cannot be written (unknown format, unreadable results)."""
+def write_report(doc: Mapping[str, Any], path: Path, fmt: ReportFormat | None = None) -> None:
+    """Write ``doc`` to ``path`` in ``fmt``, by default the built-in format of its suffix."""
+    if fmt is None:
+        from ._builtin_formats import builtin_formats_by_name
 
-
-def _html(doc: Mapping[str, Any]) -> str:
-    from ._page import render_html
-
-    return render_html(doc)
-
-
-def _markdown(doc: Mapping[str, Any]) -> str:
-    from ._markdown import render_markdown
-
-    return render_markdown(doc)
-
-
-def _json(doc: Mapping[str, Any]) -> str:
-    return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
-
-
-RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    ".html": _html, ".htm": _html, ".md": _markdown, ".markdown": _markdown, ".json": _json,
-}
-
-
-def check_report_path(path: Path) -> None:
-    """ReportError unless the suffix names a known format."""
-    if path.suffix.lower() not in RENDERERS:
-        known = ", ".join(sorted(RENDERERS))
-        raise ReportError(f"{path}: unknown report format {path.suffix or '(no suffix)'!r}; use one of {known}")
-
-
-def write_report(doc: Mapping[str, Any], path: Path) -> None:
-    """Render ``doc`` in the format of ``path``'s suffix and write it."""
-    check_report_path(path)
+        fmt = format_of(path, builtin_formats_by_name())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(RENDERERS[path.suffix.lower()](doc), encoding="utf-8")
+    fmt.write(doc, path)
 
 
 def append_step_summary(doc: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Path | None:
     """Append the Markdown summary to ``$GITHUB_STEP_SUMMARY`` when it is set."""
+    from ._markdown import render_markdown
+
     target = environ.get(STEP_SUMMARY_ENV)
     if not target:
         return None
     path = Path(target)
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(_markdown(doc) + "\n")
+        handle.write(render_markdown(doc) + "\n")
     return path
 
 
@@ -75,16 +48,19 @@ def load_results(path: Path) -> dict[str, Any]:
     return doc
 
 
-def write_reports(doc: Mapping[str, Any], paths: list[Path]) -> list[str]:
+def write_reports(doc: Mapping[str, Any], targets: Sequence[ReportTarget]) -> list[str]:
     """Write every report asked for, and the job summary on GitHub Actions; the lines
     returned say where each went."""
     lines = []
-    for path in paths:
+    for target in targets:
         try:
-            write_report(doc, path)
-            lines.append(f"report: {path}")
+            write_report(doc, target.path, target.format)
+            lines.append(f"report: {target.path}")
         except OSError as exc:
-            lines.append(f"report: could not write {path}: {exc.strerror or exc}")
+            lines.append(f"report: could not write {target.path}: {exc.strerror or exc}")
+        except Exception as exc:  # a plugin's format must not lose the run's other reports
+            problem = f"{type(exc).__name__}: {exc}"
+            lines.append(f"report: the {target.format.name} format failed on {target.path}: {problem}")
     try:
         summary = append_step_summary(doc)
     except OSError as exc:

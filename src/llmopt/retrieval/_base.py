@@ -41,14 +41,42 @@ class Hit:
 
 @runtime_checkable
 class Index(Protocol):
-    """A ready index: answers queries with the best chunks."""
+    """A ready index: answers queries with the best chunks.
+
+    ``search`` is required; ``asearch`` and ``aclose`` are optional, with the
+    defaults of :class:`IndexBase`.
+    """
 
     def search(self, query: str, top_k: int) -> list[Hit]:
         """At most ``top_k`` hits, best first."""
 
+    async def asearch(self, query: str, top_k: int) -> list[Hit]:
+        """Like ``search``, awaited in the evaluation's event loop (an index whose
+        queries call a model); default: ``search``."""
+
+    async def aclose(self) -> None:
+        """Release what the queries of the current event loop opened (default: nothing)."""
+
+
+class IndexBase:
+    """The defaults of an index's optional members; derive an index from it."""
+
+    def search(self, query: str, top_k: int) -> list[Hit]:
+        raise NotImplementedError
+
+    async def asearch(self, query: str, top_k: int) -> list[Hit]:
+        return self.search(query, top_k)
+
+    async def aclose(self) -> None:
+        return None
+
 
 class RetrieverType(Protocol):
-    """A named kind of retriever, registered through ``llmopt_retrievers``."""
+    """A named kind of retriever, registered through ``llmopt_retrievers``.
+
+    ``name``, ``check`` and ``build`` are required; ``bind`` and ``use_calls`` are
+    optional, with the defaults of :class:`RetrieverBase`.
+    """
 
     name: str
 
@@ -57,6 +85,43 @@ class RetrieverType(Protocol):
 
     def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
         """Build the index of ``chunks`` (raise RetrievalError when it cannot)."""
+
+    def bind(self, retrievers: Mapping[str, "RetrieverType"]) -> None:
+        """Receive every registered retriever once the registry is complete (the
+        ``hybrid`` retriever fuses them); default: nothing."""
+
+    def use_calls(self, calls: Any) -> None:
+        """Receive the engine's call gateway (an ``EmbeddingCalls``) for the model
+        calls its indexes make; default: nothing."""
+
+
+class RetrieverBase:
+    """The defaults of a retriever's optional members; derive a retriever from it."""
+
+    def bind(self, retrievers: Mapping[str, "RetrieverType"]) -> None:
+        return None
+
+    def use_calls(self, calls: Any) -> None:
+        return None
+
+
+RETRIEVER_OPTIONAL = ("bind", "use_calls")
+RETRIEVER_REQUIRED = ("name", "check", "build")
+INDEX_OPTIONAL = ("asearch", "aclose")
+
+
+def declared_index(index: Index) -> Index:
+    """``index`` with the defaults of the optional members it lacks."""
+    from .._contracts import with_defaults
+
+    return with_defaults(index, IndexBase, INDEX_OPTIONAL, ("search",), "index")
+
+
+def declared_retriever(retriever: RetrieverType) -> RetrieverType:
+    """``retriever`` with the defaults of the optional members it lacks."""
+    from .._contracts import with_defaults
+
+    return with_defaults(retriever, RetrieverBase, RETRIEVER_OPTIONAL, RETRIEVER_REQUIRED, "retriever")
 
 
 @dataclass(frozen=True)

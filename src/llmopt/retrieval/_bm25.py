@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Index, IndexState
+from ._base import Chunk, Index, IndexState, RetrieverBase
 from ._encoding import QueryEncoder
 from ._settings import check_common, is_number, require_source
 from ._sparse import SparseIndex, fit_matrix, restore_sparse, sklearn_fingerprint, term_major
@@ -23,7 +23,7 @@ K1 = 1.5
 B = 0.75
 
 
-class BM25Retriever:
+class BM25Retriever(RetrieverBase):
     """Okapi BM25 (k1 = 1.5, b = 0.75 unless the options ``k1`` and ``b`` say otherwise)."""
 
     name = "bm25"

@@ -5,9 +5,10 @@ text-embedding-3-small, base_url: ..., batch_size: 64}}`` or ``embedding: {provi
 local}`` (offline, the shipped GGUF model). Chunks are embedded in batches when the
 index is built; the vectors are kept in the on-disk index cache (keyed by the
 source's content, the chunking and the embedding settings, and checked against the
-embedding model's identity on load). Query vectors are kept in the response cache
-(keyed by the model's identity and the query text; never a key) once the runner
-hands the index its cache.
+embedding model's identity on load). Every embedding call goes through the engine's
+call gateway (handed over with ``use_calls``): budgeted and counted, and query vectors
+kept in the response cache (keyed by the model's identity and the query text; never
+a key).
 """
 
 from __future__ import annotations
@@ -19,20 +20,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
-from ..results import Usage
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Hit, Index, IndexState, RetrievalError
+from ._base import Chunk, Hit, Index, IndexBase, IndexState, RetrievalError, RetrieverBase
 from ._settings import check_common, require_source
 
 if TYPE_CHECKING:
-    from ..budget import Account
-    from ..cache import ResponseCache
-    from ..provider.embedding import Embedder, LocalEmbedder
+    from ..provider.embedding import Embedder, EmbeddingCalls, LocalEmbedder
 
 T = TypeVar("T")
 
 
-class EmbeddingRetriever:
+class EmbeddingRetriever(RetrieverBase):
     """Ranks chunks by the cosine of their embedding with the query's. Keeps the
     local embedding models it loaded (one per file) for as long as it lives."""
 
@@ -41,12 +39,12 @@ class EmbeddingRetriever:
     def __init__(self) -> None:
         self._local: dict[Path, "LocalEmbedder"] = {}
         self._lock = threading.Lock()
-        self._account: "Account | None" = None
+        self._calls: "EmbeddingCalls | None" = None
 
-    def use_account(self, account: "Account | None") -> None:
-        """Count the embedding calls of the indexes made from now on in ``account``
-        (and check them against its budget)."""
-        self._account = account
+    def use_calls(self, calls: "EmbeddingCalls | None") -> None:
+        """Make the embedding calls of the indexes built from now on through ``calls``
+        (the engine's gateway)."""
+        self._calls = calls
 
     def check(self, spec: RetrievalSpec, base_dir: Path) -> list[str]:
         from ..provider.embedding import check_embedding
@@ -56,11 +54,12 @@ class EmbeddingRetriever:
     def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
         import numpy as np
 
-        embedder = self._embedder(spec, base_dir)
+        embedder, calls = self._embedder(spec, base_dir), self._gateway()
         texts = [_text(chunk) for chunk in chunks]
-        embedded = blocking(embedder, lambda: embedder.embed(texts))
+        what = f"embedding {len(texts)} chunks of {spec.source} with {embedder.identity().get('model', 'the local model')}"
+        embedded = blocking(embedder, lambda: calls.embed(embedder, texts, what))
         vectors = np.asarray(embedded.vectors, dtype=np.float32).reshape(len(chunks), -1)
-        return EmbeddingIndex(chunks, vectors, embedder)
+        return EmbeddingIndex(chunks, vectors, embedder, calls)
 
     def restore(
         self, state: IndexState, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path
@@ -69,31 +68,29 @@ class EmbeddingRetriever:
         vectors = state.arrays["vectors"]
         if dict(state.meta.get("embedder", {})) != _plain(embedder.identity()) or vectors.shape[0] != len(chunks):
             raise ValueError("the stored embeddings were made by another model or for other chunks")
-        return EmbeddingIndex(chunks, vectors, embedder)
+        return EmbeddingIndex(chunks, vectors, embedder, self._gateway())
+
+    def _gateway(self) -> "EmbeddingCalls":
+        if self._calls is None:
+            raise RetrievalError("embedding retrieval makes its calls through the engine: no call gateway was given")
+        return self._calls
 
     def _embedder(self, spec: RetrievalSpec, base_dir: Path) -> "Embedder":
         from ..provider.embedding import create_embedder
 
         with self._lock:
-            embedder = create_embedder(spec.options.get("embedding") or {}, base_dir, self._local)
-            if hasattr(embedder, "account"):
-                embedder.account = self._account
-            return embedder
+            return create_embedder(spec.options.get("embedding") or {}, base_dir, self._local)
 
 
-class EmbeddingIndex:
+class EmbeddingIndex(IndexBase):
     """Unit vectors of the chunks; a query is embedded (or found in the cache) and
     compared by dot product. ``asearch`` awaits the embedding in the caller's loop."""
 
-    def __init__(self, chunks: Sequence[Chunk], vectors: Any, embedder: "Embedder") -> None:
+    def __init__(self, chunks: Sequence[Chunk], vectors: Any, embedder: "Embedder", calls: "EmbeddingCalls") -> None:
         self._chunks = tuple(chunks)
         self._vectors = vectors
         self._embedder = embedder
-        self._cache: "ResponseCache | None" = None
-
-    def use_cache(self, cache: "ResponseCache | None") -> None:
-        """Keep query vectors in ``cache`` (the response cache)."""
-        self._cache = cache
+        self._calls = calls
 
     def search(self, query: str, top_k: int) -> list[Hit]:
         return blocking(self._embedder, lambda: self.asearch(query, top_k))
@@ -111,20 +108,13 @@ class EmbeddingIndex:
         return [Hit(chunk=self._chunks[n], score=float(scores[n]), rank=rank) for rank, n in enumerate(order, start=1)]
 
     async def query_vector(self, query: str) -> list[float]:
-        """The query's vector, from the response cache when it was embedded before."""
-        from ..provider import Response
-
-        key = self._cache.key({"embedding": _plain(self._embedder.identity()), "input": query}) if self._cache else None
-        stored = self._cache.get(key) if self._cache is not None and key is not None else None
-        if stored is not None:
-            account = getattr(self._embedder, "account", None)
-            if account is not None:
-                account.add(Usage(cache_hits=1))
-            return list(json.loads(stored.text))
-        embedded = await self._embedder.embed([query])
-        if self._cache is not None and key is not None:
-            self._cache.put(key, Response(text=json.dumps(embedded.vectors[0]), input_tokens=embedded.input_tokens))
+        """The query's vector, through the gateway (from the response cache when it
+        was embedded before)."""
+        embedded = await self._calls.embed(self._embedder, [query], f"embedding the query {query[:40]!r} with {self._model_name()}", cached=True)
         return embedded.vectors[0]
+
+    def _model_name(self) -> str:
+        return str(self._embedder.identity().get("model") or "the local model")
 
     async def aclose(self) -> None:
         """Close the embedding client of the current event loop."""

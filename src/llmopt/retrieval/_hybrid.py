@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Hit, Index, IndexState, RestorableRetriever, RetrieverType, StorableIndex
+from ._base import (
+    Chunk,
+    Hit,
+    Index,
+    IndexBase,
+    IndexState,
+    RestorableRetriever,
+    RetrieverBase,
+    RetrieverType,
+    StorableIndex,
+    declared_index,
+)
 from ._settings import check_common, is_number
 
 DEFAULT_MEMBERS = ("tfidf", "bm25")
@@ -35,7 +46,7 @@ class Member:
     spec: RetrievalSpec
 
 
-class HybridRetriever:
+class HybridRetriever(RetrieverBase):
     """Fuses the rankings of ``members`` (retriever types by name) with RRF."""
 
     name = "hybrid"
@@ -118,13 +129,13 @@ class HybridRetriever:
         return Member(self._members[name], member_spec)
 
 
-class HybridIndex:
+class HybridIndex(IndexBase):
     """Reciprocal rank fusion of member indexes built on the same chunks."""
 
     def __init__(
         self, chunks: Sequence[Chunk], members: Sequence[tuple[str, Index]], k: float
     ) -> None:
-        self._members = tuple(members)
+        self._members = tuple((name, declared_index(index)) for name, index in members)
         self._k = float(k)
         self._order = {chunk.id: position for position, chunk in enumerate(chunks)}
 
@@ -140,23 +151,12 @@ class HybridIndex:
         if top_k < 1:
             return []
         depth = max(top_k, CANDIDATES)
-        found = []
-        for _, member in self._members:
-            asearch = getattr(member, "asearch", None)
-            found.append(await asearch(query, depth) if asearch is not None else member.search(query, depth))
+        found = [await member.asearch(query, depth) for _, member in self._members]
         return self._fused(found, top_k)
-
-    def use_cache(self, cache: Any) -> None:
-        """Hand the response cache to the members that keep query vectors in it."""
-        for _, member in self._members:
-            if hasattr(member, "use_cache"):
-                member.use_cache(cache)
 
     async def aclose(self) -> None:
         for _, member in self._members:
-            closer = getattr(member, "aclose", None)
-            if closer is not None:
-                await closer()
+            await member.aclose()
 
     def _fused(self, rankings: Sequence[Sequence[Hit]], top_k: int) -> list[Hit]:
         shares: dict[str, list[float]] = {}

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Hit, Index, RetrievalError
+from ._base import Chunk, Hit, Index, RetrievalError, RetrieverBase, IndexBase
 from ._settings import check_common, is_int, is_number
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -29,7 +29,7 @@ _FORMS = "'module:function' or 'path/to/file.py:function'"
 SearchFunction = Callable[[str, int], Any]
 
 
-class PythonRetriever:
+class PythonRetriever(RetrieverBase):
     """Delegates retrieval to a user function; the source's chunks are not used."""
 
     name = "python"
@@ -80,7 +80,7 @@ def load_function(reference: str, base_dir: Path) -> SearchFunction:
     return found
 
 
-class FunctionIndex:
+class FunctionIndex(IndexBase):
     """Calls the user's function for every query and turns its answer into hits."""
 
     def __init__(self, function: SearchFunction, reference: str) -> None:

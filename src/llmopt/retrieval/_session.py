@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Index, RestorableRetriever, RetrievalError, RetrieverType, StorableIndex
+from ._base import (
+    Chunk,
+    Index,
+    RestorableRetriever,
+    RetrievalError,
+    RetrieverType,
+    StorableIndex,
+    declared_index,
+    declared_retriever,
+)
 from ._corpus import checked_settings, chunk_corpus
 from ._settings import COMMON_OPTIONS, ChunkSettings
 from ._source import check_source, read_source
@@ -42,18 +51,13 @@ class RetrievalSession:
         self,
         registry_retrievers: Mapping[str, RetrieverType],
         cache_dir: Path | None = None,
-        response_cache: Any = None,
-        account: Any = None,
+        calls: Any = None,
     ) -> None:
-        self._retrievers = dict(registry_retrievers)
-        #: Counts (and budgets) the calls retrievers make, for those that take one.
-        for retriever in self._retrievers.values() if account is not None else ():
-            use_account = getattr(retriever, "use_account", None)
-            if use_account is not None:
-                use_account(account)
+        self._retrievers = {name: declared_retriever(r) for name, r in registry_retrievers.items()}
+        #: The engine's call gateway, for the retrievers whose indexes call a model.
+        for retriever in self._retrievers.values() if calls is not None else ():
+            retriever.use_calls(calls)
         self._store = IndexStore(Path(cache_dir)) if cache_dir is not None else None
-        #: Handed to indexes with ``use_cache`` (embeddings keep query vectors there).
-        self._response_cache = response_cache
         self._guard = threading.Lock()
         self._slots: dict[str, _Slot] = {}
         self.builds = 0
@@ -72,9 +76,7 @@ class RetrievalSession:
         with slot.lock:
             if slot.index is None:
                 slot.chunks = chunk_corpus(source, settings)
-                slot.index = self._make(retriever, spec, base_dir, slot.chunks, key)
-                if self._response_cache is not None and hasattr(slot.index, "use_cache"):
-                    slot.index.use_cache(self._response_cache)
+                slot.index = declared_index(self._make(retriever, spec, base_dir, slot.chunks, key))
             return slot.index
 
     def chunks_of(self, index: Index) -> Sequence[Chunk] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ._base import Chunk, Hit, IndexState, RetrievalError
+from ._base import Chunk, Hit, IndexState, RetrievalError, IndexBase
 from ._encoding import QueryEncoder, vocabulary_of
 
 if TYPE_CHECKING:
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from scipy.sparse import csr_matrix, spmatrix
 
 
-class SparseIndex:
+class SparseIndex(IndexBase):
     """Scores chunks by the dot product of their term weights with the query's.
 
     ``postings`` is term-major (one row per vocabulary term, one column per chunk),

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Index, IndexState
+from ._base import Chunk, Index, IndexState, RetrieverBase
 from ._encoding import QueryEncoder
 from ._settings import check_common, require_source
 from ._sparse import SparseIndex, fit_matrix, restore_sparse, sklearn_fingerprint, term_major
 
 
-class TfidfRetriever:
+class TfidfRetriever(RetrieverBase):
     """Lowercased words and bigrams without English stop words, sublinear term
     frequency; rows are L2-normalized so the dot product is the cosine."""
 

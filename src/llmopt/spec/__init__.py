@@ -1,6 +1,7 @@
 """Spec files: safe YAML loading with positions, the packaged JSON Schema, the Scenario model."""
 
 from ._loader import is_spec_file, load_scenario
+from ._marker import Lookalike, lookalike
 from ._model import (
     AssertionSpec,
     FineTuneSpec,
@@ -21,6 +22,7 @@ __all__ = [
     "AssertionSpec",
     "FineTuneSpec",
     "Location",
+    "Lookalike",
     "ModelSpec",
     "RecipeSpec",
     "RegressionSpec",
@@ -31,6 +33,7 @@ __all__ = [
     "VariantSpec",
     "is_spec_file",
     "load_scenario",
+    "lookalike",
     "metric_key",
     "spec_schema",
 ]

@@ -95,7 +95,7 @@ def _metric_issues(item: dict[str, Any], path: KeyPath, registry: "Registry") ->
     args = dict(item.get("args", {}))
     found = metric.check_args(args)
     judge = args.get("judge")
-    if hasattr(metric, "ascore") and isinstance(judge, dict) and isinstance(judge.get("provider"), str):
+    if metric.asks_model and isinstance(judge, dict) and isinstance(judge.get("provider"), str):
         if judge["provider"] not in registry.providers:  # a judge metric's model (args.judge)
             found.append("judge.provider: " + unknown_name("provider", judge["provider"], sorted(registry.providers)))
     return [Issue(path + ("args",), message) for message in found]
@@ -119,9 +119,9 @@ def misfit_finder(variants: Mapping[str, VariantSpec], registry: "Registry | Non
         variant = variants.get(variant_name)
         if metric is None or variant is None:
             return None
-        if variant.model is None and getattr(metric, "needs_output", True):
+        if variant.model is None and metric.needs_output:
             return f"variant '{variant_name}' has no model (a retrieval-only variant: only retrieval metrics apply)"
-        if implicit and variant.retrieval is None and getattr(metric, "needs_retrieval", False):
+        if implicit and variant.retrieval is None and metric.needs_retrieval:
             return f"variant '{variant_name}' has no retrieval"
         return None
 

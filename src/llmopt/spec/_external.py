@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from ._build import build_model, build_retrieval, build_task
 from ._merge import Merged
-from ._model import VariantSpec
+from ._model import Location, ModelSpec, RetrievalSpec, TaskSpec, VariantSpec
 from ._problems import Issue, KeyPath
+from ._schema import number_problem
 from ._suggest import unknown_name
 
 if TYPE_CHECKING:
@@ -29,6 +31,32 @@ def written_issues(data: dict[str, Any], registry: "Registry | None") -> list[Is
             path = base + ("retrieval", "retriever")
             issues += _name_issues("retriever", retrieval["retriever"], path, registry.retrievers)
     return issues
+
+
+#: Free-form mappings whose numbers llmopt itself reads (metric options, prices, the
+#: embedding model): a NaN or an infinity there is refused as in the typed keys.
+_NUMBER_PLACES = frozenset({"args", "price", "embedding"})
+
+
+def number_issues(data: dict[str, Any]) -> list[Issue]:
+    """Non-finite or oversized numbers inside the free-form mappings llmopt reads."""
+    issues = []
+    for path, value in _numbers(data, (), False):
+        problem = number_problem(value)
+        if problem is not None:
+            issues.append(Issue(path, problem, at_value=True))
+    return issues
+
+
+def _numbers(value: Any, path: KeyPath, inside: bool) -> Iterator[tuple[KeyPath, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, path + (key,), inside or key in _NUMBER_PLACES)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _numbers(item, path + (index,), inside)
+    elif inside and isinstance(value, (int, float)):
+        yield path, value
 
 
 def _places(data: dict[str, Any]) -> list[tuple[KeyPath, dict[str, Any]]]:
@@ -59,37 +87,65 @@ def _name_issues(kind: str, name: str, path: KeyPath, known: "dict[str, Any]") -
 
 def variant_issues(variant: VariantSpec, merged: Merged, spec_path: Path, registry: "Registry | None") -> list[Issue]:
     """Problems of one built variant, each placed where its part was written."""
-    issues = _dataset_issues(variant, merged, spec_path)
-    model = variant.model
-    provider_type = registry.providers.get(model.provider) if registry is not None and model is not None else None
-    if provider_type is not None and model is not None:
-        found = provider_type.check(model, spec_path.absolute().parent)
-        issues += [Issue(merged.source(("model",)), message) for message in found]
+    issues = _dataset_issues(variant.task, merged, spec_path)
+    if variant.model is not None:
+        issues += _model_issues(variant.model, merged, spec_path, registry)
     if variant.retrieval is not None:
-        issues += _retrieval_issues(variant, merged, spec_path, registry)
+        issues += _retrieval_issues(variant.retrieval, merged, spec_path, registry)
     return issues
 
 
+def partial_issues(merged: Merged, spec_path: Path, registry: "Registry | None", sound: set[str]) -> list[Issue]:
+    """The same checks for a variant that could not be built, on each sound section."""
+    data = merged.data
+    issues: list[Issue] = []
+    if "task" in sound and isinstance(data.get("task"), dict):
+        issues += _dataset_issues(build_task(data["task"], spec_path, Location("")), merged, spec_path)
+    model = data.get("model")
+    if "model" in sound and isinstance(model, dict) and isinstance(model.get("provider"), str):
+        issues += _model_issues(build_model(model), merged, spec_path, registry)
+    if "retrieval" in sound and isinstance(data.get("retrieval"), dict):
+        issues += _retrieval_issues(build_retrieval(data["retrieval"]), merged, spec_path, registry)
+    return issues
+
+
+def _model_issues(model: ModelSpec, merged: Merged, spec_path: Path, registry: "Registry | None") -> list[Issue]:
+    provider_type = registry.providers.get(model.provider) if registry is not None else None
+    if provider_type is None:
+        return []
+    found = guarded(provider_type.check, model, spec_path.absolute().parent)
+    return [Issue(merged.source(("model",)), message) for message in found]
+
+
 def _retrieval_issues(
-    variant: VariantSpec, merged: Merged, spec_path: Path, registry: "Registry | None"
+    retrieval: RetrievalSpec, merged: Merged, spec_path: Path, registry: "Registry | None"
 ) -> list[Issue]:
     from ..retrieval import check_source
 
-    assert variant.retrieval is not None
     base_dir = spec_path.absolute().parent
     where = merged.source(("retrieval",))
-    found = check_source(variant.retrieval, base_dir) if variant.retrieval.source is not None else []
-    retriever = registry.retrievers.get(variant.retrieval.retriever) if registry is not None else None
+    found = guarded(check_source, retrieval, base_dir) if retrieval.source is not None else []
+    retriever = registry.retrievers.get(retrieval.retriever) if registry is not None else None
     if retriever is not None:
-        found += retriever.check(variant.retrieval, base_dir)
+        found += guarded(retriever.check, retrieval, base_dir)
     return [Issue(where, message) for message in dict.fromkeys(found)]
 
 
-def _dataset_issues(variant: VariantSpec, merged: Merged, spec_path: Path) -> list[Issue]:
+def _dataset_issues(task: TaskSpec, merged: Merged, spec_path: Path) -> list[Issue]:
     from ..dataset import check_task, check_training
 
-    key = "dataset" if variant.task.dataset is not None else "cases"
+    key = "dataset" if task.dataset is not None else "cases"
     where = merged.source(("task", key))
-    issues = [Issue(where, message, at_value=True) for message in check_task(variant.task, spec_path)]
+    issues = [Issue(where, message, at_value=True) for message in guarded(check_task, task, spec_path)]
     train = merged.source(("task", "train"))
-    return issues + [Issue(train, message, at_value=True) for message in check_training(variant.task, spec_path)]
+    return issues + [Issue(train, message, at_value=True) for message in guarded(check_training, task, spec_path)]
+
+
+def guarded(check: Callable[..., list[str]], *args: Any) -> list[str]:
+    """``check(*args)``, with a path the system refuses (too long, a symlink loop, no
+    permission) as one problem rather than an exception."""
+    try:
+        return list(check(*args))
+    except (OSError, RuntimeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return [f"cannot check this path: {reason}"]

@@ -3,38 +3,50 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import Problem, SpecError
+from ..errors import LLMOptError, Problem, SpecError
 from ._assertions import assertion_issues, build_assertions, fit_issues, misfit_finder
 from ._build import build_variant
-from ._external import variant_issues, written_issues
-from ._merge import merge_variant, top_level, variant_names
+from ._external import number_issues, partial_issues, variant_issues, written_issues
+from ._merge import SECTIONS, Merged, merge_variant, top_level, variant_names
 from ._model import AssertionSpec, Location, Scenario, VariantSpec
 from ._problems import Issue, KeyPath, Spots, is_dirty, to_problems
 from ._recipes import resolve_recipe
 from ._schema import schema_issues
-from ._structure import structure_issues
+from ._structure import CHECKS, structure_issues
 from ._yaml import parse_yaml
 
 if TYPE_CHECKING:
     from ..recipe import RecipeBook
     from ..registry import Registry
 
-_SPEC_MARK = re.compile(r"^llmopt\s*:", re.MULTILINE)
+_SPEC_MARK = re.compile(r"""^(?:llmopt|"llmopt"|'llmopt')\s*:""", re.MULTILINE)
 _SUFFIXES = (".yaml", ".yml")
 
 
 def is_spec_file(path: Path) -> bool:
     """True for a .yaml/.yml file with a top-level ``llmopt:`` key (a cheap text check)."""
-    if path.suffix.lower() not in _SUFFIXES or not path.is_file():
-        return False
     try:
+        if path.suffix.lower() not in _SUFFIXES or not path.is_file():
+            return False
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
     return _SPEC_MARK.search(text.lstrip("\ufeff")) is not None
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """What the loader asks besides the file: names, recipes, and whether to read data."""
+
+    registry: "Registry | None"
+    recipes: "RecipeBook | None"
+    deep: bool = False
+    #: Datasets already read by the deep checks, by task (variants often share one).
+    read: dict[Any, Any] = field(default_factory=dict)
 
 
 def load_scenario(
@@ -43,25 +55,39 @@ def load_scenario(
     *,
     display_path: str | None = None,
     recipes: "RecipeBook | None" = None,
+    deep: bool = False,
 ) -> Scenario:
     """Load and validate the spec at ``path``.
 
     Raises :class:`SpecError` listing every problem found; ``display_path`` is how the
     file is named in messages (default ``str(path)``). Without a registry, metric and
     provider names are not checked. ``recipes`` (:func:`llmopt.recipe.load_book`) is
-    where ``recipe.use`` is looked up.
+    where ``recipe.use`` is looked up. ``deep`` (``llmopt validate``) also reads each
+    dataset and checks it against the templates and the python provider's function.
     """
     shown = str(path) if display_path is None else display_path
+    try:
+        return _load(path, shown, _Lookups(registry, recipes, deep))
+    except LLMOptError:
+        raise
+    except Exception as exc:  # a bug of llmopt or a plugin: still a message, not a traceback
+        message = f"internal error while checking the spec ({type(exc).__name__}: {exc}); please report it"
+        raise SpecError([Problem(shown, None, None, "", message)]) from exc
+
+
+def _load(path: Path, shown: str, lookups: _Lookups) -> Scenario:
     doc, issues = parse_yaml(_read(path, shown))
     if doc is None or not isinstance(doc.data, dict):
         raise SpecError(to_problems(issues, doc.spots if doc else Spots(), shown))
     data = doc.data
     yaml_paths = {issue.path for issue in issues}
     issues += [issue for issue in schema_issues(data) if issue.path not in yaml_paths]
+    issues += number_issues(data)
+    registry = lookups.registry
     issues += written_issues(data, registry)
     locate = _locator(doc.spots, shown)
     names = variant_names(data)
-    variants, found = _variants(data, names, path, (registry, recipes), issues, locate)
+    variants, found = _variants(data, names, path, lookups, issues, locate)
     issues += found
     issues += assertion_issues(data, names, registry, issues)
     misfit = misfit_finder(variants, registry)
@@ -95,31 +121,49 @@ def _variants(
     data: dict[str, Any],
     names: list[str] | None,
     spec_path: Path,
-    lookups: "tuple[Registry | None, RecipeBook | None]",
+    lookups: _Lookups,
     earlier: list[Issue],
     locate: Callable[[KeyPath], Location],
 ) -> tuple[dict[str, VariantSpec], list[Issue]]:
-    """Build every variant the earlier checks left clean; return them with new issues."""
+    """Build every variant the earlier checks left clean; return them with new issues.
+
+    A variant that cannot be built still has each of its sound sections checked against
+    the world (files, folders, providers), so those problems are listed too.
+    """
     if names is None:
         return {}, []
     overrides = data.get("variants") or {}
     usable = [n for n in names if isinstance(overrides.get(n), (dict, type(None)))]
     merged_all = [merge_variant(data, name) for name in usable]
     issues, unfit = structure_issues(top_level(data), merged_all, earlier)
-    registry, recipes = lookups
     variants: dict[str, VariantSpec] = {}
     checked = [*earlier, *issues]
     for merged in merged_all:
+        sound = _sound_sections(checked, merged)
         # A named recipe is looked up whenever the recipe section itself is sound, so its
         # problems are listed beside those of other sections (a bad provider, say).
-        recipe_sound = not is_dirty(checked, [("recipe",), ("variants", merged.name, "recipe")])
-        recipe, found = resolve_recipe(merged, recipes) if merged.name not in unfit or recipe_sound else (None, [])
+        fit = merged.name not in unfit
+        recipe, found = resolve_recipe(merged, lookups.recipes) if fit or "recipe" in sound else (None, [])
         issues += found
-        if recipe is not None and merged.name not in unfit:
-            variant = build_variant(merged, spec_path, locate, recipe)
-            issues += variant_issues(variant, merged, spec_path, registry)
-            variants[merged.name] = variant
+        if recipe is None or not fit:
+            issues += partial_issues(merged, spec_path, lookups.registry, sound)
+            continue
+        variant = build_variant(merged, spec_path, locate, recipe)
+        own = variant_issues(variant, merged, spec_path, lookups.registry)
+        issues += own
+        if lookups.deep and not own:
+            from ._deep import deep_issues
+
+            issues += deep_issues(variant, merged, spec_path, lookups.registry, lookups.read)
+        variants[merged.name] = variant
     return variants, issues
+
+
+def _sound_sections(checked: list[Issue], merged: Merged) -> set[str]:
+    """The sections of a variant that no problem found so far concerns, and that pass
+    the structural checks after merging."""
+    gaps = {check.section for check in CHECKS if check.find(merged.data) is not None}
+    return {s for s in SECTIONS if s not in gaps and not is_dirty(checked, [(s,), ("variants", merged.name, s)])}
 
 
 def _scenario(

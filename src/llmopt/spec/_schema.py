@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable
@@ -25,6 +26,8 @@ _TYPE_NAMES = {
 }
 #: Validators whose problem is about a value; one of them is kept per place, type first.
 _RANK = {"type": 0, "const": 1, "enum": 1}
+#: The largest whole number a spec may hold where it expects an integer (64 bits).
+MAX_INTEGER = 2**63 - 1
 
 
 def spec_schema() -> dict[str, Any]:
@@ -33,18 +36,47 @@ def spec_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+def is_finite_number(value: Any) -> bool:
+    """A number a spec may hold: not a boolean, not NaN or an infinity, and (for a
+    whole number) small enough to become a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return abs(value) <= MAX_INTEGER
+
+
+def number_problem(value: Any) -> str | None:
+    """Why a number read from YAML is unusable where a number is expected, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or is_finite_number(value):
+        return None
+    if isinstance(value, float):
+        return f"must be a finite number, got {show(value)}"
+    return f"is too large: at most {MAX_INTEGER}, got {show(value)}"
+
+
 @lru_cache(maxsize=1)
 def _validator() -> "Draft202012Validator":
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(spec_schema())
+    return schema_validator(spec_schema())
 
 
 def schema_validator(schema: dict[str, Any]) -> "Draft202012Validator":
-    """A validator of another packaged schema (recipe files), for :func:`schema_issues`."""
-    from jsonschema import Draft202012Validator
+    """A validator of a packaged schema (specs, recipe files), for :func:`schema_issues`.
 
-    return Draft202012Validator(schema)
+    Its numbers are finite: ``.nan``, ``.inf`` and whole numbers beyond 64 bits fail the
+    ``number`` and ``integer`` types, so no range check can pass them.
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    base = Draft202012Validator.TYPE_CHECKER
+    checker = base.redefine_many(
+        {
+            "number": lambda checker, value: base.is_type(value, "number") and is_finite_number(value),
+            "integer": lambda checker, value: base.is_type(value, "integer") and is_finite_number(value),
+        }
+    )
+    finite = validators.extend(Draft202012Validator, type_checker=checker)
+    return finite(schema)  # type: ignore[no-any-return]
 
 
 def schema_issues(data: Any, validator: "Draft202012Validator | None" = None) -> list[Issue]:
@@ -121,11 +153,26 @@ def show(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return _TYPE_NAMES["object" if isinstance(value, dict) else "array"]
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    if isinstance(value, int) and abs(value) > MAX_INTEGER:
+        return _big(value)
     return repr(value)
+
+
+def _big(value: int) -> str:
+    """A whole number too long to print, by its number of digits."""
+    size = abs(value)
+    digits = len(str(size)) if size.bit_length() < 13_000 else f"about {int(size.bit_length() * 0.30103) + 1}"
+    return f"a {'negative ' if value < 0 else ''}number of {digits} digits"
 
 
 def _type_message(expected: Any, value: Any, path: KeyPath) -> str:
     names = [expected] if isinstance(expected, str) else list(expected)
+    if {"number", "integer"} & set(names):
+        problem = number_problem(value)
+        if problem is not None:
+            return problem
     shown = [_TYPE_NAMES.get(n, n) for n in names if n != "null"] or ["null"]
     return f"expected {' or '.join(shown)}, got {show(value)}"
 

@@ -8,6 +8,8 @@ problems too, each at its line.
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,11 @@ _INT, _FLOAT, _TIMESTAMP = _CORE + "int", _CORE + "float", _CORE + "timestamp"
 _SCALAR_TAGS = {_STR, _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP}
 #: Upper bound on values built, so aliases cannot blow a small file up.
 _MAX_VALUES = 100_000
+#: How deep mappings and lists may nest; deeper documents are refused, not recursed into.
+MAX_DEPTH = 64
+#: Whole numbers beyond this many bits cannot even be printed in decimal (Python's limit).
+_MAX_INT_BITS = 14_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -46,11 +53,15 @@ def parse_yaml(text: str, kind: str = "spec", start: str = "llmopt: 1") -> tuple
 
     yaml = YAML(typ="safe", pure=True)
     try:
-        root = yaml.compose(text)
+        with warnings.catch_warnings():  # a reused anchor is valid YAML: the later one counts
+            warnings.simplefilter("ignore")
+            root = yaml.compose(text)
     except MarkedYAMLError as exc:
         return None, [_syntax_issue(exc)]
     except YAMLError as exc:
         return None, [_reader_issue(exc, text)]
+    except RecursionError:
+        return None, [_too_deep(text)]
     if root is None:
         return None, [Issue((), f"the file is empty; a {kind} starts with '{start}'", line=1, col=1)]
     walker = _Walker(yaml.constructor, kind)
@@ -81,6 +92,29 @@ def _reader_issue(exc: Exception, text: str) -> Issue:
     return Issue((), f"YAML error: {exc}")
 
 
+def _too_deep(text: str) -> Issue:
+    """Where a document too deep to compose first nests beyond MAX_DEPTH (read by events,
+    which needs no recursion)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
+    try:
+        for event in YAML(typ="safe", pure=True).parse(text):
+            depth += isinstance(event, CollectionStartEvent) - isinstance(event, CollectionEndEvent)
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                return Issue((), _deep_message(), line=mark.line + 1, col=mark.column + 1)
+    except (YAMLError, RecursionError):
+        pass
+    return Issue((), _deep_message(), line=1, col=1)
+
+
+def _deep_message() -> str:
+    return f"mappings and lists nest more than {MAX_DEPTH} levels deep"
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
@@ -104,6 +138,7 @@ class _Walker:
         self.issues: list[Issue] = []
         self._active: set[int] = set()
         self._count = 0
+        self._deep_reported = False
 
     def value(self, node: "Node", path: KeyPath) -> Any:
         from ruamel.yaml.nodes import MappingNode, SequenceNode
@@ -122,6 +157,12 @@ class _Walker:
 
     def _enter(self, node: "Node", path: KeyPath) -> bool:
         self._count += 1
+        if len(path) > MAX_DEPTH:
+            if not self._deep_reported:
+                self._deep_reported = True
+                line, col = _spot(node)
+                self.issues.append(Issue(path[:2], _deep_message(), line=line, col=col))
+            return False
         if self._count > _MAX_VALUES:
             if self._count == _MAX_VALUES + 1:
                 self.issues.append(Issue(path, "too many values (are aliases expanding?)", at_value=True))
@@ -190,7 +231,7 @@ class _Walker:
         from ruamel.yaml.nodes import ScalarNode
 
         if isinstance(node, ScalarNode):
-            key = str(node.value)
+            key = self._text(node, path, str(node.value))
             if node.tag not in _SCALAR_TAGS:
                 line, col = _spot(node)
                 self.issues.append(Issue(path + (key,), _refused(node.tag, self.kind), line=line, col=col))
@@ -205,23 +246,36 @@ class _Walker:
             self._refuse_tag(node, path)
             return text
         if tag in (_STR, _TIMESTAMP):
-            return text
+            return self._text(node, path, text)
         if tag == _NULL:
             return None
         if tag == _BOOL and text.lower() in ("true", "false"):
             return text.lower() == "true"
         return self._number(node, path)
 
+    def _text(self, node: "Node", path: KeyPath, text: str) -> str:
+        """``text`` with lone surrogates (``"\\ud800"`` escapes) refused and replaced,
+        so no later step meets a string that cannot be encoded."""
+        if _SURROGATE.search(text) is None:
+            return text
+        line, col = _spot(node)
+        message = "holds a lone surrogate escape (such as \\ud800), which is not valid Unicode text"
+        self.issues.append(Issue(path, message, line=line, col=col))
+        return _SURROGATE.sub("\ufffd", text)
+
     def _number(self, node: "Node", path: KeyPath) -> Any:
         try:
             if node.tag == _INT:
-                return int(self.constructor.construct_yaml_int(node))
-            if node.tag == _FLOAT:
+                number = int(self.constructor.construct_yaml_int(node))
+                if number.bit_length() <= _MAX_INT_BITS:
+                    return number
+            elif node.tag == _FLOAT:
                 return float(self.constructor.construct_yaml_float(node))
         except (ValueError, TypeError, ArithmeticError):
             pass
-        self.issues.append(Issue(path, f"cannot read {node.value!r} as {_show_tag(node.tag)}", at_value=True))
-        return node.value
+        shown = node.value if len(node.value) <= 40 else node.value[:30] + f"... ({len(node.value)} characters)"
+        self.issues.append(Issue(path, f"cannot read {shown!r} as {_show_tag(node.tag)}", at_value=True))
+        return shown
 
 
 def _refused(tag: str, kind: str = "spec") -> str:

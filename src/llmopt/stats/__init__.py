@@ -1,18 +1,30 @@
 """Statistics of results: intervals of aggregates, paired comparisons, gates, power."""
 
-from ._gate import POWER, Power, holm, holm_level, margin_passes, power, superiority_passes
+from ._gate import (
+    POWER,
+    Power,
+    holm,
+    holm_level,
+    margin_passes,
+    power,
+    superiority_passes,
+    unchanged_gain_low,
+    unchanged_margin_n,
+)
 from ._intervals import (
+    MIN_CLUSTERS,
     SEED,
+    FewClustersWarning,
     Interval,
     bootstrap_interval,
     cluster_se,
     is_binary,
     mean_interval,
     t_interval,
+    unit_bounds,
     wilson,
     z_value,
 )
-from ._repeats import REDUCERS, consistency, reduce_scores
 from ._paired import (
     Paired,
     agresti_min,
@@ -22,12 +34,16 @@ from ._paired import (
     paired_cluster_t,
     paired_means,
     paired_t,
+    score_width,
 )
+from ._repeats import REDUCERS, consistency, reduce_scores
 
 __all__ = [
+    "MIN_CLUSTERS",
     "POWER",
     "REDUCERS",
     "SEED",
+    "FewClustersWarning",
     "Interval",
     "Paired",
     "Power",
@@ -48,8 +64,12 @@ __all__ = [
     "paired_t",
     "power",
     "reduce_scores",
+    "score_width",
     "superiority_passes",
     "t_interval",
+    "unchanged_gain_low",
+    "unchanged_margin_n",
+    "unit_bounds",
     "wilson",
     "z_value",
 ]

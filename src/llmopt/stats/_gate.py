@@ -7,8 +7,8 @@ serves metrics where higher is better and those where lower is (latency, cost).
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Sequence
 
 #: The power at which the minimum detectable effect is quoted.
@@ -78,3 +78,20 @@ def power(se: float | None, n: int, confidence: float, margin: float) -> Power:
     if margin <= 0.0 or mde <= margin:
         return Power(mde, False, None, margin)
     return Power(mde, True, int(math.ceil(n * (mde / margin) ** 2)), margin)
+
+
+def unchanged_gain_low(n: int, confidence: float) -> float:
+    """The lower bound of the gain when nothing changed: the interval of ``n`` pairs of
+    identical 0/1 (or [0, 1]) scores, ``-z / (n + 2)`` (Agresti-Min; the paired t of
+    identical scores uses the same standard error)."""
+    z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+    return max(-1.0, -z / (n + 2))
+
+
+def unchanged_margin_n(max_drop: float, confidence: float) -> int | None:
+    """The fewest cases at which a non-inferiority gate of ``max_drop`` passes when
+    nothing changed (None for a margin of 0, which identical scores never pass)."""
+    if max_drop <= 0.0:
+        return None
+    z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+    return max(2, math.ceil(z / max_drop - 2.0 - 1e-12))

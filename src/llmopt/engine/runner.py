@@ -4,6 +4,10 @@ The runner is the engine behind the pytest plugin and is usable without pytest::
 
     runner = Runner(create_registry(), ResponseCache(Path(".llmopt/cache")))
     result = runner.evaluate(load_scenario(Path("specs/faq.yaml")), "rag")
+
+It evaluates and never gates: every model call goes through the call gateway
+(:mod:`llmopt.engine.calls`), every prompt through the recipe's prompt builder, and
+aggregation of scores into metric values is :mod:`llmopt.metric`'s.
 """
 
 from __future__ import annotations
@@ -16,30 +20,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar
 
-from .errors import (
-    BudgetExceeded,
-    CacheMiss,
-    DatasetError,
-    LLMOptError,
-    MetricError,
-    ProviderError,
-    ProviderUnavailable,
-    RenderError,
-)
-from .recipe import Renderer
+from ..errors import DatasetError, LLMOptError, ProviderUnavailable
+from ..metric._values import aggregate
+from ..recipe import Renderer, build_prompt, case_variables
+from ..stats import consistency, reduce_scores
+from ._case_errors import case_error, metric_failure
+from .calls import CACHE_MODES, Call, ModelCalls, response_usage
 from .results import CaseResult, MetricValue, Usage, VariantResult
-from .stats import bootstrap_interval, consistency, mean_interval, reduce_scores
 
 if TYPE_CHECKING:
-    from ._judging import CaseJudging, JudgeCalls
-    from .budget import Account, Budget
+    from ..dataset import Case
+    from ..metric import Metric, Sample
+    from ..provider import Provider, Response
+    from ..recipe import RenderedPrompt
+    from ..registry import Registry
+    from ..retrieval import Hit, Index, RetrievalSession
+    from ..spec import RecipeSpec, Scenario, VariantSpec
+    from .budget import Budget
     from .cache import ResponseCache
-    from .dataset import Case
-    from .metric import Metric, Sample
-    from .provider import Provider, Request, Response
-    from .registry import Registry
-    from .retrieval import Hit, Index, RetrievalSession
-    from .spec import RecipeSpec, Scenario, VariantSpec
+    from .judging import CaseJudging, JudgeCalls
 
 T = TypeVar("T")
 CaseListener = Callable[[CaseResult], None]
@@ -54,9 +53,7 @@ class EvaluationListener(Protocol):
 
     def finished(self) -> None: ...
 
-#: How the response cache is used: read and write ("on"), answers only from the cache
-#: with a miss as an error ("replay"), or call again and overwrite ("refresh").
-CACHE_MODES = ("on", "replay", "refresh")
+__all__ = ["CACHE_MODES", "EvaluationListener", "Runner", "run_sync"]
 #: Cases in flight at once for a retrieval-only variant (no provider to bound them).
 RETRIEVAL_CONCURRENCY = 8
 
@@ -111,19 +108,15 @@ class Runner:
         cache_mode: str = "on",
         budget: "Budget | None" = None,
         listener: EvaluationListener | None = None,
+        calls: ModelCalls | None = None,
     ) -> None:
-        if cache_mode not in CACHE_MODES:
-            raise ValueError(f"cache_mode must be one of {CACHE_MODES}, got {cache_mode!r}")
         self.registry = registry
-        self.cache = cache
-        self.cache_mode = cache_mode
-        self.budget = budget
+        #: The one gateway of every model call this runner makes.
+        self.calls = calls if calls is not None else ModelCalls(cache, cache_mode, budget)
         self.listener = listener
         self._renderer = Renderer()
         self._providers: dict[str, "Provider"] = {}
         self._retrieval: "RetrievalSession | None" = None
-        #: What retrieval's own calls (embeddings) use, under the run's budget.
-        self._retrieval_account: "Account | None" = None
         self._memo: dict[tuple[str, str, str], VariantResult | LLMOptError] = {}
         self._lock = threading.Lock()
 
@@ -143,10 +136,10 @@ class Runner:
 
     async def aevaluate(self, scenario: "Scenario", variant: str) -> VariantResult:
         """Evaluate ``variant`` now (not memoized)."""
-        from .dataset import load_cases
+        from ..dataset import load_cases
 
         started = time.perf_counter()
-        retrieval_before = self._account().usage
+        retrieval_before = self.calls.usage("embedding")
         plan = self._plan(scenario, variant)
         cases = load_cases(plan.variant.task, scenario.path)
         self._check_relevant(plan, cases)
@@ -169,28 +162,31 @@ class Runner:
         finally:
             if listener is not None:
                 listener.finished()
-            closer = getattr(plan.provider, "aclose", None) if plan.provider is not None else None
-            if closer is not None:
-                await closer()
+            if plan.provider is not None:
+                await plan.provider.aclose()
             if plan.judging is not None:
                 await plan.judging.aclose()
-            index_closer = getattr(plan.index, "aclose", None)
-            if index_closer is not None:
-                await index_closer()
+            if plan.index is not None:
+                await plan.index.aclose()
         result = self._variant_result(plan, results, time.perf_counter() - started, cases)
-        retrieval = self._account().usage - retrieval_before
+        retrieval = self.calls.usage("embedding") - retrieval_before
         if retrieval.calls or retrieval.cache_hits:
             from dataclasses import replace
 
             result = replace(result, retrieval_usage=retrieval)
         return result
 
-    def _account(self) -> "Account":
-        if self._retrieval_account is None:
-            from .budget import Account
+    @property
+    def cache(self) -> "ResponseCache | None":
+        return self.calls.cache
 
-            self._retrieval_account = Account(self.budget)
-        return self._retrieval_account
+    @property
+    def cache_mode(self) -> str:
+        return self.calls.mode
+
+    @property
+    def budget(self) -> "Budget | None":
+        return self.calls.budget
 
     # -- planning -------------------------------------------------------------------
 
@@ -202,13 +198,13 @@ class Runner:
         )
         index = self._index(spec, scenario) if spec.retrieval is not None else None
         plan = _Plan(scenario, spec, self._provider(spec, scenario), metrics, index)
-        if not any(hasattr(use.metric, "ascore") for use in metrics):
+        if not any(use.metric.asks_model for use in metrics):
             return plan
         from dataclasses import replace
 
-        from ._judging import JudgeCalls
+        from .judging import JudgeCalls
 
-        judging = JudgeCalls(self.registry, self.cache, self.cache_mode, self.budget, scenario.base_dir, plan.where)
+        judging = JudgeCalls(self.registry, self.calls, scenario.base_dir, plan.where)
         return replace(plan, judging=judging)
 
     def _provider(self, spec: "VariantSpec", scenario: "Scenario") -> "Provider | None":
@@ -216,8 +212,10 @@ class Runner:
             return None
         key = json.dumps([asdict(spec.model), str(scenario.base_dir)], sort_keys=True, default=str)
         if key not in self._providers:
+            from ..provider import declared_provider
+
             ptype = self.registry.providers[spec.model.provider]
-            self._providers[key] = ptype.create(spec.model, scenario.base_dir)
+            self._providers[key] = declared_provider(ptype.create(spec.model, scenario.base_dir))
         return self._providers[key]
 
     def _check_relevant(self, plan: _Plan, cases: Sequence["Case"]) -> None:
@@ -226,7 +224,7 @@ class Runner:
         field = plan.variant.task.relevant_field
         if retrieval is None or retrieval.source is None or field is None:
             return
-        from .retrieval import load_chunks
+        from ..retrieval import load_chunks
 
         built = self._retrieval.chunks_of(plan.index) if self._retrieval is not None and plan.index is not None else None
         chunks = built if built is not None else load_chunks(retrieval, plan.scenario.base_dir)
@@ -241,13 +239,11 @@ class Runner:
             raise DatasetError(_unknown_relevant(plan, field, retrieval.source, problems, sorted(known)))
 
     def _index(self, spec: "VariantSpec", scenario: "Scenario") -> "Index":
-        from .retrieval import RetrievalSession
+        from ..retrieval import RetrievalSession
 
         if self._retrieval is None:
             indexes = self.cache.directory / "indexes" if self.cache is not None else None
-            self._retrieval = RetrievalSession(
-                self.registry.retrievers, cache_dir=indexes, response_cache=self.cache, account=self._account()
-            )
+            self._retrieval = RetrievalSession(self.registry.retrievers, cache_dir=indexes, calls=self.calls)
         assert spec.retrieval is not None
         return self._retrieval.index_for(spec.retrieval, scenario.base_dir)
 
@@ -260,21 +256,22 @@ class Runner:
         recipe = _recipe_ref(plan.variant.recipe)
         judging = plan.judging.for_case(case) if plan.judging is not None else None
         responses: list["Response"] = []
+        where = f"{plan.where} case {case.id!r}"
         try:
-            variables, retrieved = await self._variables(plan, case)
-            prompt = self._renderer.render(plan.variant.recipe, variables, f"{plan.where} case {case.id!r}")
-            shown = _input_text(plan, case, prompt.user)
+            built = await build_prompt(plan.variant, case, plan.index, self._renderer, where)
+            shown = _input_text(plan, case, built.prompt.user)
             for r in range(plan.variant.task.repeat):
-                responses.append(await self._generate(plan, case, prompt, variables.get("context"), r))
+                responses.append(await self._generate(plan, case, built.prompt, built.context, r))
+            retrieved = tuple(_hit_entry(h) for h in built.hits)
             scores, agreement = await _score(
-                plan.metrics, case, responses, retrieved, plan.variant.task.reduce, shown, variables.get("context"), judging
+                plan.metrics, case, responses, retrieved, plan.variant.task.reduce, shown, built.context, judging
             )
         except ProviderUnavailable:
             raise
-        except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
+        except Exception as exc:  # any case-level failure is that case's error, never the variant's
             failed = CaseResult(
-                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant, recipe=recipe,
-                cluster=_cluster(plan, case),
+                id=case.id, input=shown, expected=case.expected, error=case_error(exc, where), relevant=case.relevant,
+                recipe=recipe, cluster=_cluster(plan, case),
                 usage=_response_usage(responses),  # what was generated before the failure was paid for
             )
             return _judged(failed, judging)
@@ -283,7 +280,7 @@ class Runner:
             input=shown,
             expected=case.expected,
             recipe=recipe,
-            prompt_hash=prompt.hash,
+            prompt_hash=built.prompt.hash,
             outputs=tuple(r.text for r in responses),
             latencies_s=tuple(r.latency_s for r in responses),
             scores=scores,
@@ -301,14 +298,16 @@ class Runner:
         """A case of a retrieval-only variant: retrieve and score, generate nothing."""
         shown = _input_text(plan, case)
         judging = plan.judging.for_case(case) if plan.judging is not None else None
+        where = f"{plan.where} case {case.id!r}"
         try:
-            variables, retrieved = await self._variables(plan, case)
+            variables, hits = await case_variables(plan.variant, case, plan.index, self._renderer, where)
+            retrieved = tuple(_hit_entry(h) for h in hits)
             scores, _ = await _score(plan.metrics, case, (), retrieved, "mean", shown, variables.get("context"), judging)
         except ProviderUnavailable:
             raise
-        except (ProviderError, RenderError, MetricError, BudgetExceeded, CacheMiss) as exc:
+        except Exception as exc:  # any case-level failure is that case's error
             failed = CaseResult(
-                id=case.id, input=shown, expected=case.expected, error=str(exc), relevant=case.relevant,
+                id=case.id, input=shown, expected=case.expected, error=case_error(exc, where), relevant=case.relevant,
                 cluster=_cluster(plan, case),
             )
             return _judged(failed, judging)
@@ -318,30 +317,10 @@ class Runner:
             **_judge_fields(judging),
         )
 
-    async def _variables(self, plan: _Plan, case: "Case") -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
-        variables: dict[str, Any] = dict(case.fields)
-        variables.setdefault("context", None)
-        if plan.index is None or plan.variant.retrieval is None:
-            return variables, ()
-        from .retrieval import template_variables
-
-        asearch = getattr(plan.index, "asearch", None)  # embeddings: awaited in this loop
-        query, top_k = self._query(plan, case), plan.variant.retrieval.top_k
-        hits = await asearch(query, top_k) if asearch is not None else plan.index.search(query, top_k)
-        variables.update(template_variables(hits))
-        return variables, tuple(_hit_entry(h) for h in hits)
-
-    def _query(self, plan: _Plan, case: "Case") -> str:
-        from .spec._model import RecipeSpec
-
-        retrieval = plan.variant.retrieval
-        assert retrieval is not None
-        template = retrieval.options.get("query") or "{{ %s }}" % (plan.variant.task.input_field or "question")
-        rendered = self._renderer.render(RecipeSpec(template=template), dict(case.fields), f"{plan.where} case {case.id!r}")
-        return rendered.user
-
-    async def _generate(self, plan: _Plan, case: "Case", prompt: Any, context: str | None, repeat: int) -> "Response":
-        from .provider import Request
+    async def _generate(
+        self, plan: _Plan, case: "Case", prompt: "RenderedPrompt", context: str | None, repeat: int
+    ) -> "Response":
+        from ..provider import Request
 
         assert plan.provider is not None and plan.variant.model is not None
         request = Request(
@@ -352,35 +331,8 @@ class Runner:
             params=dict(plan.variant.model.params),
             repeat=repeat,
         )
-        cache_key = self._cache_key(plan, request)
-        if cache_key is not None and self.cache_mode != "refresh":
-            hit = self.cache.get(cache_key)  # type: ignore[union-attr]
-            if hit is not None:
-                return hit
-        if cache_key is not None and self.cache_mode == "replay":
-            raise CacheMiss(
-                f"{plan.where} case {case.id!r}: no cached answer (repeat {repeat}) and "
-                "--llmopt-cache=replay makes no calls: record it with a run in the default mode"
-            )
-        if self.budget is not None and not getattr(plan.provider, "free", False):
-            self.budget.before_call(f"{plan.where} case {case.id!r}")
-        response = await plan.provider.generate(request)
-        if self.budget is not None:
-            self.budget.add(response.cost_usd)
-        if cache_key is not None:
-            self.cache.put(cache_key, response)  # type: ignore[union-attr]
-        return response
-
-    def _cache_key(self, plan: _Plan, request: "Request") -> str | None:
-        if self.cache is None or plan.provider is None or plan.variant.model is None or not plan.provider.cacheable:
-            return None
-        from .cache import request_identity
-
-        include_case = bool(getattr(plan.provider, "cache_includes_case", False))
-        identity = request_identity(
-            plan.variant.model.provider, plan.provider.identity(), request, include_case=include_case
-        )
-        return self.cache.key(identity)
+        call = Call(plan.provider, plan.variant.model.provider, request, f"{plan.where} case {case.id!r}")
+        return await self.calls.call(call)
 
     # -- aggregation ----------------------------------------------------------------
 
@@ -396,13 +348,24 @@ class Runner:
             scenario=plan.scenario.id,
             variant=plan.variant.name,
             cases=tuple(cases),
-            metrics={use.key: v for use in plan.metrics if (v := aggregate(use, cases)) is not None},
+            metrics=_metric_values(plan.metrics, cases),
             usage=_usage(cases),
             identity=identity,
             duration_s=duration,
             identity_hash=identity_hash(identity),
             judge_usage=_judge_usage(cases) if plan.judging is not None else None,
         )
+
+
+def _metric_values(metrics: Sequence[_MetricUse], cases: Sequence[CaseResult]) -> dict[str, MetricValue]:
+    """Each metric's value over the cases, as the metrics aggregate them."""
+    values: dict[str, MetricValue] = {}
+    for use in metrics:
+        found = aggregate(use.metric, use.args, use.key, cases)
+        if found is not None:
+            i = found.interval
+            values[use.key] = MetricValue(i.value, found.n, found.ci, i.se, i.method, i.clusters)
+    return values
 
 
 def _input_text(plan: _Plan, case: "Case", rendered: str | None = None) -> str:
@@ -434,7 +397,7 @@ async def _score(
     """Each metric's score of the case, its generations' scores reduced by ``reduce``
     (task.reduce), and how consistent the generations were (None for one). A metric
     with ``ascore`` (a judge) is awaited with the case's judging context."""
-    from .metric import Sample
+    from ..metric import Sample
 
     docs = _documents(retrieved)
     common = {"retrieved": docs, "input": shown, "context": context}
@@ -443,13 +406,24 @@ async def _score(
     ] or [Sample(case=case, output="", **common)]
     per_repeat: dict[str, list[float]] = {}
     for use in metrics:
-        ascore = getattr(use.metric, "ascore", None)
-        if ascore is not None and judging is not None:
-            per_repeat[use.key] = [float(await ascore(s, use.args, judging.scope(use.key))) for s in samples]
-        else:
-            per_repeat[use.key] = [float(use.metric.score(s, use.args)) for s in samples]
+        ctx = judging.scope(use.key) if use.metric.asks_model and judging is not None else None
+        per_repeat[use.key] = [await _one_score(use, s, ctx) for s in samples]
     scores = {key: reduce_scores(values, reduce) for key, values in per_repeat.items()}
     return scores, consistency(per_repeat, [r.text for r in responses]) if len(samples) > 1 else None
+
+
+async def _one_score(use: _MetricUse, sample: "Sample", ctx: Any) -> float:
+    """One sample's score; a metric's own failure is raised as a MetricError naming
+    the metric and the plugin file and line it came from."""
+    try:
+        value = await use.metric.ascore(sample, use.args, ctx)
+        return float(value)
+    except LLMOptError:
+        raise
+    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        raise metric_failure(use.key, exc) from None
 
 
 def _judge_fields(judging: "CaseJudging | None") -> dict[str, Any]:
@@ -471,55 +445,6 @@ def _judge_usage(cases: Sequence[CaseResult]) -> Usage:
     return total
 
 
-def case_samples(case: CaseResult) -> list["Sample"]:
-    """The samples of a scored case, rebuilt for aggregation."""
-    from .dataset import Case
-    from .metric import Sample
-
-    source = Case(id=case.id, expected=case.expected, relevant=case.relevant)
-    docs = case.retrieved_documents
-    pairs = zip(case.outputs, case.latencies_s)
-    samples = [Sample(case=source, output=o, latency_s=l, retrieved=docs) for o, l in pairs]
-    return samples or [Sample(case=source, output="", retrieved=docs)]
-
-
-def aggregate(use: _MetricUse, cases: Sequence[CaseResult]) -> MetricValue | None:
-    """Aggregate one metric over the cases without errors, with its standard error and
-    95% interval: analytic for means (Wilson, t, cluster-robust), bootstrap otherwise."""
-    from .metric import is_mean_aggregate
-
-    scored = [c for c in cases if c.error is None and use.key in c.scores]
-    if not scored:
-        return None
-    clusters = [c.cluster for c in scored] if scored[0].cluster is not None else None
-    if is_mean_aggregate(use.metric):
-        interval = mean_interval([c.scores[use.key] for c in scored], clusters=clusters)
-    else:
-        groups = prepared(scored, use.key)
-        interval = bootstrap_interval(groups, lambda g: aggregate_prepared(use.metric, use.args, g), clusters=clusters)
-    ci = (interval.low, interval.high) if interval.low is not None and interval.high is not None else None
-    return MetricValue(interval.value, len(scored), ci, interval.se, interval.method, interval.clusters)
-
-
-Prepared = tuple[list["Sample"], list[float]]
-
-
-def prepared(cases: Sequence[CaseResult], key: str) -> list[Prepared]:
-    """Each case's samples and scores, built once for repeated aggregation."""
-    out: list[Prepared] = []
-    for case in cases:
-        samples = case_samples(case)
-        out.append((samples, [case.scores[key]] * len(samples)))
-    return out
-
-
-def aggregate_prepared(metric: "Metric", args: Mapping[str, Any], group: Sequence[Prepared]) -> float:
-    """The metric's own aggregate over prepared cases."""
-    samples = [s for case_samples_, _ in group for s in case_samples_]
-    scores = [x for _, case_scores in group for x in case_scores]
-    return float(metric.aggregate(samples, scores, args))
-
-
 def _served(response: "Response") -> dict[str, Any]:
     """What the server said about itself (reported model, fingerprint, stop reason)."""
     served = {"model": response.model} if response.model else {}
@@ -529,8 +454,7 @@ def _served(response: "Response") -> dict[str, Any]:
 def _response_usage(responses: Sequence["Response"]) -> Usage:
     total = Usage()
     for r in responses:
-        spent, saved = (0.0, r.cost_usd) if r.cached else (r.cost_usd, 0.0)
-        total = total + Usage(r.input_tokens, r.output_tokens, spent, int(r.cached), int(not r.cached), saved)
+        total = total + response_usage(r)
     return total
 
 
@@ -563,11 +487,10 @@ def _recipe_ref(recipe: "RecipeSpec") -> dict[str, Any] | None:
 
 def _serving(provider: "Provider | None") -> dict[str, Any]:
     """How the provider produces answers (engine, precision, adapter) when it says."""
-    served = getattr(provider, "served", None)
-    if served is None:
+    if provider is None:
         return {}
     try:
-        return dict(served())
+        return dict(provider.served())
     except LLMOptError:  # the provider cannot run: its cases already carry the error
         return {}
 

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import LLMOptError
-from .provider._base import Request, Response
+from ..errors import LLMOptError
+from ..provider._base import Request, Response
 
 __all__ = ["ResponseCache", "request_identity", "canonical_json", "CACHE_FILE_NAME"]
 

@@ -7,14 +7,12 @@ uses the example's own recipes and plugins."""
 from __future__ import annotations
 
 import configparser
-import importlib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from .registry import Registry
+    from ..registry import Registry
 
 #: Where pytest reads its settings: file name and section (None: a TOML table).
 _INI_FILES: tuple[tuple[str, str | None], ...] = (
@@ -62,25 +60,13 @@ class Project:
 
     def registry(self, given: Sequence[str] = ()) -> "Registry":
         """The registry with the ``given`` plugin modules, else this project's own
-        (imported from its root, see :meth:`import_plugins_fresh`)."""
-        from .registry import create_registry
+        (imported afresh from its root, for the length of the load)."""
+        from ..registry import create_registry, importing_from
 
-        if not given:
-            self.import_plugins_fresh()
-        return create_registry(list(given) or self.plugins(), rootdir=self.root)
-
-    def import_plugins_fresh(self) -> None:
-        """Let this project's plugin modules be imported from its root, even when a
-        module of the same name (``plugins``) was imported from another project."""
-        tops = {name.split(".")[0] for name in self.plugins()}
-        for name in list(sys.modules):
-            if name.split(".")[0] in tops:
-                del sys.modules[name]
-        root = str(self.root)
-        if root in sys.path:
-            sys.path.remove(root)
-        sys.path.insert(0, root)
-        importlib.invalidate_caches()
+        names = list(given) or self.plugins()
+        tops = () if given else {name.split(".")[0] for name in names}
+        with importing_from(self.root, fresh=tops):
+            return create_registry(names, rootdir=self.root)
 
 
 def _settings(folder: Path) -> dict[str, Any] | None:

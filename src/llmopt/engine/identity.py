@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from .dataset import Case
-    from .spec import RetrievalSpec, TaskSpec, VariantSpec
+    from ..dataset import Case
+    from ..spec import RetrievalSpec, TaskSpec, VariantSpec
 
 #: Files of a retrieval source hashed at most (a larger source hashes names and sizes).
 MAX_HASHED_BYTES = 64 * 1024 * 1024

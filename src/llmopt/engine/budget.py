@@ -1,0 +1,178 @@
+"""A spending limit for one run: no new provider call once the budget is used up."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from ..errors import BudgetExceeded, LLMOptError
+
+__all__ = ["Budget", "FileLedger", "Ledger", "MemoryLedger"]
+
+
+class Ledger(Protocol):
+    """Where a run's spend (and the cost of the calls in flight) is added up."""
+
+    def spent(self) -> float:
+        """USD spent so far by the whole run."""
+
+    def add(self, cost_usd: float) -> None:
+        """Record the cost of one call."""
+
+    def reserve(self, estimate_usd: float, limit_usd: float) -> float | None:
+        """Hold ``estimate_usd`` for a call about to be sent, when what is spent and held
+        leaves room for it under ``limit_usd``; return the spend then, or None when
+        there is no room."""
+
+    def settle(self, estimate_usd: float, cost_usd: float) -> None:
+        """Release a held estimate and record what the call really cost."""
+
+
+class MemoryLedger:
+    """The spend of a run made by one process."""
+
+    def __init__(self) -> None:
+        self._spent = 0.0
+        self._held = 0.0
+        self._lock = threading.Lock()
+
+    def spent(self) -> float:
+        return self._spent
+
+    def add(self, cost_usd: float) -> None:
+        with self._lock:
+            self._spent += cost_usd
+
+    def reserve(self, estimate_usd: float, limit_usd: float) -> float | None:
+        with self._lock:
+            if not _room(self._spent, self._held, estimate_usd, limit_usd):
+                return None
+            self._held += estimate_usd
+            return self._spent
+
+    def settle(self, estimate_usd: float, cost_usd: float) -> None:
+        with self._lock:
+            self._held = max(0.0, self._held - estimate_usd)
+            self._spent += cost_usd
+
+
+def _room(spent: float, held: float, estimate: float, limit: float) -> bool:
+    """Whether a call estimated at ``estimate`` may start: nothing is over the limit,
+    and the estimate fits beside what is spent and held (a call with no estimate
+    may start while anything is left)."""
+    return spent + held < limit and spent + held + estimate <= limit
+
+
+class FileLedger:
+    """The spend of a run shared by its processes (pytest-xdist workers): one SQLite
+    row that every process adds to in its own transaction, so the budget holds for
+    the run as a whole, not per worker.
+
+    The controller makes the file (``create=True``) before any worker starts; workers
+    only open it, so no two processes race to set it up.
+    """
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        with self._lock, self._errors():
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS spend (id INTEGER PRIMARY KEY CHECK (id = 1), usd REAL, held REAL)"
+                )
+                self._db.execute("INSERT OR IGNORE INTO spend VALUES (1, 0.0, 0.0)")
+
+    def spent(self) -> float:
+        with self._lock, self._errors():
+            return float(self._db.execute("SELECT usd FROM spend WHERE id = 1").fetchone()[0])
+
+    def add(self, cost_usd: float) -> None:
+        if cost_usd:
+            with self._lock, self._errors():
+                self._db.execute("UPDATE spend SET usd = usd + ? WHERE id = 1", (cost_usd,))
+
+    def reserve(self, estimate_usd: float, limit_usd: float) -> float | None:
+        with self._lock, self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                spent, held = self._db.execute("SELECT usd, held FROM spend WHERE id = 1").fetchone()
+                if not _room(float(spent), float(held), estimate_usd, limit_usd):
+                    return None
+                self._db.execute("UPDATE spend SET held = held + ? WHERE id = 1", (estimate_usd,))
+                return float(spent)
+            finally:
+                self._db.execute("COMMIT")
+
+    def settle(self, estimate_usd: float, cost_usd: float) -> None:
+        with self._lock, self._errors():
+            self._db.execute(
+                "UPDATE spend SET held = MAX(0.0, held - ?), usd = usd + ? WHERE id = 1", (estimate_usd, cost_usd)
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, TypeError) as exc:  # TypeError: no row, the file was not created
+            raise LLMOptError(f"the run's budget ledger {self.path} cannot be used ({exc})") from exc
+
+
+class Budget:
+    """A run's spending limit in USD (cache hits cost nothing).
+
+    Before a call is sent, its estimated cost is held against the limit (see
+    :meth:`reserve`); when it returns, the estimate is released and the real cost
+    recorded. A call whose estimate does not fit is refused. So the spend can pass the
+    limit only by what the calls in flight cost beyond their estimates (under
+    pytest-xdist: those of every worker).
+    """
+
+    def __init__(self, limit_usd: float, ledger: Ledger | None = None) -> None:
+        self.limit_usd = limit_usd
+        self.ledger: Ledger = ledger if ledger is not None else MemoryLedger()
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    @property
+    def spent_usd(self) -> float:
+        return self.ledger.spent()
+
+    def before_call(self, where: str) -> None:
+        """Raise BudgetExceeded when the budget is used up (no estimate is held)."""
+        self.release(self.reserve(where, 0.0), 0.0)
+
+    def reserve(self, where: str, estimate_usd: float) -> float:
+        """Hold ``estimate_usd`` for a call; BudgetExceeded when it does not fit."""
+        estimate = max(0.0, estimate_usd)
+        if self.ledger.reserve(estimate, self.limit_usd) is None:
+            with self._lock:
+                self.refused += 1
+            raise BudgetExceeded(
+                f"{where}: not called: the run's budget of ${self.limit_usd:.4f} "
+                f"is used up (${self.ledger.spent():.4f} spent{_held(estimate)}; --llmopt-budget)"
+            )
+        return estimate
+
+    def release(self, estimate_usd: float, cost_usd: float) -> None:
+        """Release a held estimate and record the call's real cost."""
+        self.ledger.settle(estimate_usd, cost_usd)
+
+    def add(self, cost_usd: float) -> None:
+        self.ledger.add(cost_usd)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.refused > 0
+
+
+def _held(estimate: float) -> str:
+    return f", this call estimated at ${estimate:.4f}" if estimate else ""

@@ -1,0 +1,2 @@
+async def answer(prompt, options, context):
+    return {"output": prompt}
