@@ -398,3 +398,152 @@ def test_same_metric_with_different_args_gets_distinct_keys(tmp_path: Path, regi
     )
     keys = [a.metric_key for a in load_scenario(spec, registry).assertions]  # type: ignore[arg-type]
     assert keys == ["regex(pattern='a')", "regex(pattern='b')", "exact_match"]
+
+
+# -- numbers that fail open: NaN, infinities, numbers too large ----------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        ("  - {metric: exact_match, min: 0, max_error_rate: .nan}", "spec.yaml:10:51: assertions[0].max_error_rate: must be a finite number, got .nan"),
+        ("  - {metric: exact_match, min: .inf}", "spec.yaml:10:32: assertions[0].min: must be a finite number, got .inf"),
+        ("  - {metric: exact_match, max: -.inf}", "spec.yaml:10:32: assertions[0].max: must be a finite number, got -.inf"),
+        ("  - {metric: exact_match, min: 1e400}", "spec.yaml:10:32: assertions[0].min: must be a finite number, got .inf"),
+        ("  - {metric: exact_match, min: 0, confidence: .NaN}", "spec.yaml:10:47: assertions[0].confidence: must be a finite number, got .nan"),
+        ("  - {metric: exact_match, min: 0, args: {threshold: .nan}}", "spec.yaml:10:53: assertions[0].args.threshold: must be a finite number, got .nan"),
+        (
+            "  - {metric: exact_match, min: " + "1" * 30 + "}",
+            "spec.yaml:10:32: assertions[0].min: is too large: at most 9223372036854775807, got a number of 30 digits",
+        ),
+    ],
+)
+def test_non_finite_numbers_are_schema_errors_in_assertions(tmp_path: Path, edit: str, expected: str) -> None:
+    spec = _write(tmp_path, MINIMAL + "assertions:\n" + edit + "\n")
+    assert _problems(spec) == "1 problem in spec:\n  " + expected
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("price: {input: .nan, output: 1}", "model.price.input: must be a finite number, got .nan"),
+        ("price: {input: 1, output: .inf}", "model.price.output: must be a finite number, got .inf"),
+        ("timeout: .inf", "model.timeout: must be a finite number, got .inf"),
+        ("concurrency: .inf", "model.concurrency: must be a finite number, got .inf"),
+        ("max_retries: " + "9" * 40, "model.max_retries: is too large: at most 9223372036854775807, got a number of 40 digits"),
+    ],
+)
+def test_non_finite_numbers_are_schema_errors_in_the_model(tmp_path: Path, model: str, expected: str) -> None:
+    spec = _write(tmp_path, MINIMAL.replace("  provider: echo", "  provider: echo\n  " + model))
+    assert _problems(spec).endswith(": " + expected)
+
+
+def test_non_finite_numbers_are_refused_in_task_and_retrieval(tmp_path: Path) -> None:
+    text = MINIMAL.replace("  cases:", "  split: {train: .nan}\n  sample: .inf\n  cases:") + (
+        "retrieval: {source: ., top_k: .inf, embedding: {provider: openai, price: {input: .nan}}}\n"
+    )
+    assert _problems(_write(tmp_path, text)) == (
+        "4 problems in spec:\n"
+        "  spec.yaml:4:18: task.split.train: must be a finite number, got .nan\n"
+        "  spec.yaml:5:11: task.sample: must be a finite number, got .inf\n"
+        "  spec.yaml:11:31: retrieval.top_k: must be a finite number, got .inf\n"
+        "  spec.yaml:11:82: retrieval.embedding.price.input: must be a finite number, got .nan"
+    )
+
+
+def test_generation_params_keep_their_values(tmp_path: Path) -> None:
+    spec = _write(tmp_path, MINIMAL.replace("  provider: echo", "  provider: echo\n  params: {x: .inf}"))
+    assert load_scenario(spec).variants["default"].model.params == {"x": float("inf")}  # type: ignore[union-attr]
+
+
+# -- top-level model: null -----------------------------------------------------------
+
+
+def test_top_level_model_null_is_accepted_as_in_variants(tmp_path: Path) -> None:
+    text = MINIMAL.replace("model:\n  provider: echo\n", "model: null\n") + "variants:\n  a: {model: {provider: echo}}\n"
+    assert load_scenario(_write(tmp_path, text)).variants["a"].model.provider == "echo"  # type: ignore[union-attr]
+    alone = MINIMAL.replace("model:\n  provider: echo\n", "model: null\n")
+    assert _problems(_write(tmp_path, alone, "alone.yaml")) == "1 problem in spec:\n  spec.yaml:1:1: missing required key 'model'"
+
+
+# -- every problem at once, those of files and folders included -------------------------
+
+
+def test_schema_problem_and_missing_retrieval_folder_are_both_listed(tmp_path: Path) -> None:
+    text = MINIMAL.replace("  cases:", "  sample: 0\n  cases:") + "retrieval: {source: no-docs/}\n"
+    assert _problems(_write(tmp_path, text)) == (
+        "2 problems in spec:\n"
+        "  spec.yaml:4:11: task.sample: must be >= 1, got 0\n"
+        f"  spec.yaml:10:1: retrieval: retrieval.source 'no-docs/' not found (resolved to {tmp_path / 'no-docs'})"
+    )
+
+
+def test_model_problem_and_missing_dataset_are_both_listed(tmp_path: Path, registry: FakeRegistry) -> None:
+    text = MINIMAL.replace("cases: [{id: a, q: x}]", "dataset: nowhere.jsonl").replace("provider: echo", "provider: echo\n  temprature: 0")
+    with pytest.raises(SpecError) as info:
+        load_scenario(_write(tmp_path, text), registry, display_path="spec.yaml")  # type: ignore[arg-type]
+    text_out = str(info.value)
+    assert "task.dataset: dataset file not found: nowhere.jsonl" in text_out
+    assert "model.temprature: unknown key 'temprature'" in text_out
+
+
+# -- what Python itself refuses: each a problem with its place ------------------------
+
+
+def test_deep_nesting_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    flow = _write(tmp_path, MINIMAL + "description: " + "[" * 600 + "]" * 600 + "\n", "flow.yaml")
+    assert _problems(flow) == "1 problem in spec:\n  spec.yaml:9:77: mappings and lists nest more than 64 levels deep"
+    block = "".join("  " * (i + 1) + f"k{i}:\n" for i in range(1, 300)) + "  " * 301 + "v: 1\n"
+    nested = _write(tmp_path, MINIMAL.replace("  provider: echo", "  provider: echo\n  params:\n" + block), "block.yaml")
+    assert _problems(nested) == "1 problem in spec:\n  spec.yaml:73:131: model.params: mappings and lists nest more than 64 levels deep"
+
+
+def test_lone_surrogates_are_problems_and_never_reach_a_message(tmp_path: Path) -> None:
+    spec = _write(tmp_path, MINIMAL.replace("scenario: minimal", 'scenario: "\\ud800x"'))
+    text = _problems(spec)
+    text.encode("utf-8")
+    assert "spec.yaml:2:11: scenario: holds a lone surrogate escape (such as \\ud800), which is not valid Unicode text" in text
+
+
+def test_paths_the_system_refuses_are_problems(tmp_path: Path) -> None:
+    long = "d" * 300
+    text = MINIMAL.replace("cases: [{id: a, q: x}]", f"dataset: {long}.jsonl") + f"retrieval: {{source: {long}}}\n"
+    assert _problems(_write(tmp_path, text)) == (
+        "2 problems in spec:\n"
+        f"  spec.yaml:4:12: task.dataset: dataset file cannot be read: {long[:60]}... (306 characters) (File name too long)\n"
+        "  spec.yaml:9:1: retrieval: cannot check this path: File name too long"
+    )
+
+
+def test_a_symlink_loop_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "loop.jsonl").symlink_to(tmp_path / "loop.jsonl")
+    text = MINIMAL.replace("cases: [{id: a, q: x}]", "dataset: loop.jsonl")
+    assert _problems(_write(tmp_path, text)) == (
+        f"1 problem in spec:\n  spec.yaml:4:12: task.dataset: dataset file not found: loop.jsonl (resolved to {tmp_path / 'loop.jsonl'})"
+    )
+
+
+def test_huge_numbers_are_problems(tmp_path: Path) -> None:
+    spec = _write(tmp_path, MINIMAL.replace("  cases:", "  seed: " + "9" * 5000 + "\n  repeat: 0x" + "f" * 5000 + "\n  cases:"))
+    assert _problems(spec) == (
+        "2 problems in spec:\n"
+        "  spec.yaml:4:9: task.seed: cannot read '999999999999999999999999999999... (5000 characters)' as !!int\n"
+        "  spec.yaml:5:11: task.repeat: cannot read '0xffffffffffffffffffffffffffff... (5002 characters)' as !!int"
+    )
+
+
+def test_an_unexpected_failure_is_still_a_spec_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmopt.spec._loader as loader
+
+    def boom(*args: Any) -> Any:
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(loader, "schema_issues", boom)
+    assert _problems(_write(tmp_path, MINIMAL)) == (
+        "1 problem in spec:\n  spec.yaml: internal error while checking the spec (TypeError: a bug); please report it"
+    )
+
+
+def test_a_quoted_marker_marks_a_spec(tmp_path: Path) -> None:
+    assert is_spec_file(_write(tmp_path, '"llmopt": 1\n'))
+    assert is_spec_file(_write(tmp_path, "'llmopt': 1\n", "b.yaml"))

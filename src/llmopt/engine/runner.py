@@ -264,7 +264,8 @@ class Runner:
                 responses.append(await self._generate(plan, case, built.prompt, built.context, r))
             retrieved = tuple(_hit_entry(h) for h in built.hits)
             scores, agreement = await _score(
-                plan.metrics, case, responses, retrieved, plan.variant.task.reduce, shown, built.context, judging
+                plan.metrics, case, responses, retrieved, plan.variant.task.reduce, shown, built.context, judging,
+                top_k=_top_k(plan),
             )
         except ProviderUnavailable:
             raise
@@ -302,7 +303,9 @@ class Runner:
         try:
             variables, hits = await case_variables(plan.variant, case, plan.index, self._renderer, where)
             retrieved = tuple(_hit_entry(h) for h in hits)
-            scores, _ = await _score(plan.metrics, case, (), retrieved, "mean", shown, variables.get("context"), judging)
+            scores, _ = await _score(
+                plan.metrics, case, (), retrieved, "mean", shown, variables.get("context"), judging, top_k=_top_k(plan)
+            )
         except ProviderUnavailable:
             raise
         except Exception as exc:  # any case-level failure is that case's error
@@ -368,6 +371,11 @@ def _metric_values(metrics: Sequence[_MetricUse], cases: Sequence[CaseResult]) -
     return values
 
 
+def _top_k(plan: _Plan) -> int | None:
+    """The variant's retrieval depth (None without retrieval)."""
+    return plan.variant.retrieval.top_k if plan.variant.retrieval is not None else None
+
+
 def _input_text(plan: _Plan, case: "Case", rendered: str | None = None) -> str:
     field = plan.variant.task.input_field
     if field and field in case.fields:
@@ -393,6 +401,8 @@ async def _score(
     shown: str = "",
     context: str | None = None,
     judging: "CaseJudging | None" = None,
+    *,
+    top_k: int | None = None,
 ) -> tuple[dict[str, float], float | None]:
     """Each metric's score of the case, its generations' scores reduced by ``reduce``
     (task.reduce), and how consistent the generations were (None for one). A metric
@@ -400,7 +410,7 @@ async def _score(
     from ..metric import Sample
 
     docs = _documents(retrieved)
-    common = {"retrieved": docs, "input": shown, "context": context}
+    common = {"retrieved": docs, "input": shown, "context": context, "top_k": top_k}
     samples = [
         Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd, **common) for r in responses
     ] or [Sample(case=case, output="", **common)]

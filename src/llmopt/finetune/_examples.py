@@ -1,9 +1,11 @@
 """Training sets: a variant's training cases rendered as chat examples.
 
-Each training case becomes one example: the recipe's system message, the rendered
-template as the user message (with retrieved context for retrieval-aware
-fine-tuning) and the case's expected output as the assistant message. The same
-variant's evaluation cases travel along, so the leakage check sees both sides.
+Each training case becomes one example: the messages the evaluation would send for it
+(built by the recipe's one prompt builder, :func:`llmopt.recipe.build_prompt`, with
+retrieved context for retrieval-aware fine-tuning) and the case's expected output as
+the assistant message. So a model is trained on exactly the prompts it is evaluated
+on. The same variant's evaluation cases travel along, so the leakage check sees both
+sides.
 """
 
 from __future__ import annotations
@@ -84,15 +86,13 @@ def training_set(
     DatasetError / RenderError) naming what is missing.
     """
     from ..dataset import load_cases, load_training_cases
-    from ..recipe import Renderer
 
     spec = _variant(scenario, variant)
     train = load_training_cases(spec.task, scenario.path)
     evaluation = load_cases(spec.task, scenario.path)
     _check_expected(train, spec.task)
     index = _index(scenario, spec, registry) if with_context else None
-    renderer = Renderer()
-    examples = tuple(_example(renderer, scenario, spec, case, index) for case in train)
+    examples = _examples(scenario, spec, train, index)
     return TrainingSet(
         scenario=scenario.id,
         variant=variant,
@@ -143,34 +143,40 @@ def _index(scenario: "Scenario", spec: "VariantSpec", registry: "Registry | None
             f"{scenario.id}::{spec.name}: with context needs retrieval, and the variant has none "
             "(choose a variant with a retrieval section)"
         )
+    from ..engine.calls import ModelCalls
     from ..registry import create_registry
     from ..retrieval import RetrievalSession
 
     retrievers = (registry or create_registry()).retrievers
-    return RetrievalSession(retrievers).index_for(spec.retrieval, scenario.base_dir)
+    session = RetrievalSession(retrievers, calls=ModelCalls())
+    return session.index_for(spec.retrieval, scenario.base_dir)
 
 
-def _example(
+def _examples(
+    scenario: "Scenario", spec: "VariantSpec", cases: Sequence["Case"], index: "Index | None"
+) -> tuple[ChatExample, ...]:
+    """Every training case's example, built in one event loop."""
+    from ..engine.runner import run_sync
+    from ..recipe import Renderer
+
+    renderer = Renderer()
+
+    async def build() -> tuple[ChatExample, ...]:
+        try:
+            return tuple([await _example(renderer, scenario, spec, case, index) for case in cases])
+        finally:
+            if index is not None:
+                await index.aclose()
+
+    return run_sync(build)
+
+
+async def _example(
     renderer: "Renderer", scenario: "Scenario", spec: "VariantSpec", case: "Case", index: "Index | None"
 ) -> ChatExample:
+    from ..recipe import build_prompt
+
     where = f"{scenario.path.name} [{scenario.id}::{spec.name}] training case {case.id!r}"
-    variables: dict[str, Any] = dict(case.fields)
-    variables.setdefault("context", None)
-    if index is not None and spec.retrieval is not None:
-        from ..retrieval import template_variables
-
-        hits = index.search(_query(renderer, spec, case, where), spec.retrieval.top_k)
-        variables.update(template_variables(hits))
-    prompt = renderer.render(spec.recipe, variables, where)
-    messages = [*prompt.messages, {"role": "assistant", "content": _text(case.expected).strip()}]
+    built = await build_prompt(spec, case, index, renderer, where)
+    messages = [*built.prompt.messages, {"role": "assistant", "content": _text(case.expected).strip()}]
     return ChatExample(case_id=case.id, messages=tuple(messages))
-
-
-def _query(renderer: "Renderer", spec: "VariantSpec", case: "Case", where: str) -> str:
-    """The search query of a case, as the runner builds it (``retrieval.query``, else
-    the ``task.input`` field, else ``question``)."""
-    from ..spec import RecipeSpec
-
-    assert spec.retrieval is not None
-    template = spec.retrieval.options.get("query") or "{{ %s }}" % (spec.task.input_field or "question")
-    return str(renderer.render(RecipeSpec(template=template), dict(case.fields), where).user)
