@@ -191,6 +191,49 @@ def test_yaml_without_llmopt_key_is_never_collected(project: pytest.Pytester) ->
     result.stdout.fnmatch_lines(["*2 tests collected*"])
 
 
+def test_lookalike_yaml_files_are_warned_about_and_counted(project: pytest.Pytester) -> None:
+    write(project, "specs/ci.yaml", "name: build\non: [push]\njobs: {}\n")
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    write(project, "specs/typo.yaml", ECHO_SPEC.replace("llmopt: 1", "llmpot: 1"))
+    (project.path / "specs" / "wide.yaml").write_bytes(ECHO_SPEC.encode("utf-16"))
+    result = project.runpytest("specs", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "*SpecWarning: specs/typo.yaml:1:1: top-level key 'llmpot' looks like a misspelt 'llmopt' marker*",
+            "*SpecWarning: specs/wide.yaml:1:1: is a spec saved as UTF-16: llmopt reads specs as UTF-8 text only*",
+            "llmopt: 2 YAML file(s) look like specs but were not collected (see the warnings): *",
+            "*2 tests collected*",
+        ]
+    )
+    assert "ci.yaml" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK
+    result = project.runpytest("specs")
+    result.stdout.fnmatch_lines(
+        ["llmopt: 2 YAML file(s) look like specs but were not collected (see the warnings): specs/typo.yaml, specs/wide.yaml"]
+    )
+
+
+def test_an_unpriced_hosted_model_under_a_budget_is_a_warning_naming_it(project: pytest.Pytester) -> None:
+    hosted = ECHO_SPEC.replace(
+        "provider: echo", "provider: openai\n  id: acme-model-7\n  base_url: http://127.0.0.1:9/v1"
+    ).replace("baseline: {recipe:", "baseline: {model: {id: gpt-4o-mini-2024-07-18}, recipe:")
+    write(project, "specs/hosted.yaml", hosted)
+    result = project.runpytest("specs", "--collect-only", "-q", "--llmopt-budget", "1")
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "*BudgetWarning: specs/hosted.yaml:2:1: model 'acme-model-7' (openai; variant tuned) has no known"
+                " price, so its spend is unknown, not $0, and --llmopt-budget 1 cannot stop it*"
+            )
+        ]
+    )
+    assert "gpt-4o-mini" not in result.stdout.str()
+    assert "BudgetWarning" not in project.runpytest("specs", "--collect-only", "-q").stdout.str()
+    priced = hosted.replace("  base_url:", "  price: {input: 1, output: 2}\n  base_url:")
+    write(project, "specs/hosted.yaml", priced)
+    assert "BudgetWarning" not in project.runpytest("specs", "--collect-only", "-q", "--llmopt-budget", "1").stdout.str()
+
+
 def test_cache_makes_the_second_run_hit_and_no_cache_bypasses_it(project: pytest.Pytester) -> None:
     write(project, "specs/agent.py", "CALLS = []\ndef answer(prompt):\n    return prompt\n")
     spec = ECHO_SPEC.replace("provider: echo", "provider: python\n  id: agent.py:answer\n  options: {cache: true}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmopt.cli._project import Project
+from llmopt.spec._project import Project
 
 
 def _write(folder: Path, rel: str, text: str) -> Path:

@@ -317,3 +317,17 @@ def test_cached_identity_carries_the_source_digest(spec_dir: Path) -> None:
     _write(spec_dir, "bot.py", "def f(prompt):\n    return prompt + '!'\n")
     assert _python(spec_dir, "bot.py:f", cache=True).identity()["source"] != first["source"]
     assert _python(spec_dir, "bot.py:f").identity() == {"id": "bot.py:f"}
+
+
+def test_importing_the_echo_provider_imports_no_other_provider_nor_dataset_reader() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, llmopt.provider.echo; print('\\n'.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    ours = [name for name in loaded if name.startswith("llmopt")]
+    assert not [n for n in ours if n.startswith(("llmopt.dataset", "llmopt.spec", "llmopt.engine"))]
+    assert [n for n in ours if n.startswith("llmopt.provider.") and not n.split(".")[-1].startswith("_")] == [
+        "llmopt.provider.echo"
+    ]
+    assert not {"openai", "anthropic", "llama_cpp", "jinja2"} & set(loaded)

@@ -547,3 +547,8 @@ def test_an_unexpected_failure_is_still_a_spec_error_naming_the_file(tmp_path: P
 def test_a_quoted_marker_marks_a_spec(tmp_path: Path) -> None:
     assert is_spec_file(_write(tmp_path, '"llmopt": 1\n'))
     assert is_spec_file(_write(tmp_path, "'llmopt': 1\n", "b.yaml"))
+
+
+def test_case_data_may_hold_any_number(tmp_path: Path) -> None:
+    spec = _write(tmp_path, MINIMAL.replace("cases: [{id: a, q: x}]", "cases: [{id: a, q: x, price: .nan, args: .inf}]"))
+    assert load_scenario(spec).variants["default"].task.cases[0]["args"] == float("inf")  # type: ignore[index]

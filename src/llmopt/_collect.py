@@ -45,7 +45,7 @@ def skipped_line(config: pytest.Config) -> str | None:
     return f"llmopt: {len(skipped)} YAML file(s) look like specs but were not collected (see the warnings): " + ", ".join(skipped)
 
 
-def unpriced_warnings(scenario: "Scenario", registry: "Registry", budget: float | None) -> list[Warning]:
+def unpriced_warnings(scenario: Scenario, registry: Registry, budget: float | None) -> list[Warning]:
     """Under a budget, one BudgetWarning per hosted model with no known price: its
     spend is unknown (not $0), so the budget cannot stop it."""
     if budget is None:
@@ -63,7 +63,7 @@ def unpriced_warnings(scenario: "Scenario", registry: "Registry", budget: float 
     return [BudgetWarning(_unpriced(scenario, key, names, budget)) for key, names in found.items()]
 
 
-def _unpriced(scenario: "Scenario", key: tuple[str, str], names: list[str], budget: float) -> str:
+def _unpriced(scenario: Scenario, key: tuple[str, str], names: list[str], budget: float) -> str:
     provider, model = key
     where = str(scenario.location) if scenario.location else scenario.id
     return (

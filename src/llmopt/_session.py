@@ -13,7 +13,7 @@ from .errors import LLMOptError
 if TYPE_CHECKING:
     from .recipe import RecipeBook
     from .assertion import Family
-    from .baseline import StoredVariant
+    from .baseline import Baselines, StoredVariant
     from .registry import Registry
     from .report import ReportTarget, ResultsStore
     from .engine.results import VariantResult
@@ -44,7 +44,7 @@ class LLMOptSession:
         self.budget_usd: float | None = config.getoption("llmopt_budget", None)
         self.update_baseline: bool = bool(config.getoption("llmopt_update_baseline", False))
         self.baselines_written: list[Path] = []
-        self._baselines: dict[Path, Any] = {}
+        self._baselines: "Baselines | None" = None
         self._worker_refused = 0
         self._ledger_dir: Path | None = None
         #: The controller's note for its xdist workers' progress (None: none drawn).
@@ -240,43 +240,18 @@ class LLMOptSession:
         return {key: metrics[name].higher_is_better for key, (name, _) in scenario.metrics_for(variant).items()}
 
     def family(self, scenario: "Scenario", assertion: "AssertionSpec") -> "Family | None":
-        """Holm's family of a confident delta assertion (``correction: holm``), else None."""
-        from .assertion import Family
+        """Holm's family of a confident delta assertion, else None (see assertion.py)."""
+        from .assertion import holm_family
 
-        if scenario.correction != "holm" or assertion.kind != "delta" or assertion.confidence is None:
-            return None
-        members = [b for b in scenario.assertions if b.kind == "delta" and b.confidence is not None]
-        return Family(tuple(self._p_value(scenario, b) for b in members), members.index(assertion))
-
-    def _p_value(self, scenario: "Scenario", assertion: "AssertionSpec") -> float | None:
-        """A family member's p-value; None (counted as 1) when its variants failed."""
-        from .assertion import delta_p_value
-
-        try:
-            results = {name: self.runner.evaluate(scenario, name) for name in (assertion.variant, assertion.vs or "")}
-            return delta_p_value(assertion, self.registry.metrics[assertion.metric], results)
-        except LLMOptError:
-            return None
+        return holm_family(scenario, assertion, self.registry.metrics, lambda v: self.runner.evaluate(scenario, v))
 
     def stored(self, scenario: "Scenario", assertion: "AssertionSpec", result: "VariantResult") -> "StoredVariant":
-        """The stored baseline a regression assertion compares with (this run's own
-        result under --llmopt-update-baseline); warns, or with strict_identity raises,
-        when it was measured with another identity."""
-        from .baseline import baseline_path, compare_identity, read_baseline, stored_variant, variant_entry
+        """The stored baseline a regression assertion compares with (see baseline.py)."""
+        if self._baselines is None:
+            from .baseline import Baselines
 
-        path = baseline_path(scenario.path, scenario.id)
-        command = f"pytest {self.display(scenario.path)} --llmopt-update-baseline"
-        if self.update_baseline:
-            doc = {"variants": {result.variant: variant_entry(result.to_json())}}
-        else:
-            if path not in self._baselines:
-                self._baselines[path] = read_baseline(path)
-            doc = self._baselines[path]
-        found = stored_variant(doc, assertion.variant, assertion.metric_key, self.display(path), command)
-        found = compare_identity(found, result.identity, assertion.metric_key)
-        if found.changed:
-            _identity_changed(scenario, assertion, found, command)
-        return found
+            self._baselines = Baselines(self.display, self.update_baseline)
+        return self._baselines.stored(scenario, assertion, result)
 
     def record(self, item: Any, report: pytest.TestReport) -> None:
         """Turn an assertion item's report into an outcome of the results JSON."""
@@ -334,22 +309,6 @@ def _longrepr_text(report: pytest.TestReport) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
     return str(longrepr)
-
-
-def _identity_changed(scenario: "Scenario", assertion: "AssertionSpec", found: "StoredVariant", command: str) -> None:
-    import warnings
-
-    from .baseline import IdentityMismatch, IdentityWarning
-
-    what = "; ".join(found.changed)
-    strict = scenario.strict_identity or (assertion.regression is not None and assertion.regression.strict_identity)
-    head = f"the stored baseline of {scenario.id}::{assertion.variant} ({found.path}) was measured with another identity"
-    if strict:
-        raise IdentityMismatch(f"{head} (strict_identity): {what}; if the change is meant, update it with: {command}")
-    location = assertion.location
-    where = location.path if location is not None else str(scenario.path)
-    line = location.line if location is not None and location.line else 1
-    warnings.warn_explicit(IdentityWarning(f"{head}: {what}"), IdentityWarning, where, line)
 
 
 SESSION_KEY = pytest.StashKey["LLMOptSession"]()

@@ -9,7 +9,7 @@ point estimate does, as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .errors import LLMOptError
 from .metric._values import aggregate_prepared, prepared
@@ -482,3 +482,28 @@ def _worst_paired(
         for a, b in ranked[:count]
     )
 
+
+def holm_family(
+    scenario: "Scenario",
+    assertion: "AssertionSpec",
+    metrics: Mapping[str, "Metric"],
+    evaluate: Callable[[str], "VariantResult"],
+) -> Family | None:
+    """Holm's family of a confident delta assertion (``correction: holm``), else None.
+
+    ``evaluate`` gives a variant's result; a member whose variants cannot be evaluated
+    counts with p = 1."""
+    if scenario.correction != "holm" or assertion.kind != "delta" or assertion.confidence is None:
+        return None
+    members = [b for b in scenario.assertions if b.kind == "delta" and b.confidence is not None]
+    return Family(tuple(_member_p_value(b, metrics, evaluate) for b in members), members.index(assertion))
+
+
+def _member_p_value(
+    a: "AssertionSpec", metrics: Mapping[str, "Metric"], evaluate: Callable[[str], "VariantResult"]
+) -> float | None:
+    try:
+        results = {name: evaluate(name) for name in (a.variant, a.vs or "")}
+        return delta_p_value(a, metrics[a.metric], results)
+    except LLMOptError:
+        return None

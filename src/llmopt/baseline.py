@@ -11,9 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .errors import LLMOptError
+
+if TYPE_CHECKING:
+    from .engine.results import VariantResult
+    from .spec import AssertionSpec, Scenario
 
 FORMAT_VERSION = 1
 #: Digits kept of every float in a baseline file (stable diffs, no float noise).
@@ -146,3 +150,52 @@ def write_baselines(doc: Mapping[str, Any], root: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+class Baselines:
+    """The stored baselines of a run, each file read once.
+
+    Under ``update`` (``--llmopt-update-baseline``) a variant's own result is its
+    baseline: the run that writes a baseline compares with what it writes.
+    """
+
+    def __init__(self, display: Callable[[Path], str], update: bool = False) -> None:
+        self.display = display
+        self.update = update
+        self._docs: dict[Path, Any] = {}
+
+    def stored(self, scenario: "Scenario", assertion: "AssertionSpec", result: "VariantResult") -> StoredVariant:
+        """The stored baseline a regression assertion compares with; warns, or with
+        strict_identity raises IdentityMismatch, when it was measured with another
+        identity."""
+        path = baseline_path(scenario.path, scenario.id)
+        command = f"pytest {self.display(scenario.path)} --llmopt-update-baseline"
+        doc = self._doc(path, result)
+        found = stored_variant(doc, assertion.variant, assertion.metric_key, self.display(path), command)
+        found = compare_identity(found, result.identity, assertion.metric_key)
+        if found.changed:
+            identity_changed(scenario, assertion, found, command)
+        return found
+
+    def _doc(self, path: Path, result: "VariantResult") -> Any:
+        if self.update:
+            return {"variants": {result.variant: variant_entry(result.to_json())}}
+        if path not in self._docs:
+            self._docs[path] = read_baseline(path)
+        return self._docs[path]
+
+
+def identity_changed(scenario: "Scenario", assertion: "AssertionSpec", found: StoredVariant, command: str) -> None:
+    """Warn (an IdentityWarning at the assertion's line) that a baseline was measured
+    with another identity; IdentityMismatch under strict_identity."""
+    import warnings
+
+    what = "; ".join(found.changed)
+    strict = scenario.strict_identity or (assertion.regression is not None and assertion.regression.strict_identity)
+    head = f"the stored baseline of {scenario.id}::{assertion.variant} ({found.path}) was measured with another identity"
+    if strict:
+        raise IdentityMismatch(f"{head} (strict_identity): {what}; if the change is meant, update it with: {command}")
+    location = assertion.location
+    where = location.path if location is not None else str(scenario.path)
+    line = location.line if location is not None and location.line else 1
+    warnings.warn_explicit(IdentityWarning(f"{head}: {what}"), IdentityWarning, where, line)

@@ -50,7 +50,8 @@ def _error_body(kind: str, message: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Scripted:
-    """One scripted answer. ``body=None`` means the default echo message."""
+    """One scripted answer. ``body=None`` means the default echo message; a callable
+    body is called per request with the request's JSON body and lower-cased headers."""
 
     status: int = 200
     body: Any = None
@@ -231,10 +232,12 @@ class _Handler(BaseHTTPRequestHandler):
         answer = fake.record(body, {k.lower(): v for k, v in self.headers.items()})
         if answer.delay:
             fake.wait(answer.delay)
-        self._send(answer, body)
+        self._send(answer, body, {k.lower(): v for k, v in self.headers.items()})
 
-    def _send(self, answer: Scripted, request_body: dict[str, Any]) -> None:
+    def _send(self, answer: Scripted, request_body: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
         body = answer.body if answer.body is not None else self.server.fake.echo(request_body)
+        if callable(body):
+            body = body(request_body, headers or {})
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(answer.status)
         self.send_header("content-type", answer.content_type)

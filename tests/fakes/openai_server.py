@@ -7,7 +7,9 @@ loopback port. ``POST /v1/chat/completions`` answers from a script (a queue of
 with exact token counts: one token per whitespace-separated word of the messages'
 contents (prompt) and of the answer (completion). ``FakeOpenAI.answering(fn)`` scripts
 replies computed from each request (e.g. a judge's verdict chosen by what it reads).
-``POST /v1/embeddings`` answers with deterministic vectors (:func:`fake_embedding`:
+``FakeOpenAI.choosing(fn)`` picks the whole answer (status, body, headers) per request,
+and ``Scripted(cut=True)`` drops the connection halfway through the body it announced
+(a streamed answer cut off). ``POST /v1/embeddings`` answers with deterministic vectors (:func:`fake_embedding`:
 hashed words, so texts sharing words are similar), as floats or base64 as asked. It
 counts every request (retried attempts included) and records the last request's
 path, body and headers.
@@ -63,6 +65,10 @@ class Scripted:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
     content_type: str = "application/json"
+    #: Send the headers (with the full content-length) and half the body, then hang up.
+    cut: bool = False
+    #: Chooses the whole answer per request: (JSON body, lower-cased headers) -> Scripted.
+    choose: "Callable[[Mapping[str, Any], Mapping[str, str]], Scripted] | None" = None
 
 
 class FakeOpenAI:
@@ -188,6 +194,11 @@ class FakeOpenAI:
 
         return Scripted(body=body)
 
+    @staticmethod
+    def choosing(choose: Callable[[Mapping[str, Any], Mapping[str, str]], Scripted]) -> Scripted:
+        """An answer chosen per request from its body and headers (status included)."""
+        return Scripted(choose=choose)
+
     @classmethod
     def refusal(cls, text: str = "I'm sorry, I can't help with that.") -> Scripted:
         return cls.reply(None, refusal=text)
@@ -292,10 +303,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         fake = self.server.fake
         answer = fake._take(request, headers, path)
+        if answer.choose is not None:
+            answer = answer.choose(request or {}, headers)
         if answer.delay and fake._stopping.wait(answer.delay):
             return
         payload = fake._payload(answer, request or {}, headers, path)
-        self._send(answer.status, payload, {"content-type": answer.content_type, **answer.headers})
+        self._send(answer.status, payload, {"content-type": answer.content_type, **answer.headers}, cut=answer.cut)
 
     def do_GET(self) -> None:  # noqa: N802
         self._other("GET", b"")
@@ -311,15 +324,18 @@ class _Handler(BaseHTTPRequestHandler):
         status, body, *extra = routed
         self._send(status, json.dumps(body).encode("utf-8"), extra[0] if extra else {})
 
-    def _send(self, status: int, payload: bytes, headers: Mapping[str, str]) -> None:
+    def _send(self, status: int, payload: bytes, headers: Mapping[str, str], *, cut: bool = False) -> None:
         try:
             self.send_response(status)
             for name, value in {"content-type": "application/json", **headers}.items():
                 self.send_header(name, value)
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            self.wfile.write(payload[: len(payload) // 2] if cut else payload)
         except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        if cut:
+            self.wfile.flush()
             self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002

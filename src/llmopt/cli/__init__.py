@@ -12,7 +12,7 @@ from ..errors import LLMOptError
 from ..recipe._cli import add_parser as add_recipes_parser
 
 if TYPE_CHECKING:
-    from ._project import Project
+    from ..spec._project import Project
     from ..recipe import RecipeBook
 
 
@@ -77,7 +77,7 @@ def _silence_stdout() -> None:
 def _recipe_book(project: "Project | None" = None) -> "RecipeBook":
     """The recipes of ``project`` (its ``llmopt_recipes`` folder), by default the
     current folder's project."""
-    from ._project import Project
+    from ..spec._project import Project
     from ..recipe import load_book
 
     return load_book((project or Project.of(Path.cwd())).recipes_folder(), _display)

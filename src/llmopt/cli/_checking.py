@@ -8,16 +8,17 @@ file is checked; nothing a file holds ends the command with a traceback.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import LLMOptError
 
 if TYPE_CHECKING:
     from ..recipe import RecipeBook
     from ..registry import Registry
-    from ._project import Project
+    from ..spec._project import Project
 
 Display = Callable[[Path], str]
 
@@ -108,7 +109,7 @@ def _lookalike_lines(path: Path, display: Display, prefix: str) -> list[str]:
     return [f"{display(path)}:{found.line}:{found.col}: {prefix}{found.message}"]
 
 
-def validate(paths: Sequence[Path], plugins: Sequence[str], display: Display, book: Callable[["Project"], "RecipeBook"]) -> int:
+def validate(paths: Sequence[Path], plugins: Sequence[str], display: Display, book: Callable[[Project], RecipeBook]) -> int:
     """Check every spec in ``paths``; 0 when all are sound, 1 otherwise, 2 for a bad path."""
     missing = unreadable_paths(paths)
     if missing:
@@ -129,9 +130,9 @@ def validate(paths: Sequence[Path], plugins: Sequence[str], display: Display, bo
     return 1 if failed else 0
 
 
-def _by_project(specs: Sequence[Path]) -> "list[tuple[Project, list[Path]]]":
+def _by_project(specs: Sequence[Path]) -> list[tuple[Project, list[Path]]]:
     """The specs grouped by project, so each loads with its own plugins and recipes."""
-    from ._project import Project
+    from ..spec._project import Project
 
     groups: dict[Path, tuple[Project, list[Path]]] = {}
     for path in specs:
@@ -141,8 +142,8 @@ def _by_project(specs: Sequence[Path]) -> "list[tuple[Project, list[Path]]]":
 
 
 def _lookups(
-    project: "Project", plugins: Sequence[str], book: Callable[["Project"], "RecipeBook"]
-) -> "tuple[Registry | None, RecipeBook | None, str | None]":
+    project: Project, plugins: Sequence[str], book: Callable[[Project], RecipeBook]
+) -> tuple[Registry | None, RecipeBook | None, str | None]:
     """The project's registry and recipes, or why they cannot be had (a broken plugin)."""
     try:
         return project.registry(plugins), book(project), None
@@ -151,7 +152,7 @@ def _lookups(
 
 
 def _check(
-    path: Path, registry: "Registry | None", recipes: "RecipeBook | None", display: Display, problem: str | None
+    path: Path, registry: Registry | None, recipes: RecipeBook | None, display: Display, problem: str | None
 ) -> bool:
     """Load one spec and print its verdict; True when it is sound."""
     from ..spec import load_scenario
@@ -165,7 +166,7 @@ def _check(
     except LLMOptError as exc:
         say(f"{shown}: {exc}")
         return False
-    except Exception as exc:  # never let one file stop the others
+    except Exception as exc:  # noqa: BLE001 - never let one file stop the others
         say(f"{shown}: internal error while checking the spec ({type(exc).__name__}: {exc}); please report it")
         return False
     say(f"{shown}: ok ({scenario.id}: {len(scenario.variants)} variants, {len(scenario.assertions)} checks)")

@@ -35,7 +35,7 @@ def read_jsonl(path: Path, label: str) -> RowsResult:
 
 def _jsonl_row(raw: bytes, where: str, ref: str) -> RawRow:
     try:
-        return RawRow(where, ref, json.loads(raw.decode("utf-8")))
+        return RawRow(where, ref, json.loads(raw.decode("utf-8").rstrip("\r\n")))
     except UnicodeDecodeError as exc:
         error = f"not valid UTF-8 text (byte {exc.start + 1} of the line)"
     except json.JSONDecodeError as exc:

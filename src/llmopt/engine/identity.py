@@ -24,7 +24,7 @@ MAX_HASHED_BYTES = 64 * 1024 * 1024
 def digest(value: Any, length: int | None = None) -> str:
     """``sha256:<hex>`` of a canonical JSON rendering of ``value``."""
     text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    hexed = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    hexed = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()  # a lone surrogate in a row hashes too
     return f"sha256:{hexed[:length] if length else hexed}"
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 from ..errors import FineTuneError, ProviderError, ProviderUnavailable
+from ._commands import choose_variant, print_leaks, spec_scenario
 
 if TYPE_CHECKING:
     from ..spec import Scenario
@@ -119,8 +120,8 @@ class _Prepared:
 
 
 def _prepare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    scenario = _scenario(args.spec, args.plugin)
-    prepared = _checked_data(args, scenario, _variant(scenario, args.variant), out, err)
+    scenario = spec_scenario(args.spec, args.plugin)
+    prepared = _checked_data(args, scenario, choose_variant(scenario, args.variant), out, err)
     if prepared is None:
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +140,7 @@ def _checked_data(args: argparse.Namespace, scenario: "Scenario", variant: str, 
     print(f"{scenario.id}::{variant}: {len(examples)} training examples", file=out)
     print("\n".join(f"  {line}" for line in report.lines()), file=out)
     if leaks:
-        _print_leaks(leaks, args.allow_leakage, out, err)
+        print_leaks(leaks, args.allow_leakage, out, err)
     if not report.ok or (leaks and not args.allow_leakage):
         return None
     return _Prepared(scenario, variant, tuple(examples), jsonl, "sha256:" + hashlib.sha256(jsonl).hexdigest())
@@ -157,7 +158,7 @@ def _data(args: argparse.Namespace, scenario: "Scenario", variant: str) -> tuple
 
     registry = None
     if args.with_context:
-        from ..cli._project import Project
+        from ..spec._project import Project
 
         registry = Project.of(scenario.path).registry(args.plugin)
     data = training_set(scenario, variant, with_context=args.with_context, registry=registry)
@@ -174,22 +175,12 @@ def _report(args: argparse.Namespace, scenario: "Scenario", variant: str, exampl
     return validate_examples(examples, min_examples=args.min_examples, base_model=base, epochs=epochs)
 
 
-def _print_leaks(leaks: Sequence["Leak"], allowed: bool, out: TextIO, err: TextIO) -> None:
-    shown = [f"  {leak}" for leak in leaks[:20]] + ([f"  ... and {len(leaks) - 20} more"] if len(leaks) > 20 else [])
-    head = f"{len(leaks)} leak(s): training inputs that equal or nearly equal evaluation inputs:"
-    if allowed:
-        print("\n".join([head, *shown, "going on anyway (--allow-leakage)"]), file=out)
-        return
-    tail = "refusing: drop or move these cases (or pass --allow-leakage)"
-    print("\n".join([head, *shown, tail]), file=err)
-
-
 # -- submit, status, wait: the job -----------------------------------------------------------
 
 
 def _submit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    scenario = _scenario(args.spec, args.plugin)
-    variant = _variant(scenario, args.variant)
+    scenario = spec_scenario(args.spec, args.plugin)
+    variant = choose_variant(scenario, args.variant)
     finetune = scenario.variants[variant].finetune
     base = args.base or (finetune.base if finetune is not None else None)
     if not base:
@@ -326,38 +317,14 @@ def _api(args: argparse.Namespace, model: str | None = None) -> "FineTuningAPI":
     return FineTuningAPI(args.base_url, model=model)
 
 
-def _scenario(path: Path, plugins: Sequence[str]) -> "Scenario":
-    from ..spec import load_scenario
-
-    if not path.is_file():
-        raise FineTuneError(f"no such spec file: {path}")
-    from ..cli._project import Project
-    from ..cli import _recipe_book
-
-    project = Project.of(path)  # the spec's own project: its plugins and recipes
-    return load_scenario(path, project.registry(plugins), display_path=str(path), recipes=_recipe_book(project))
-
-
-def _variant(scenario: "Scenario", given: str | None) -> str:
-    names = list(scenario.variants)
-    if given is not None:
-        if given not in scenario.variants:
-            raise FineTuneError(f"{scenario.id}: no variant {given!r} (variants: {', '.join(names)})")
-        return given
-    if len(names) == 1:
-        return names[0]
-    raise FineTuneError(f"{scenario.id} has {len(names)} variants: choose one with --variant ({', '.join(names)})")
-
-
 def _provider_to_write(spec: Path, variant: str) -> str | None:
     """"openai" when the variant's model is not an openai one yet (so the written id is
     served by the right provider); checks the spec and variant before any waiting."""
-    from ..cli._project import Project
-    from ..cli import _recipe_book
+    from ..spec._project import Project
     from ..spec import load_scenario
 
-    scenario = load_scenario(spec, display_path=str(spec), recipes=_recipe_book(Project.of(spec)))
-    _variant(scenario, variant)
+    scenario = load_scenario(spec, display_path=str(spec), recipes=Project.of(spec).recipe_book())
+    choose_variant(scenario, variant)
     model = scenario.variants[variant].model
     return None if model is not None and model.provider == "openai" else "openai"
 

@@ -56,12 +56,12 @@ def run_train(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     from ._lora_settings import lora_settings
     from ._local import LocalRun, check_name, train_local
 
-    from ._cli import _scenario, _variant
+    from ._commands import choose_variant, spec_scenario
 
     out, err = out or sys.stdout, err or sys.stderr
     name = check_name(args.name)
-    scenario = _scenario(args.spec, args.plugin)
-    variant = _variant(scenario, args.variant)
+    scenario = spec_scenario(args.spec, args.plugin)
+    variant = choose_variant(scenario, args.variant)
     spec = scenario.variants[variant]
     settings = lora_settings(_hyperparameters(spec, args))
     data = _training_set(scenario, variant)
@@ -102,13 +102,13 @@ def _training_set(scenario: "Scenario", variant: str) -> "TrainingSet":
 
 def _leaks_ok(data: "TrainingSet", args: argparse.Namespace, out: TextIO, err: TextIO) -> bool:
     """Print the leaks as ``prepare`` does; False when they stop the run."""
-    from ._cli import _print_leaks
+    from ._commands import print_leaks
 
     leaks = data.leaks(args.threshold)
     if not leaks:
         print("leakage check: no training input equals or nearly equals an evaluation input", file=out)
         return True
-    _print_leaks(leaks, args.allow_leakage, out, err)
+    print_leaks(leaks, args.allow_leakage, out, err)
     return args.allow_leakage
 
 

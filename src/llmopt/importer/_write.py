@@ -32,7 +32,7 @@ class Files:
 
 def plugin_location(out: Path, name: str) -> tuple[Path, str]:
     """Where the python checks' plugin goes: ``plugins/`` at the project's root."""
-    from ..cli._project import Project
+    from ..spec._project import Project
 
     existing = next(p for p in (out.resolve(), *out.resolve().parents) if p.exists())
     root = Project.of(existing).root

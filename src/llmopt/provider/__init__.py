@@ -6,39 +6,63 @@ imported only when that provider is first used.
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ._base import Message, Provider, ProviderBase, ProviderType, Request, Response, declared_provider
 from ._usage import Usage
-from .anthropic import AnthropicProvider, AnthropicProviderType
-from .echo import EchoProvider, EchoProviderType
-from .local import LocalProvider, LocalProviderType
-from .openai import OpenAIProvider, OpenAIProviderType
-from .python import PythonProvider, PythonProviderType
+
+if TYPE_CHECKING:
+    from .anthropic import AnthropicProvider, AnthropicProviderType
+    from .echo import EchoProvider, EchoProviderType
+    from .local import LocalProvider, LocalProviderType
+    from .openai import OpenAIProvider, OpenAIProviderType
+    from .python import PythonProvider, PythonProviderType
+
+#: The built-in providers, each imported on first use (importing ``echo`` imports no
+#: other provider).
+_LAZY = {
+    "AnthropicProvider": "anthropic",
+    "AnthropicProviderType": "anthropic",
+    "EchoProvider": "echo",
+    "EchoProviderType": "echo",
+    "LocalProvider": "local",
+    "LocalProviderType": "local",
+    "OpenAIProvider": "openai",
+    "OpenAIProviderType": "openai",
+    "PythonProvider": "python",
+    "PythonProviderType": "python",
+}
 
 __all__ = [
     "Message",
     "Provider",
     "ProviderBase",
-    "Usage",
-    "declared_provider",
     "ProviderType",
     "Request",
     "Response",
-    "AnthropicProvider",
-    "AnthropicProviderType",
-    "EchoProvider",
-    "EchoProviderType",
-    "LocalProvider",
-    "LocalProviderType",
-    "OpenAIProvider",
-    "OpenAIProviderType",
-    "PythonProvider",
-    "PythonProviderType",
+    "Usage",
+    "declared_provider",
+    *_LAZY,
     "builtin_provider_types",
 ]
 
 
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmopt.provider' has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
 def builtin_provider_types() -> list[ProviderType]:
     """Fresh instances of the built-in provider types (cheap: nothing is loaded)."""
+    from .anthropic import AnthropicProviderType
+    from .echo import EchoProviderType
+    from .local import LocalProviderType
+    from .openai import OpenAIProviderType
+    from .python import PythonProviderType
+
     return [
         EchoProviderType(),
         PythonProviderType(),

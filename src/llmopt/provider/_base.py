@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
-from ..dataset._case import Case
-from ..spec._model import ModelSpec
+if TYPE_CHECKING:
+    from ..dataset._case import Case
+    from ..spec._model import ModelSpec
 
 Message = Mapping[str, str]
 

@@ -37,15 +37,55 @@ __all__ = [
 
 T = TypeVar("T")
 
-_SECRET = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|sk-ant-[A-Za-z0-9_\-*]{6,}|Bearer\s+[A-Za-z0-9_\-.]{8,})")
+#: Anything shaped like a key: ``sk-`` keys (whole, or masked as servers echo them:
+#: ``sk-proj-****wxyz``, ``sk-...wxyz``) and bearer tokens.
+_SECRET = re.compile(
+    r"\bsk-[A-Za-z0-9_\-*]*(?:\.{2,}|\u2026)[A-Za-z0-9_\-*]*[A-Za-z0-9_*]"
+    r"|\bsk-[A-Za-z0-9_\-*]{6,}"
+    r"|(?i:\bBearer)\s+(?!\[redacted\])[A-Za-z0-9_\-.~+/=]{8,}"
+)
+#: A run of the characters keys are made of.
+_RUN = re.compile(r"[A-Za-z0-9_\-]+")
+#: How servers mask the hidden part of a key they echo: stars, dots, an ellipsis, bullets.
+_MASK_BEFORE = re.compile(r"(?:\*{2,}|\.{3,}|\u2026|\u2022{2,})\s?$")
+_MASK_AFTER = re.compile(r"^\s?(?:\*{2,}|\.{3,}|\u2026|\u2022{2,})")
+#: A key's public prefix (``sk-proj-``, ``sk-ant-api03-``): not secret on its own.
+_PUBLIC_PREFIX = re.compile(r"^(?:[a-z0-9]{2,8}-)+")
+#: Below this length a secret is only redacted where it appears whole.
+_FRAGMENT_MIN_SECRET = 12
+_REDACTED = "[redacted]"
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """``text`` without API keys (the given ones, and anything shaped like one)."""
+    """``text`` without API keys: the given ones, the fragments of them servers echo
+    (8 or more of a key's characters, or its last 4+ or first 6+ characters beside a
+    mask such as ``****``, ``...``), and anything shaped like a key."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return _SECRET.sub("[redacted]", text)
+            text = text.replace(secret, _REDACTED)
+    text = _SECRET.sub(_REDACTED, text)
+    for secret in secrets:
+        if secret and len(secret) >= _FRAGMENT_MIN_SECRET:
+            text = _without_fragments(text, secret)
+    return text
+
+
+def _without_fragments(text: str, secret: str) -> str:
+    """``text`` with the pieces of ``secret`` it quotes replaced (masks included)."""
+    public = _PUBLIC_PREFIX.match(secret)
+    prefix = public.group(0) if public else ""
+    spans: list[tuple[int, int]] = []
+    for run in _RUN.finditer(text):
+        piece, (start, end) = run.group(0), run.span()
+        before, after = _MASK_BEFORE.search(text, 0, start), _MASK_AFTER.match(text[end:])
+        whole = len(piece) >= 8 and piece in secret and piece not in prefix
+        tail = before is not None and len(piece) >= 4 and secret.endswith(piece)
+        head = after is not None and len(piece) >= 6 and secret.startswith(piece) and piece != prefix
+        if whole or tail or head:
+            spans.append((before.start() if before else start, end + (after.end() if after else 0)))
+    for start, end in reversed(spans):
+        text = text[:start] + _REDACTED + text[end:]
+    return text
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from ..spec._model import ModelSpec
 from ._base import ProviderBase, Request, Response
+
+if TYPE_CHECKING:
+    from ..spec._model import ModelSpec
 
 __all__ = ["EchoProvider", "EchoProviderType"]
 

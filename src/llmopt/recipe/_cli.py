@@ -38,7 +38,7 @@ def recipes_folder(given: Path | None = None) -> Path:
     (``recipes`` beside its pyproject.toml or pytest.ini by default)."""
     if given is not None:
         return given
-    from ..cli._project import Project
+    from ..spec._project import Project
 
     return Project.of(Path.cwd()).recipes_folder()
 

@@ -1,4 +1,5 @@
-"""Rendering recipes: Jinja2 in a sandbox with StrictUndefined, then the guardrails."""
+"""Rendering recipes: Jinja2 in a sandbox with StrictUndefined, bounded in time and size
+(see ``_bounds``), then the guardrails."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import GuardrailError, RenderError
+from ._bounds import LimitExceeded, RenderLimits, RenderTimeout, Watchdog, bounded_environment, joined
 from ._guard import breaches
+
+__all__ = ["RenderLimits", "RenderedPrompt", "Renderer", "check_template"]
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -47,23 +51,25 @@ class RenderedPrompt:
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
-def _environment() -> "SandboxedEnvironment":
+def _environment(limits: RenderLimits | None = None) -> "SandboxedEnvironment":
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+    return bounded_environment(limits or RenderLimits(), undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
 
 class Renderer:
     """Compiles templates once and renders them per case.
 
     Values come in as template variables, never as template source, so template
-    syntax inside a dataset value is printed as data and never executed.
+    syntax inside a dataset value is printed as data and never executed. Each message
+    is bounded by ``limits`` (1,000,000 characters, 5 seconds by default).
     """
 
-    def __init__(self) -> None:
-        self._env = _environment()
+    def __init__(self, limits: RenderLimits | None = None) -> None:
+        self.limits = limits or RenderLimits()
+        self._env = _environment(self.limits)
         self._compile = lru_cache(maxsize=256)(self._env.from_string)
+        self._watchdog = Watchdog()
 
     def render(self, recipe: "RecipeSpec", variables: Mapping[str, Any], where: str) -> RenderedPrompt:
         """Render for one case; the recipe's fields are variables too (over the case's).
@@ -92,7 +98,13 @@ class Renderer:
 
         try:
             template: Template = self._compile(source)
-            return template.render(**variables).strip()
+            return joined(template.generate(**variables), self.limits, self._watchdog).strip()
+        except LimitExceeded as exc:
+            raise RenderError(f"{where}: {key}: {exc} (a limit of the template sandbox)") from None
+        except RenderTimeout:
+            raise RenderError(
+                f"{where}: {key}: rendering took longer than {self.limits.max_seconds:g} s (a limit of the template sandbox)"
+            ) from None
         except UndefinedError as exc:
             known = ", ".join(sorted(variables)) or "none"
             raise RenderError(f"{where}: {key}: {exc.message} (available: {known})") from None

@@ -9,9 +9,10 @@ no template is rendered.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._merge import Merged
 from ._model import VariantSpec
@@ -41,7 +42,7 @@ class _Template:
 
 
 def deep_issues(
-    variant: VariantSpec, merged: Merged, spec_path: Path, registry: "Registry | None", read: dict[Any, Any]
+    variant: VariantSpec, merged: Merged, spec_path: Path, registry: Registry | None, read: dict[Any, Any]
 ) -> list[Issue]:
     """Problems of the variant's data; ``read`` memoizes datasets across variants."""
     cases, problems = _cases(variant, spec_path, read)
@@ -56,14 +57,14 @@ def deep_issues(
     return issues
 
 
-def _cases(variant: VariantSpec, spec_path: Path, read: dict[Any, Any]) -> tuple[list["Case"], list[str]]:
+def _cases(variant: VariantSpec, spec_path: Path, read: dict[Any, Any]) -> tuple[list[Case], list[str]]:
     from ..dataset import read_cases
 
     task = variant.task
     key = (task.dataset, task.cases and repr(task.cases), task.id_field, task.expected_field, task.input_field)
     if key not in read:
         read[key] = read_cases(task, spec_path)
-    found: tuple[list["Case"], list[str]] = read[key]
+    found: tuple[list[Case], list[str]] = read[key]
     return found
 
 
@@ -97,10 +98,10 @@ def _query(variant: VariantSpec, merged: Merged) -> Iterator[_Template]:
         return
     field = variant.task.input_field or "question"
     label = "the retrieval query (task.input, else 'question'; set retrieval.query to choose)"
-    yield _Template("{{ %s }}" % field, merged.source(("retrieval",)), label, frozenset(), lined=False)
+    yield _Template(f"{{{{ {field} }}}}", merged.source(("retrieval",)), label, frozenset(), lined=False)
 
 
-def _variable_issues(template: _Template, cases: Sequence["Case"]) -> list[Issue]:
+def _variable_issues(template: _Template, cases: Sequence[Case]) -> list[Issue]:
     fields = sorted({name for case in cases for name in case.fields})
     issues = []
     for name, line in undeclared_variables(template.source):
@@ -114,7 +115,7 @@ def _variable_issues(template: _Template, cases: Sequence["Case"]) -> list[Issue
     return issues
 
 
-def _variable_message(where: str, name: str, lacking: Sequence["Case"], total: int, fields: list[str]) -> str:
+def _variable_message(where: str, name: str, lacking: Sequence[Case], total: int, fields: list[str]) -> str:
     if len(lacking) == total:
         match = close_match(name, fields)
         hint = f"did you mean '{match}'? " if match is not None else ""

@@ -36,6 +36,8 @@ def written_issues(data: dict[str, Any], registry: "Registry | None") -> list[Is
 #: Free-form mappings whose numbers llmopt itself reads (metric options, prices, the
 #: embedding model): a NaN or an infinity there is refused as in the typed keys.
 _NUMBER_PLACES = frozenset({"args", "price", "embedding"})
+#: Data and settings passed on as written: cases, a recipe's field values, generation params.
+_AS_WRITTEN = frozenset({"cases", "fields", "params"})
 
 
 def number_issues(data: dict[str, Any]) -> list[Issue]:
@@ -51,7 +53,8 @@ def number_issues(data: dict[str, Any]) -> list[Issue]:
 def _numbers(value: Any, path: KeyPath, inside: bool) -> Iterator[tuple[KeyPath, Any]]:
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _numbers(item, path + (key,), inside or key in _NUMBER_PLACES)
+            if key not in _AS_WRITTEN:
+                yield from _numbers(item, path + (key,), inside or key in _NUMBER_PLACES)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _numbers(item, path + (index,), inside)

@@ -139,24 +139,35 @@ def _variants(
     variants: dict[str, VariantSpec] = {}
     checked = [*earlier, *issues]
     for merged in merged_all:
-        sound = _sound_sections(checked, merged)
-        # A named recipe is looked up whenever the recipe section itself is sound, so its
-        # problems are listed beside those of other sections (a bad provider, say).
-        fit = merged.name not in unfit
-        recipe, found = resolve_recipe(merged, lookups.recipes) if fit or "recipe" in sound else (None, [])
+        variant, found = _variant(merged, spec_path, lookups, locate, merged.name not in unfit, checked)
         issues += found
-        if recipe is None or not fit:
-            issues += partial_issues(merged, spec_path, lookups.registry, sound)
-            continue
-        variant = build_variant(merged, spec_path, locate, recipe)
-        own = variant_issues(variant, merged, spec_path, lookups.registry)
-        issues += own
-        if lookups.deep and not own:
-            from ._deep import deep_issues
-
-            issues += deep_issues(variant, merged, spec_path, lookups.registry, lookups.read)
-        variants[merged.name] = variant
+        if variant is not None:
+            variants[merged.name] = variant
     return variants, issues
+
+
+def _variant(
+    merged: Merged,
+    spec_path: Path,
+    lookups: _Lookups,
+    locate: Callable[[KeyPath], Location],
+    fit: bool,
+    checked: list[Issue],
+) -> tuple[VariantSpec | None, list[Issue]]:
+    """One variant and its problems; an unfit one is None, its sound sections checked."""
+    sound = _sound_sections(checked, merged)
+    # A named recipe is looked up whenever the recipe section itself is sound, so its
+    # problems are listed beside those of other sections (a bad provider, say).
+    recipe, issues = resolve_recipe(merged, lookups.recipes) if fit or "recipe" in sound else (None, [])
+    if recipe is None or not fit:
+        return None, issues + partial_issues(merged, spec_path, lookups.registry, sound)
+    variant = build_variant(merged, spec_path, locate, recipe)
+    own = variant_issues(variant, merged, spec_path, lookups.registry)
+    if lookups.deep and not own:
+        from ._deep import deep_issues
+
+        own += deep_issues(variant, merged, spec_path, lookups.registry, lookups.read)
+    return variant, issues + own
 
 
 def _sound_sections(checked: list[Issue], merged: Merged) -> set[str]:

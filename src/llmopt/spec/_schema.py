@@ -6,7 +6,7 @@ import json
 import math
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from ._problems import Issue, KeyPath
 from ._suggest import unknown_key
@@ -76,7 +76,7 @@ def schema_validator(schema: dict[str, Any]) -> "Draft202012Validator":
         }
     )
     finite = validators.extend(Draft202012Validator, type_checker=checker)
-    return finite(schema)  # type: ignore[no-any-return]
+    return cast("Draft202012Validator", finite(schema))
 
 
 def schema_issues(data: Any, validator: "Draft202012Validator | None" = None) -> list[Issue]:

@@ -123,7 +123,8 @@ def _kind(value: Any) -> str:
     return "null" if value is None else f"the value {value!r}"
 
 
-def _show_tag(tag: str) -> str:
+def _show_tag(tag: str | None) -> str:
+    tag = tag or "!"
     return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
 
 
@@ -278,7 +279,7 @@ class _Walker:
         return shown
 
 
-def _refused(tag: str, kind: str = "spec") -> str:
+def _refused(tag: str | None, kind: str = "spec") -> str:
     return f"tag '{_show_tag(tag)}' is not allowed: a {kind} holds plain data only"
 
 

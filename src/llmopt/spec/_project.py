@@ -9,10 +9,12 @@ from __future__ import annotations
 import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
+    from ..recipe import RecipeBook
     from ..registry import Registry
+    from ._model import Scenario
 
 #: Where pytest reads its settings: file name and section (None: a TOML table).
 _INI_FILES: tuple[tuple[str, str | None], ...] = (
@@ -54,6 +56,12 @@ class Project:
     def recipes_folder(self) -> Path:
         return self.root / str(self.settings.get(RECIPES_SETTING) or "recipes")
 
+    def recipe_book(self, display: "Callable[[Path], str]" = str) -> "RecipeBook":
+        """This project's recipes (its ``llmopt_recipes`` folder)."""
+        from ..recipe import load_book
+
+        return load_book(self.recipes_folder(), display)
+
     def plugins(self) -> list[str]:
         value = self.settings.get(PLUGINS_SETTING) or []
         return value.split() if isinstance(value, str) else [str(v) for v in value]
@@ -67,6 +75,18 @@ class Project:
         tops = () if given else {name.split(".")[0] for name in names}
         with importing_from(self.root, fresh=tops):
             return create_registry(names, rootdir=self.root)
+
+
+def load_spec(
+    path: Path, plugins: Sequence[str] = (), display: "Callable[[Path], str]" = str
+) -> "Scenario":
+    """The spec at ``path``, loaded with its own project's plugins (or the given plugin
+    modules) and recipes: how every command outside pytest loads a spec."""
+    from ._loader import load_scenario
+
+    project = Project.of(path)
+    registry = project.registry(plugins)
+    return load_scenario(path, registry, display_path=display(path), recipes=project.recipe_book(display))
 
 
 def _settings(folder: Path) -> dict[str, Any] | None:
