@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from retrieval import DOCUMENTS, _report, write_corpus  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 from llmopt.engine.cache import ResponseCache  # noqa: E402
 from llmopt.retrieval import RetrievalSession, builtin_retriever_types  # noqa: E402
 from llmopt.spec._model import RetrievalSpec  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 
 def _median(measure: Callable[[], float], runs: int) -> float:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llmopt.engine.cache import CACHE_FILE_NAME, ResponseCache, request_identity
 from llmopt.dataset._case import Case
+from llmopt.engine.cache import CACHE_FILE_NAME, ResponseCache, request_identity
 from llmopt.errors import LLMOptError
 from llmopt.provider import Request, Response
 

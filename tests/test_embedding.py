@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from fakes.openai_server import FakeOpenAI, fake_embedding
+
 from llmopt.engine.cache import ResponseCache
 from llmopt.engine.calls import ModelCalls
+from llmopt.engine.runner import Runner
 from llmopt.errors import ProviderAuthError, ProviderError
 from llmopt.registry import create_registry
 from llmopt.retrieval import HybridRetriever, RetrievalSession, builtin_retriever_types
 from llmopt.retrieval._embedding import EmbeddingRetriever
-from llmopt.engine.runner import Runner
 from llmopt.spec import load_scenario
 from llmopt.spec._model import RetrievalSpec
 
@@ -94,7 +94,7 @@ def test_ranks_by_cosine_of_provider_vectors_in_batches(corpus: Path, fake: Fake
     assert hits[0].chunk.doc_id == "refunds.md"
     query = fake_embedding("refund purchase days")
     document = fake_embedding("Refunds\nYou can ask for a refund within 30 days of purchase.")
-    assert hits[0].score == pytest.approx(sum(a * b for a, b in zip(query, document)), abs=1e-5)
+    assert hits[0].score == pytest.approx(sum(a * b for a, b in zip(query, document, strict=True)), abs=1e-5)
     assert fake.last_path == "/v1/embeddings" and fake.last_body["model"] == "embed-small"
     assert fake.last_headers["authorization"] == f"Bearer {KEY}"
 

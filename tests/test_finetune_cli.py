@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from fakes.finetune_server import FAILED_ERROR, FakeFineTuning
+
 from llmopt.cli import main
 from llmopt.finetune import training_set
 from llmopt.spec import load_scenario

@@ -214,7 +214,7 @@ def test_find_leaks_finds_planted_exact_and_near_duplicates() -> None:
         ("e4", "Is there a loyalty programme?"),
     ]
     leaks = find_leaks(train, evaluation)
-    assert [(l.train_id, l.eval_id, l.kind) for l in leaks] == [("q01", "e1", "exact"), ("q08", "e2", "near")]
+    assert [(leak.train_id, leak.eval_id, leak.kind) for leak in leaks] == [("q01", "e1", "exact"), ("q08", "e2", "near")]
     assert leaks[0].similarity == 1.0 and 0.9 <= leaks[1].similarity < 1.0
 
 
@@ -223,7 +223,7 @@ def test_find_leaks_threshold_controls_near_matches() -> None:
     evaluation = [("e", "Do you ship to Canada?")]
     assert find_leaks(train, evaluation) == []
     loose = find_leaks(train, evaluation, threshold=0.5)
-    assert [(l.kind, l.train_id, l.eval_id) for l in loose] == [("near", "t", "e")]
+    assert [(leak.kind, leak.train_id, leak.eval_id) for leak in loose] == [("near", "t", "e")]
     with pytest.raises(ValueError, match="threshold"):
         find_leaks(train, evaluation, threshold=0)
 
@@ -324,7 +324,7 @@ def test_write_model_id_keeps_comments_and_changes_one_line(tmp_path: Path) -> N
     write_model_id(spec, "tuned", "ft:gpt-4o-mini-2024-07-18:acme:faq:9zX")
     after = spec.read_text()
     before_lines, after_lines = SPEC_WITH_COMMENTS.splitlines(), after.splitlines()
-    changed = [(a, b) for a, b in zip(before_lines, after_lines) if a != b]
+    changed = [(a, b) for a, b in zip(before_lines, after_lines, strict=True) if a != b]
     assert len(before_lines) == len(after_lines)
     assert changed == [('      id: "placeholder"  # replaced after training', '      id: "ft:gpt-4o-mini-2024-07-18:acme:faq:9zX"  # replaced after training')]
 

@@ -60,7 +60,7 @@ def write_project(folder: Path) -> Path:
 def test_training_file_leaks_compares_prompts_with_case_inputs(tmp_path: Path) -> None:
     scenario = load_scenario(write_project(tmp_path))
     leaks = training_file_leaks(tmp_path / "specs" / "data" / "train.jsonl", scenario, "tuned")
-    assert [(l.train_id, l.eval_id, l.kind) for l in leaks] == [("line 1", "e1", "exact"), ("line 2", "e2", "near")]
+    assert [(leak.train_id, leak.eval_id, leak.kind) for leak in leaks] == [("line 1", "e1", "exact"), ("line 2", "e2", "near")]
 
 
 def test_leak_warnings_name_the_pairs_once_per_variant(tmp_path: Path) -> None:

@@ -19,13 +19,13 @@ import pytest
 
 from llmopt.assertion import EvaluationError, check_comparable
 from llmopt.dataset._case import Case
+from llmopt.engine.results import Usage, VariantResult
 from llmopt.errors import FineTuneError, ProviderUnavailable
 from llmopt.finetune._lora_gguf import LoraWeights, gguf_rows, write_gguf_adapter
 from llmopt.finetune._lora_settings import LoraSettings, lora_settings
 from llmopt.provider import LocalProviderType, Request
 from llmopt.provider._adapters import find_finetuned, models_home
 from llmopt.provider._gguf import gguf_file_type
-from llmopt.engine.results import Usage, VariantResult
 from llmopt.spec._model import AssertionSpec, ModelSpec
 
 # --- hyperparameters -----------------------------------------------------------------

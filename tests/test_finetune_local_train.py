@@ -91,7 +91,7 @@ def test_same_data_seed_and_settings_give_the_same_adapter(base: tuple[Path, Any
     second = train_lora(copy.deepcopy(model), tokenizer, examples, settings)
     assert first.epoch_losses == second.epoch_losses and first.epoch_losses[-1] < first.epoch_losses[0]
     assert [(w.layer, w.module) for w in first.weights] == [(w.layer, w.module) for w in second.weights]
-    assert all(np.array_equal(a.a, b.a) and np.array_equal(a.b, b.b) for a, b in zip(first.weights, second.weights))
+    assert all(np.array_equal(a.a, b.a) and np.array_equal(a.b, b.b) for a, b in zip(first.weights, second.weights, strict=True))
     assert any(np.abs(w.b).max() > 0 for w in first.weights)  # B starts at zero: it was trained
 
 
@@ -124,5 +124,5 @@ def test_the_adapter_changes_trained_answers_and_keeps_unrelated_ones(stored: Pa
     after = _answers(stored, "ft:tiny", questions)
     assert "tallinn" not in before[0].lower(), before[0]
     assert "tallinn" in after[0].lower(), after[0]
-    for (question, expected), old, new in zip(UNRELATED.items(), before[1:], after[1:]):
+    for (question, expected), old, new in zip(UNRELATED.items(), before[1:], after[1:], strict=True):
         assert expected in old.lower() and expected in new.lower(), (question, old, new)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from fakes.anthropic_server import FakeAnthropic
 from fakes.anthropic_server import Scripted as AnthropicAnswer
 from fakes.openai_server import FakeOpenAI, Scripted
+
 from llmopt.dataset._case import Case
 from llmopt.errors import LLMOptError, ProviderError
 from llmopt.provider import Request

@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pytest
-
 from fakes.openai_server import FakeOpenAI
+
 from llmopt.engine.budget import Budget
 from llmopt.engine.cache import ResponseCache
+from llmopt.engine.runner import Runner
 from llmopt.errors import MetricError, SpecError
 from llmopt.metric import builtin_metrics
 from llmopt.metric._judge import escape, judge_messages
 from llmopt.metric._verdict import read_fraction, read_scale
 from llmopt.registry import create_registry
-from llmopt.engine.runner import Runner
 from llmopt.spec import load_scenario
 
 KEY = "sk-test-JUDGEKEY0123456789abcdef"

@@ -11,15 +11,14 @@ key or a fragment of it.
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pytest
-
 from fakes import anthropic_server
 from fakes.anthropic_server import FakeAnthropic
 from fakes.openai_server import FakeOpenAI, Scripted
+
 from llmopt.provider._hosted import redact
 
 OPENAI_KEY = "sk-test-T9vLq2Rw8ZpXk4Nm7Bc1Hd5Jf3Gs6Qz7w"

@@ -304,7 +304,7 @@ def test_f1_macro_agrees_with_sklearn(metrics: dict[str, Metric]) -> None:
     truth = ["x", "y", "z", "x", "y", "z", "x"]
     preds = ["x", "z", "z", "x", "y", "x", "y"]
     expected = f1_score(truth, preds, average="macro")
-    assert run(metrics["f1_macro"], list(zip(preds, truth))) == pytest.approx(expected)
+    assert run(metrics["f1_macro"], list(zip(preds, truth, strict=True))) == pytest.approx(expected)
 
 
 def test_labels_must_be_a_list_of_strings(metrics: dict[str, Metric]) -> None:

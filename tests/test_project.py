@@ -93,3 +93,18 @@ def test_validate_uses_each_specs_own_plugins_and_recipes(tmp_path: Path, monkey
     assert "examples/north/specs/spec.yaml: ok (north: 1 variants, 1 checks)" in out
     assert "examples/south/specs/spec.yaml: ok (south: 1 variants, 1 checks)" in out
     assert code == 0
+
+
+def test_a_misspelt_hook_is_an_error_naming_the_plugin_and_the_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmopt.errors import PluginError
+    from llmopt.registry import create_registry
+
+    _write(tmp_path, "typo_plugin.py", "import llmopt\n\n\n@llmopt.hookimpl\ndef llmopt_metric():\n    return []\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        with pytest.raises(PluginError) as info:
+            create_registry(["typo_plugin"], tmp_path, entry_points=False)
+    finally:
+        sys.modules.pop("typo_plugin", None)
+    assert "llmopt plugin 'typo_plugin': unknown hook 'llmopt_metric'" in str(info.value)
+    assert "llmopt_metrics" in str(info.value)

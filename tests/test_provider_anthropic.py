@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from fakes.anthropic_server import FakeAnthropic, Scripted, count_words, unused_port
+
 from llmopt.dataset._case import Case
 from llmopt.errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from llmopt.provider import Request, Response

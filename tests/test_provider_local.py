@@ -19,8 +19,7 @@ import pytest
 
 from llmopt.dataset._case import Case
 from llmopt.errors import ProviderError, ProviderUnavailable
-from llmopt.provider import LocalProviderType, Provider, Request, Response
-from llmopt.provider import _gguf
+from llmopt.provider import LocalProviderType, Provider, Request, Response, _gguf
 from llmopt.spec._model import ModelSpec
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pytest
-
 from fakes.openai_server import FakeOpenAI, Scripted
+
 from llmopt.dataset._case import Case
 from llmopt.errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from llmopt.provider import Request, Response

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import llmopt.retrieval
-from llmopt.registry import create_registry
 from llmopt.engine.results import CaseResult
 from llmopt.engine.runner import Runner
+from llmopt.registry import create_registry
 from llmopt.spec import load_scenario
 
 DOCS = {

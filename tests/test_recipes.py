@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from llmopt.engine.runner import Runner
 from llmopt.errors import GuardrailError, SpecError
 from llmopt.recipe import Renderer, check_recipe, load_book, read_recipe
 from llmopt.recipe._cli import recipes_folder
 from llmopt.registry import create_registry
-from llmopt.engine.runner import Runner
 from llmopt.spec import RecipeSpec, load_scenario
 from llmopt.spec._model import Guardrails
 

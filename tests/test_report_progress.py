@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmopt.report import Progress, ProgressFile, WorkerProgress
 from llmopt.engine.results import CaseResult, Usage
+from llmopt.report import Progress, ProgressFile, WorkerProgress
 
 
 class Clock:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -277,7 +278,7 @@ def test_long_sections_split_at_sentences_with_overlap(tmp_path: Path) -> None:
         assert len(chunk.text) <= 200
         assert chunk.text.startswith("# Topics\n")
         assert chunk.text.endswith(".")
-    for previous, current in zip(topics, topics[1:]):
+    for previous, current in pairwise(topics):
         body = current.text.removeprefix("# Topics\n")
         overlap = body[:20]
         assert overlap in previous.text, "the next chunk repeats the end of the previous one"
@@ -634,7 +635,7 @@ def test_tfidf_scores_are_the_cosines_scikit_learn_computes(corpus: Path) -> Non
     hits = build(corpus, spec()).search(query, 10)
 
     assert hits and {h.chunk.id: h.score for h in hits} == pytest.approx(
-        {c.id: float(e) for c, e in zip(chunks, expected) if e > 0}
+        {c.id: float(e) for c, e in zip(chunks, expected, strict=True) if e > 0}
     )
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from llmopt.dataset import Case
+from llmopt.engine.runner import Runner
 from llmopt.errors import DatasetError, MetricError, SpecError
 from llmopt.metric import Sample, builtin_metrics
 from llmopt.registry import create_registry
-from llmopt.engine.runner import Runner
 from llmopt.spec import load_scenario
 
 METRICS = {m.name: m for m in builtin_metrics()}
@@ -202,7 +202,7 @@ def test_case_without_relevant_field_is_a_case_error(tmp_path: Path) -> None:
     spec = SPEC.replace(', relevant: [support.md]}', "}")
     result = evaluate(tmp_path, spec, "retriever")
     none = next(c for c in result.cases if c.id == "none")
-    assert none.error == "metric 'recall_at_k' needs the case's relevant documents; set task.relevant"
+    assert none.error.endswith("case 'none': metric 'recall_at_k' needs the case's relevant documents; set task.relevant")
     assert result.errors == 1
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from llmopt.engine.runner import Runner, run_sync
 from llmopt.errors import ProviderUnavailable
 from llmopt.registry import create_registry
-from llmopt.engine.runner import Runner, run_sync
 from llmopt.spec import load_scenario
 
 SPEC = """\

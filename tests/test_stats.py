@@ -213,7 +213,7 @@ def test_cluster_se_is_cr2_and_never_below_the_plain_one() -> None:
     values = np.array([0.9, 0.8, 1.0, 0.1, 0.2, 0.3, 0.5])
     groups = ["a", "a", "a", "b", "b", "b", "c"]
     mean, se, count = cluster_se(values, groups)
-    sums = {g: sum(v - mean for v, h in zip(values, groups) if h == g) for g in "abc"}
+    sums = {g: sum(v - mean for v, h in zip(values, groups, strict=True) if h == g) for g in "abc"}
     sizes = {"a": 3, "b": 3, "c": 1}
     cr2 = math.sqrt(sum(sums[g] ** 2 / (1 - sizes[g] / 7) for g in "abc")) / 7
     assert count == 3 and se == pytest.approx(max(cr2, np.std(values, ddof=1) / math.sqrt(7)))

@@ -14,8 +14,8 @@ import time
 from typing import Any, Iterator
 
 import pytest
-
 from fakes.openai_server import FakeOpenAI
+
 from llmopt.errors import RenderError
 from llmopt.recipe._render import Renderer, RenderLimits
 from llmopt.spec._model import RecipeSpec
@@ -109,20 +109,15 @@ def test_a_template_that_fails_for_one_case_costs_that_case(
     assert fake.requests == 5
 
 
-def test_a_lone_surrogate_in_an_inline_case_costs_that_case(pytester: pytest.Pytester, fake: FakeOpenAI) -> None:
-    cases = INLINE + '    - {id: x, question: "x\\ud800", answer: "x"}\n'
-    _check_one_case_lost(pytester, _run(pytester, fake, cases), calls=5)
-    assert fake.requests == 5
-    for name in ("r.json", "r.html", "r.md"):
-        (pytester.path / name).read_text(encoding="utf-8")  # written, and valid UTF-8
-
-
 def test_a_lone_surrogate_in_a_jsonl_row_costs_that_case(pytester: pytest.Pytester, fake: FakeOpenAI) -> None:
     rows = [json.dumps({"id": w, "question": w, "answer": w}) for w in GOOD]
     rows.append('{"id": "x", "question": "x\\ud800", "answer": "x"}')
     (pytester.path / "specs").mkdir()
     (pytester.path / "specs" / "cases.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    _check_one_case_lost(pytester, _run(pytester, fake, "dataset: cases.jsonl"), calls=5)
+    error = _check_one_case_lost(pytester, _run(pytester, fake, "dataset: cases.jsonl"), calls=5)
+    assert "lone surrogate (\\ud800 at character 2)" in error, error
+    for name in ("r.json", "r.html"):
+        assert "\\ud800" in (pytester.path / name).read_text(encoding="utf-8")  # written, the escape shown
 
 
 FLAKY_PLUGIN = """\
@@ -165,7 +160,7 @@ def test_a_plugin_metric_that_raises_for_one_case_costs_that_case_and_names_its_
     assert variant["usage"]["calls"] == 6 and variant["usage"]["cost_usd"] > 0  # the bad case's call was paid for
     error = bad[0]["error"]
     assert "\n" not in error and "bad.yaml" in error and "case 'x'" in error, error
-    assert f"{plugins / 'flaky.py'}:7" in error and "KeyError" in error, error
+    assert f"{plugins / 'flaky.py'}:8" in error and "KeyError" in error, error
 
 
 # -- bounds on rendering (item 14) ------------------------------------------------------------

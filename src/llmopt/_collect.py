@@ -34,7 +34,8 @@ def warn_lookalike(path: Path, config: pytest.Config, display: str) -> None:
     if found is None:
         return
     config.stash.setdefault(SKIPPED_KEY, []).append(display)
-    warnings.warn_explicit(SpecWarning(f"{display}:{found.line}:{found.col}: {found.message}"), SpecWarning, str(path), found.line)
+    warning = SpecWarning(f"{display}:{found.line}:{found.col}: {found.message}")
+    warnings.warn_explicit(warning, SpecWarning, str(path), found.line)
 
 
 def skipped_line(config: pytest.Config) -> str | None:

@@ -11,13 +11,13 @@ import pytest
 from .errors import LLMOptError
 
 if TYPE_CHECKING:
-    from .recipe import RecipeBook
     from .assertion import Family
     from .baseline import Baselines, StoredVariant
-    from .registry import Registry
-    from .report import ReportTarget, ResultsStore
     from .engine.results import VariantResult
     from .engine.runner import Runner
+    from .recipe import RecipeBook
+    from .registry import Registry
+    from .report import ReportTarget, ResultsStore
     from .spec import AssertionSpec, Scenario
 
 SESSION_KEY: "pytest.StashKey[LLMOptSession]"

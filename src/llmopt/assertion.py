@@ -17,8 +17,8 @@ from .stats import Interval, Paired, Power, holm, holm_level, margin_passes, pow
 
 if TYPE_CHECKING:
     from .baseline import StoredVariant
-    from .metric import Metric
     from .engine.results import CaseResult, VariantResult
+    from .metric import Metric
     from .spec import AssertionSpec, Scenario
 
 #: The level of the intervals reported when an assertion asks no confidence.
@@ -372,7 +372,7 @@ def _check_regression(
 def _worst_stored(
     cases: Sequence["CaseResult"], then: Sequence[float], key: str, higher: bool, count: int
 ) -> tuple[WorstCase, ...]:
-    harmed = [(c, old) for c, old in zip(cases, then) if (c.scores[key] < old if higher else c.scores[key] > old)]
+    harmed = [(c, old) for c, old in zip(cases, then, strict=True) if (c.scores[key] < old if higher else c.scores[key] > old)]
     harmed.sort(key=lambda pair: (pair[0].scores[key] - pair[1]) * (1 if higher else -1))
     return tuple(
         WorstCase(c.id, c.input, c.expected, c.output, c.scores[key], "(stored)", old, c.retrieved_documents)

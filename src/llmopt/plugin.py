@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generator, Iterable
 import pytest
 
 from ._session import LEDGER_KEY, PROGRESS_KEY, SESSION_KEY, LLMOptSession
+from ._watchdog import watch_controller
 from .errors import LLMOptError
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = LLMOptSession(config)
+    watch_controller(config)  # an xdist worker stops when its controller is gone
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

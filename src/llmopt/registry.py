@@ -100,7 +100,8 @@ def _check_hook_names(pm: pluggy.PluginManager) -> None:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         known = ", ".join(sorted(name for name in dir(hookspecs) if name.startswith("llmopt_")))
-        raise PluginError(f"llmopt plugin {exc.plugin_name!r}: {exc} (llmopt's hooks: {known})") from None
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"llmopt plugin {name!r}: {exc} (llmopt's hooks: {known})") from None
 
 
 def _collect(pm: pluggy.PluginManager) -> Registry:

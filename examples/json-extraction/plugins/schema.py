@@ -8,7 +8,7 @@ a code fence); an answer without one scores 0.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,7 +18,7 @@ from llmopt.metric import Sample, case_metric
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(name: str) -> Any:
     from jsonschema import Draft202012Validator
 

@@ -12,8 +12,8 @@ from ..errors import LLMOptError
 from ..recipe._cli import add_parser as add_recipes_parser
 
 if TYPE_CHECKING:
-    from ..spec._project import Project
     from ..recipe import RecipeBook
+    from ..spec._project import Project
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     from ..finetune._cli import add_parser as add_finetune
 
     add_finetune(sub)
-    from ._init import add_init_command
     from ..report._cli import add_report_commands
+    from ._init import add_init_command
 
     add_init_command(sub)
     add_report_commands(sub)
@@ -77,8 +77,8 @@ def _silence_stdout() -> None:
 def _recipe_book(project: "Project | None" = None) -> "RecipeBook":
     """The recipes of ``project`` (its ``llmopt_recipes`` folder), by default the
     current folder's project."""
-    from ..spec._project import Project
     from ..recipe import load_book
+    from ..spec._project import Project
 
     return load_book((project or Project.of(Path.cwd())).recipes_folder(), _display)
 

@@ -52,7 +52,8 @@ def unreadable_paths(paths: Sequence[Path]) -> list[str]:
             if path.exists():
                 continue
             broken = path.is_symlink()
-            out.append(f"llmopt: {'a symbolic link that leads nowhere (a loop?)' if broken else 'no such file or folder'}: {path}")
+            what = "a symbolic link that leads nowhere (a loop?)" if broken else "no such file or folder"
+            out.append(f"llmopt: {what}: {path}")
         except OSError as exc:
             out.append(f"llmopt: cannot read {_short(str(path))}: {exc.strerror or exc}")
     return out

@@ -101,7 +101,7 @@ def _csv_row(header: list[str], record: list[str], where: str, line: int) -> Raw
     if len(record) != len(header):
         error = f"row has {len(record)} values, the header has {len(header)}"
         return RawRow(where, f"line {line}", None, error=error)
-    return RawRow(where, f"line {line}", dict(zip(header, record)))
+    return RawRow(where, f"line {line}", dict(zip(header, record, strict=True)))
 
 
 def read_text(path: Path, label: str) -> tuple[str, list[str]]:
@@ -131,7 +131,7 @@ def read_json(path: Path, label: str) -> RowsResult:
         got = "object" if isinstance(data, dict) else kind_of(data)
         return [], [f"{label}:1: a JSON dataset must be a list of objects, got {got}"]
     lines = _element_lines(text)
-    return [RawRow(f"{label}:{n}", f"line {n}", v) for v, n in zip(data, lines)], []
+    return [RawRow(f"{label}:{n}", f"line {n}", v) for v, n in zip(data, lines, strict=True)], []
 
 
 def _element_lines(text: str) -> list[int]:

@@ -3,6 +3,7 @@ line, never a traceback."""
 
 from __future__ import annotations
 
+import re
 import traceback
 from pathlib import Path
 
@@ -15,11 +16,18 @@ _LONGEST = 300
 
 
 def case_error(exc: BaseException, where: str) -> str:
-    """The message a failed case carries. llmopt's own errors already say where; any
-    other exception (a bad row, a template that blew up) is named with the case."""
+    """The one line a failed case carries, naming the spec, the variant and the case
+    (``where``) once: llmopt's own errors say what failed (most already say where);
+    any other exception (a bad row, a template that blew up) is named by its type."""
     if isinstance(exc, LLMOptError):
-        return str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+        text = _one_line(_text(exc).encode("utf-8", "backslashreplace").decode("utf-8"))
+        return text if where in text else f"{where}: {text}"
     return f"{where}: {type(exc).__name__}: {_short(_text(exc))}"
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its line breaks (and the indentation after them) as single spaces."""
+    return re.sub(r"\s*\n\s*", " ", text.strip())
 
 
 def metric_failure(key: str, exc: BaseException) -> MetricError:

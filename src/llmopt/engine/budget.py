@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -18,6 +20,9 @@ class Ledger(Protocol):
 
     def spent(self) -> float:
         """USD spent so far by the whole run."""
+
+    def state(self) -> tuple[float, float]:
+        """(USD spent, USD held by the calls in flight) of the whole run."""
 
     def add(self, cost_usd: float) -> None:
         """Record the cost of one call."""
@@ -42,6 +47,10 @@ class MemoryLedger:
     def spent(self) -> float:
         return self._spent
 
+    def state(self) -> tuple[float, float]:
+        with self._lock:
+            return self._spent, self._held
+
     def add(self, cost_usd: float) -> None:
         with self._lock:
             self._spent += cost_usd
@@ -57,6 +66,12 @@ class MemoryLedger:
         with self._lock:
             self._held = max(0.0, self._held - estimate_usd)
             self._spent += cost_usd
+
+
+def _fits_later(spent: float, held: float, estimate: float, limit: float) -> bool:
+    """Whether a call that does not fit now would fit once the calls in flight settle
+    (they cost at most their estimates, when estimates are upper bounds)."""
+    return held > 0 and spent < limit and spent + estimate <= limit
 
 
 def _room(spent: float, held: float, estimate: float, limit: float) -> bool:
@@ -88,8 +103,12 @@ class FileLedger:
                 self._db.execute("INSERT OR IGNORE INTO spend VALUES (1, 0.0, 0.0)")
 
     def spent(self) -> float:
+        return self.state()[0]
+
+    def state(self) -> tuple[float, float]:
         with self._lock, self._errors():
-            return float(self._db.execute("SELECT usd FROM spend WHERE id = 1").fetchone()[0])
+            spent, held = self._db.execute("SELECT usd, held FROM spend WHERE id = 1").fetchone()
+            return float(spent), float(held)
 
     def add(self, cost_usd: float) -> None:
         if cost_usd:
@@ -130,11 +149,16 @@ class Budget:
     """A run's spending limit in USD (cache hits cost nothing).
 
     Before a call is sent, its estimated cost is held against the limit (see
-    :meth:`reserve`); when it returns, the estimate is released and the real cost
-    recorded. A call whose estimate does not fit is refused. So the spend can pass the
-    limit only by what the calls in flight cost beyond their estimates (under
-    pytest-xdist: those of every worker).
+    :meth:`hold`); when it returns, the estimate is released and the real cost
+    recorded. A call whose estimate does not fit waits while the calls in flight hold
+    what it needs, and is refused once it cannot fit. So the spend can pass the limit
+    only by what the calls in flight cost beyond their estimates (under pytest-xdist:
+    those of every worker): never, when the estimates are upper bounds.
     """
+
+    #: Longest wait for the calls in flight to release what a call needs (a worker
+    #: killed with its calls in flight never releases them).
+    patience_s: float = 120.0
 
     def __init__(self, limit_usd: float, ledger: Ledger | None = None) -> None:
         self.limit_usd = limit_usd
@@ -151,16 +175,32 @@ class Budget:
         self.release(self.reserve(where, 0.0), 0.0)
 
     def reserve(self, where: str, estimate_usd: float) -> float:
-        """Hold ``estimate_usd`` for a call; BudgetExceeded when it does not fit."""
+        """Hold ``estimate_usd`` for a call now; BudgetExceeded when it does not fit."""
         estimate = max(0.0, estimate_usd)
         if self.ledger.reserve(estimate, self.limit_usd) is None:
-            with self._lock:
-                self.refused += 1
-            raise BudgetExceeded(
-                f"{where}: not called: the run's budget of ${self.limit_usd:.4f} "
-                f"is used up (${self.ledger.spent():.4f} spent{_held(estimate)}; --llmopt-budget)"
-            )
+            self._refuse(where, estimate)
         return estimate
+
+    async def hold(self, where: str, estimate_usd: float) -> float:
+        """Hold ``estimate_usd`` for a call, waiting while the calls in flight hold
+        what it needs; BudgetExceeded once it cannot fit (or after ``patience_s``)."""
+        estimate = max(0.0, estimate_usd)
+        give_up = time.monotonic() + self.patience_s
+        pause = 0.002
+        while self.ledger.reserve(estimate, self.limit_usd) is None:
+            if not _fits_later(*self.ledger.state(), estimate, self.limit_usd) or time.monotonic() > give_up:
+                self._refuse(where, estimate)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        return estimate
+
+    def _refuse(self, where: str, estimate: float) -> None:
+        with self._lock:
+            self.refused += 1
+        raise BudgetExceeded(
+            f"{where}: not called: the run's budget of ${self.limit_usd:.4f} "
+            f"is used up (${self.ledger.spent():.4f} spent{_held(estimate)}; --llmopt-budget)"
+        )
 
     def release(self, estimate_usd: float, cost_usd: float) -> None:
         """Release a held estimate and record the call's real cost."""

@@ -6,9 +6,12 @@ proposer models). Nothing else reads or writes the response cache or the budget.
 
 One call, in order:
 
+0. a prompt that is not valid Unicode text (a lone surrogate from a ``\\ud800`` escape
+   in a dataset row) is refused: no server can be sent it;
 1. its cache key (when the provider is cacheable): a hit is returned, marked cached;
 2. ``replay`` mode: a miss (or an uncacheable, non-free provider) is a CacheMiss;
-3. the budget holds the call's estimated cost (not for ``free`` providers);
+3. the budget holds the call's estimated cost, waiting while the calls in flight hold
+   what it needs (not for ``free`` providers);
 4. the call is made inside its bound (the caller's semaphore, if any);
 5. every string that leaves the provider (the answer, an error) is redacted of the
    provider's secrets and of anything shaped like an API key;
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -74,13 +78,14 @@ class ModelCalls:
 
     async def call(self, call: Call) -> "Response":
         """The provider's answer to the request (cached, replayed, budgeted, bounded)."""
+        _refuse_surrogates(call)
         key = self._key(call)
         hit = self._lookup(key)
         if hit is not None:
             self._count(call.kind, response_usage(hit))
             return hit
         self._refuse_in_replay(call, key)
-        held = self._hold(call)
+        held = await self._hold(call)
         try:
             response = await self._generate(call)
         except BaseException:
@@ -126,10 +131,10 @@ class ModelCalls:
             "record it with a run in the default mode"
         )
 
-    def _hold(self, call: Call) -> float | None:
+    async def _hold(self, call: Call) -> float | None:
         if self.budget is None or call.provider.free:
             return None
-        return self.budget.reserve(call.what, call.provider.estimate_cost(call.request))
+        return await self.budget.hold(call.what, call.provider.estimate_cost(call.request))
 
     def _settle(self, held: float | None, cost_usd: float) -> None:
         if self.budget is not None and (held is not None or cost_usd):
@@ -189,7 +194,7 @@ class ModelCalls:
     async def _embed_batch(self, embedder: "Embedder", texts: list[str], what: str) -> "Embedded":
         if self.mode == "replay" and not embedder.free:
             raise CacheMiss(f"{what}: --llmopt-cache=replay makes no calls, and this index is not in the index cache")
-        held = None if self.budget is None or embedder.free else self.budget.reserve(what, 0.0)
+        held = None if self.budget is None or embedder.free else await self.budget.hold(what, 0.0)
         try:
             embedded = await self._guarded(embedder, "embedding", lambda: embedder.embed(texts))
         except BaseException:
@@ -209,6 +214,21 @@ def response_usage(r: "Response") -> Usage:
     apart, as ``cached_cost_usd``)."""
     spent, saved = (0.0, r.cost_usd) if r.cached else (r.cost_usd, 0.0)
     return Usage(r.input_tokens, r.output_tokens, spent, int(r.cached), int(not r.cached), saved)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(call: Call) -> None:
+    """ProviderError when a message holds a lone surrogate (not valid Unicode text)."""
+    for number, message in enumerate(call.request.messages, 1):
+        found = _SURROGATE.search(str(message.get("content", "")))
+        if found is not None:
+            escape = found.group(0).encode("utf-8", "backslashreplace").decode("ascii")
+            raise ProviderError(
+                f"{call.what}: message {number} of the prompt holds a lone surrogate ({escape} at character "
+                f"{found.start() + 1}), which is not valid Unicode text and cannot be sent: fix the escape in the case's data"
+            )
 
 
 def _redacted_error(exc: LLMOptError, secrets: Sequence[str]) -> LLMOptError:

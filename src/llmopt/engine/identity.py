@@ -97,7 +97,7 @@ def _source_digest(retrieval: "RetrievalSpec | None", base_dir: Path) -> str | N
             continue
         name = path.relative_to(root).as_posix() if root.is_dir() else path.name
         size = path.stat().st_size
-        h.update(f"{name}\0{size}\0".encode("utf-8"))
+        h.update(f"{name}\0{size}\0".encode())
         if size <= budget:
             h.update(path.read_bytes())
             budget -= size

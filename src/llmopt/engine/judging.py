@@ -65,7 +65,8 @@ class JudgeCalls:
                 raise MetricError(f"{what}: unknown judge provider {spec.provider!r} (known: {known})")
             problems = ptype.check(spec, self.base_dir)
             if problems:
-                raise MetricError(f"{what}: the judge is not usable: " + "; ".join(p.replace("model.", "judge.") for p in problems))
+                named = "; ".join(p.replace("model.", "judge.") for p in problems)
+                raise MetricError(f"{what}: the judge is not usable: {named}")
             from ..provider import declared_provider
 
             self._providers[key] = declared_provider(ptype.create(spec, self.base_dir))
@@ -99,7 +100,9 @@ class _MetricJudging:
 
         case = self.owner.case
         what = f"{self.owner.calls.where} case {case.id!r} metric {self.key!r}"
-        request = Request(messages=[dict(m) for m in messages], prompt=messages[-1]["content"], case=case, params=dict(judge.params))
+        request = Request(
+            messages=[dict(m) for m in messages], prompt=messages[-1]["content"], case=case, params=dict(judge.params)
+        )
         response = await self.owner.calls.call(judge, request, what)
         self.owner.usage = self.owner.usage + response_usage(response)
         return response.text

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..provider._usage import Usage
@@ -94,7 +95,22 @@ class CaseResult:
             data["consistency"] = round(self.consistency, 4)
         if self.cluster is not None:
             data["cluster"] = self.cluster
-        return data
+        return _writable(data)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _writable(value: Any) -> Any:
+    """``value`` with every lone surrogate (a ``\\ud800`` escape in a dataset row)
+    shown as its escape, so the record can be written as UTF-8 anywhere."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {_writable(k): _writable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_writable(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar
 
 from ..errors import DatasetError, LLMOptError, ProviderUnavailable
@@ -409,11 +410,8 @@ async def _score(
     with ``ascore`` (a judge) is awaited with the case's judging context."""
     from ..metric import Sample
 
-    docs = _documents(retrieved)
-    common = {"retrieved": docs, "input": shown, "context": context, "top_k": top_k}
-    samples = [
-        Sample(case=case, output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd, **common) for r in responses
-    ] or [Sample(case=case, output="", **common)]
+    sample = partial(Sample, case=case, retrieved=_documents(retrieved), input=shown, context=context, top_k=top_k)
+    samples = [sample(output=r.text, latency_s=r.latency_s, cost_usd=r.cost_usd) for r in responses] or [sample(output="")]
     per_repeat: dict[str, list[float]] = {}
     for use in metrics:
         ctx = judging.scope(use.key) if use.metric.asks_model and judging is not None else None

@@ -58,7 +58,9 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", type=Path, help="the spec file")
     parser.add_argument("--variant", help="the variant whose training cases and recipe are used (default: the only one)")
     parser.add_argument("--with-context", action="store_true", help="render each case with the variant's retrieved context")
-    parser.add_argument("--allow-leakage", action="store_true", help="go on when training inputs (nearly) equal evaluation inputs")
+    parser.add_argument(
+        "--allow-leakage", action="store_true", help="go on when training inputs (nearly) equal evaluation inputs"
+    )
     parser.add_argument("--threshold", type=float, default=0.9, help="TF-IDF cosine from which inputs are near duplicates (0.9)")
     parser.add_argument("--min-examples", type=int, default=10, metavar="N", help="fewest examples accepted (10)")
     parser.add_argument("--epochs", type=int, metavar="N", help="training epochs (for the cost estimate and the job)")
@@ -165,7 +167,9 @@ def _data(args: argparse.Namespace, scenario: "Scenario", variant: str) -> tuple
     return list(data.examples), data.leaks(args.threshold), data.jsonl().encode("utf-8")
 
 
-def _report(args: argparse.Namespace, scenario: "Scenario", variant: str, examples: Sequence["ChatExample"]) -> "ValidationReport":
+def _report(
+    args: argparse.Namespace, scenario: "Scenario", variant: str, examples: Sequence["ChatExample"]
+) -> "ValidationReport":
     from ._validate import validate_examples
 
     finetune = scenario.variants[variant].finetune
@@ -200,7 +204,14 @@ def _submit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 async def _upload_and_create(
-    api: "FineTuningAPI", name: str, data: bytes, base: str, hyper: dict[str, Any], suffix: str | None, seed: int | None, out: TextIO
+    api: "FineTuningAPI",
+    name: str,
+    data: bytes,
+    base: str,
+    hyper: dict[str, Any],
+    suffix: str | None,
+    seed: int | None,
+    out: TextIO,
 ) -> "Job":
     async with api.connect() as connection:
         file_id = await connection.upload(name, data)
@@ -320,8 +331,8 @@ def _api(args: argparse.Namespace, model: str | None = None) -> "FineTuningAPI":
 def _provider_to_write(spec: Path, variant: str) -> str | None:
     """"openai" when the variant's model is not an openai one yet (so the written id is
     served by the right provider); checks the spec and variant before any waiting."""
-    from ..spec._project import Project
     from ..spec import load_scenario
+    from ..spec._project import Project
 
     scenario = load_scenario(spec, display_path=str(spec), recipes=Project.of(spec).recipe_book())
     choose_variant(scenario, variant)

@@ -49,7 +49,7 @@ def training_file_leaks(
     inputs = _inputs(read_training_file(path), scenario, scenario.variants[variant])
     exact = _contained(inputs)
     stripped = _strip_common([text for _, text in inputs.train])
-    found = find_leaks(list(zip([i for i, _ in inputs.train], stripped)), inputs.evaluation, threshold)
+    found = find_leaks(list(zip([i for i, _ in inputs.train], stripped, strict=True)), inputs.evaluation, threshold)
     seen = {(leak.train_id, leak.eval_id) for leak in exact}
     return exact + [leak for leak in found if (leak.train_id, leak.eval_id) not in seen]
 

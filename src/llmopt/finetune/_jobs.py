@@ -111,8 +111,12 @@ class _FineTuningProvider(OpenAIProvider):
 class FineTuningAPI:
     """The files and fine-tuning endpoints of OpenAI (or a compatible server)."""
 
-    def __init__(self, base_url: str | None = None, *, model: str | None = None, timeout: float = 60.0, max_retries: int = 2) -> None:
-        spec = ModelSpec(provider="openai", id=model or "fine-tuning", base_url=base_url, timeout=timeout, max_retries=max_retries)
+    def __init__(
+        self, base_url: str | None = None, *, model: str | None = None, timeout: float = 60.0, max_retries: int = 2
+    ) -> None:
+        spec = ModelSpec(
+            provider="openai", id=model or "fine-tuning", base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
         self._provider = _FineTuningProvider(spec, OpenAIProviderType())
 
     @property
@@ -141,11 +145,14 @@ class Connection:
         found = await self._call(self._client.files.create(file=(name, data, "application/jsonl"), purpose="fine-tune"))
         return str(found.id)
 
-    async def create(self, *, base: str, training_file: str, hyperparameters: Mapping[str, Any], suffix: str | None, seed: int | None = None) -> Job:
+    async def create(
+        self, *, base: str, training_file: str, hyperparameters: Mapping[str, Any], suffix: str | None, seed: int | None = None
+    ) -> Job:
         """Create a supervised fine-tuning job of ``base`` on ``training_file``."""
         method = {"type": "supervised", "supervised": {"hyperparameters": dict(hyperparameters)}}
         extra = {k: v for k, v in (("suffix", suffix), ("seed", seed)) if v is not None}
-        found = await self._call(self._client.fine_tuning.jobs.create(model=base, training_file=training_file, method=method, **extra))
+        jobs = self._client.fine_tuning.jobs
+        found = await self._call(jobs.create(model=base, training_file=training_file, method=method, **extra))
         return _job(found)
 
     async def job(self, job_id: str) -> Job:
@@ -178,7 +185,7 @@ def _job(raw: Any) -> Job:
         training_file=getattr(raw, "training_file", None),
         trained_tokens=getattr(raw, "trained_tokens", None),
         error=_error_text(error, message),
-        hyperparameters=hyper.model_dump(exclude_none=True) if hasattr(hyper, "model_dump") else {},
+        hyperparameters=hyper.model_dump(exclude_none=True) if hyper is not None and hasattr(hyper, "model_dump") else {},
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from scipy.sparse import spmatrix
+    from scipy.sparse import csr_matrix
 
 __all__ = ["Leak", "find_leaks", "normalize_text"]
 
@@ -80,13 +80,13 @@ def _near_pairs(train: Sequence[str], evaluation: Sequence[str], threshold: floa
     found: list[tuple[int, int, float]] = []
     for start in range(0, len(evaluation), _BLOCK):
         block = (eval_m[start : start + _BLOCK] @ train_t).toarray()
-        for e, t in zip(*(block >= threshold - 1e-9).nonzero()):
+        for e, t in zip(*(block >= threshold - 1e-9).nonzero(), strict=True):
             if train[t] and evaluation[start + e]:
                 found.append((int(t), int(start + e), min(float(block[e, t]), 1.0)))
     return found
 
 
-def _vectors(texts: Sequence[str]) -> "spmatrix | None":
+def _vectors(texts: Sequence[str]) -> "csr_matrix | None":
     """L2-normalized TF-IDF rows over character 2-4-grams; None when nothing to compare."""
     import numpy
     from sklearn.feature_extraction.text import TfidfVectorizer

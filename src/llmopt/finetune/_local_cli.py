@@ -42,7 +42,9 @@ def add_train_parser(commands: Any) -> None:
     parser.add_argument("--variant", help="the variant whose training cases and recipe are used (default: the only one)")
     parser.add_argument("--name", required=True, help="the model's name: stored in .llmopt/models/NAME, used as ft:NAME")
     parser.add_argument("--base", help="base GGUF file (default: finetune.base, the variant's model, the embedded model)")
-    parser.add_argument("--allow-leakage", action="store_true", help="go on when training inputs (nearly) equal evaluation inputs")
+    parser.add_argument(
+        "--allow-leakage", action="store_true", help="go on when training inputs (nearly) equal evaluation inputs"
+    )
     parser.add_argument("--threshold", type=float, default=0.9, help="TF-IDF cosine from which inputs are near duplicates (0.9)")
     parser.add_argument("--no-write", action="store_true", help="do not write ft:NAME into the spec")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="project plugin module to load")
@@ -53,10 +55,9 @@ def add_train_parser(commands: Any) -> None:
 def run_train(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run ``llmopt finetune train``; 0 when the model was stored, 1 for leaked data."""
     from ..provider._adapters import models_home
-    from ._lora_settings import lora_settings
-    from ._local import LocalRun, check_name, train_local
-
     from ._commands import choose_variant, spec_scenario
+    from ._local import LocalRun, check_name, train_local
+    from ._lora_settings import lora_settings
 
     out, err = out or sys.stdout, err or sys.stderr
     name = check_name(args.name)

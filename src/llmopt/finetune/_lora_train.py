@@ -97,7 +97,7 @@ def encode_example(tokenizer: Any, messages: Messages, max_length: int) -> Encod
     enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(enc["input_ids"])[:max_length]
     offsets = list(enc["offset_mapping"])[:max_length]
-    labels = [tok if start >= len(prompt) else _IGNORE for tok, (start, _end) in zip(ids, offsets)]
+    labels = [tok if start >= len(prompt) else _IGNORE for tok, (start, _end) in zip(ids, offsets, strict=True)]
     return EncodedExample(tuple(ids), tuple(labels))
 
 
@@ -129,7 +129,8 @@ def _peft_model(model: Any, settings: LoraSettings) -> Any:
 
     config = LoraConfig(
         r=settings.rank,
-        lora_alpha=settings.alpha,
+        # peft annotates lora_alpha as int, but only divides by it: a float alpha is honoured.
+        lora_alpha=settings.alpha,  # type: ignore[arg-type]
         target_modules=list(settings.target_modules),
         lora_dropout=0.0,
         bias="none",

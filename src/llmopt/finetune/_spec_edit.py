@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ def _indentation(text: str) -> tuple[int, int]:
     mapping: int | None = None
     offset: int | None = None
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    for parent, child in zip(lines, lines[1:]):
+    for parent, child in pairwise(lines):
         if not _COMMENT.sub("", parent).rstrip().endswith(":"):
             continue
         step = _indent_of(child) - _indent_of(parent)

@@ -122,7 +122,7 @@ def _length_problems(
     limit = int(model["max_example_tokens"])
     return [
         f"example {e.case_id!r}: ~{n} tokens, more than {base_model} trains on ({limit})"
-        for e, n in zip(examples, counts)
+        for e, n in zip(examples, counts, strict=True)
         if n > limit
     ]
 

@@ -37,9 +37,8 @@ def slots_of(tests: list[Test], notes: Notes) -> list[Slot]:
                 continue
             key = _key(check)
             seen[key] = seen.get(key, 0) + 1
-            slot = slots.setdefault(
-                (key, seen[key]), Slot(check.metric, dict(check.args), check.kind, python=check.python, origin=(item.source, item.path))
-            )
+            fresh = Slot(check.metric, dict(check.args), check.kind, python=check.python, origin=(item.source, item.path))
+            slot = slots.setdefault((key, seen[key]), fresh)
             slot.values[test.id] = check.value
             slot.weights.add(check.weight)
     return list(slots.values())

@@ -104,7 +104,11 @@ def _convert(raw: _Raw, default: str, source: Source, notes: Notes) -> Prompt | 
         return None
     system, user = _split_chat(messages) if messages is not None else (None, raw.text)
     if user is None:
-        notes.skip(source, raw.path, "chat prompts other than [system?, user] (assistant turns, several user messages) have no inline llmopt form")
+        notes.skip(
+            source,
+            raw.path,
+            "chat prompts other than [system?, user] (assistant turns, several user messages) have no inline llmopt form",
+        )
         return None
     converted = [to_jinja(text) if text is not None else None for text in (system, user)]
     problems = [p for c in converted if c is not None for p in c.problems]

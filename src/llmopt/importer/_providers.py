@@ -60,7 +60,8 @@ def _entry(entry: Any, path: KeyPath, source: Source, notes: Notes) -> Target | 
     if isinstance(entry, dict) and isinstance(entry.get("id"), str):
         for key in sorted(set(entry) - {"id", "label", "config"}):
             notes.skip(source, (*path, key), "this provider option has no llmopt form")
-        return convert(entry["id"], entry.get("config") or {}, str(entry.get("label") or _label(entry["id"])), path, source, notes)
+        label = str(entry.get("label") or _label(entry["id"]))
+        return convert(entry["id"], entry.get("config") or {}, label, path, source, notes)
     if isinstance(entry, dict) and len(entry) == 1:  # {"openai:gpt-4o": {config: ...}}
         (pid, body), = entry.items()
         body = body if isinstance(body, dict) else {}
@@ -84,7 +85,8 @@ def convert(pid: str, config: Any, label: str, path: KeyPath, source: Source, no
     if model is None:
         python = _python(pid, source.path.parent)
         if python is None:
-            notes.skip(source, path, f"provider '{pid}' has no llmopt form (supported: openai, anthropic, echo, python and OpenAI-compatible hosts)")
+            supported = "openai, anthropic, echo, python and OpenAI-compatible hosts"
+            notes.skip(source, path, f"provider '{pid}' has no llmopt form (supported: {supported})")
             return None
         adapter: dict[str, Any] = {"provider": "python"}
         if isinstance(config, dict) and config:
@@ -134,6 +136,10 @@ def _apply_config(model: dict[str, Any], config: dict[str, Any], path: KeyPath, 
         elif key == "apiKeyEnvar":
             model.setdefault("options", {})["api_key_env"] = str(value)
         elif key == "apiKey":
-            notes.skip(source, (*path, key), "keys are never written to a spec; llmopt reads them from the environment (model.options.api_key_env)")
+            notes.skip(
+                source,
+                (*path, key),
+                "keys are never written to a spec; llmopt reads them from the environment (model.options.api_key_env)",
+            )
         else:
             notes.skip(source, (*path, key), "this provider setting has no llmopt form")

@@ -26,8 +26,8 @@ def variant_names(prompts: Sequence[Prompt], targets: Sequence[Target]) -> list[
     prompt_names = _unique([slug(p.label) for p in prompts])
     target_names = _unique([slug(t.label) for t in targets])
     out = []
-    for p, pname in zip(prompts, prompt_names):
-        for t, tname in zip(targets, target_names):
+    for p, pname in zip(prompts, prompt_names, strict=True):
+        for t, tname in zip(targets, target_names, strict=True):
             parts = [pname] if len(prompts) > 1 else []
             parts += [tname] if len(targets) > 1 or not parts else []
             out.append(("-".join(parts), p, t))

@@ -151,7 +151,7 @@ def _combinations(variables: dict[str, Any]) -> list[dict[str, Any]]:
     lists = {k: v for k, v in variables.items() if isinstance(v, list) and v}
     if not lists:
         return [variables]
-    return [{**variables, **dict(zip(lists, combo))} for combo in itertools.product(*lists.values())]
+    return [{**variables, **dict(zip(lists, combo, strict=True))} for combo in itertools.product(*lists.values())]
 
 
 def _vars(raw: Any, source: Source, path: KeyPath, notes: Notes) -> dict[str, Any]:

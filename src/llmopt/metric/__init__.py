@@ -5,8 +5,8 @@ from ._aggregate import mean, percentile
 from ._base import Metric, MetricBase, Sample, declared_metric
 from ._builtin import builtin_metrics, strip_json_fence, token_f1
 from ._case_metric import CaseMetric, FunctionMetric, case_metric, is_mean_aggregate
-from ._normalize import extract_label, normalize_answer, normalize_label
 from ._judge import JudgeContext, JudgeMetric
+from ._normalize import extract_label, normalize_answer, normalize_label
 from ._retrieval import RetrievalMetric
 from ._verdict import Verdict
 

@@ -13,8 +13,8 @@ from ._args import bool_arg, choice_arg, missing_arg, str_arg, str_list_arg
 from ._base import Metric, Sample
 from ._case_metric import CaseMetric
 from ._classification import Accuracy, F1Macro
-from ._normalize import answer_tokens, normalize_answer
 from ._judge import judge_metrics
+from ._normalize import answer_tokens, normalize_answer
 from ._retrieval import retrieval_metrics
 from ._text import text_metrics
 

@@ -49,7 +49,7 @@ class Accuracy(LabelMetric):
     name = "accuracy"
     description = "classification accuracy of the label extracted from the output"
     #: accuracy_score is the mean of the per-case 1/0 scores.
-    aggregate_is_mean = True
+    aggregate_is_mean: bool | None = True
 
     def aggregate(
         self, samples: Sequence[Sample], scores: Sequence[float], args: Mapping[str, Any]

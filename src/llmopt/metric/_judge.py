@@ -161,7 +161,9 @@ class AnswerRelevance(JudgeMetric):
 
 class ContextRelevance(JudgeMetric):
     name = "context_relevance"
-    description = "how much of the retrieved context is relevant to the question, on args.scale, as 0..1 (a judging model decides)"
+    description = (
+        "how much of the retrieved context is relevant to the question, on args.scale, as 0..1 (a judging model decides)"
+    )
     needs_output = False
     needs_retrieval = True
     task = (

@@ -18,17 +18,24 @@ __all__ = ["Aggregate", "Prepared", "ScoredCase", "aggregate", "aggregate_prepar
 
 
 class ScoredCase(Protocol):
-    """What aggregation reads of one case's result."""
+    """What aggregation reads of one case's result (read-only, so a frozen dataclass fits)."""
 
-    id: str
-    expected: Any
-    relevant: tuple[str, ...] | None
-    outputs: tuple[str, ...]
-    latencies_s: tuple[float, ...]
-    scores: Mapping[str, float]
-    error: str | None
-    cluster: str | None
-
+    @property
+    def id(self) -> str: ...
+    @property
+    def expected(self) -> Any: ...
+    @property
+    def relevant(self) -> tuple[str, ...] | None: ...
+    @property
+    def outputs(self) -> tuple[str, ...]: ...
+    @property
+    def latencies_s(self) -> tuple[float, ...]: ...
+    @property
+    def scores(self) -> Mapping[str, float]: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def cluster(self) -> str | None: ...
     @property
     def retrieved_documents(self) -> tuple[str, ...]: ...
 
@@ -37,7 +44,7 @@ def case_samples(case: ScoredCase) -> list[Sample]:
     """The samples of a scored case, rebuilt for aggregation."""
     source = Case(id=case.id, expected=case.expected, relevant=case.relevant)
     docs = case.retrieved_documents
-    pairs = zip(case.outputs, case.latencies_s)
+    pairs = zip(case.outputs, case.latencies_s, strict=True)
     samples = [Sample(case=source, output=o, latency_s=lat, retrieved=docs) for o, lat in pairs]
     return samples or [Sample(case=source, output="", retrieved=docs)]
 

@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING, Any
 from ._base import Message, Provider, ProviderBase, ProviderType, Request, Response, declared_provider
 from ._usage import Usage
 
-if TYPE_CHECKING:
-    from .anthropic import AnthropicProvider, AnthropicProviderType
-    from .echo import EchoProvider, EchoProviderType
-    from .local import LocalProvider, LocalProviderType
-    from .openai import OpenAIProvider, OpenAIProviderType
-    from .python import PythonProvider, PythonProviderType
+if TYPE_CHECKING:  # for type checkers: the names `__getattr__` imports on first use
+    from .anthropic import AnthropicProvider as AnthropicProvider
+    from .anthropic import AnthropicProviderType as AnthropicProviderType
+    from .echo import EchoProvider as EchoProvider
+    from .echo import EchoProviderType as EchoProviderType
+    from .local import LocalProvider as LocalProvider
+    from .local import LocalProviderType as LocalProviderType
+    from .openai import OpenAIProvider as OpenAIProvider
+    from .openai import OpenAIProviderType as OpenAIProviderType
+    from .python import PythonProvider as PythonProvider
+    from .python import PythonProviderType as PythonProviderType
 
 #: The built-in providers, each imported on first use (importing ``echo`` imports no
 #: other provider).

@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Mapping, Sequence, TypeVar
 
 from ..errors import LLMOptError, ProviderAuthError
 from ..spec._model import ModelSpec
@@ -278,7 +278,8 @@ class HostedProvider(ProviderBase, ABC):
                 else:
                     self.limiter.on_success()
                     return raw
-            wait = None if isinstance(failure, LLMOptError) else retry_delay(failure, retries, deadline - time.perf_counter(), policy)
+            left = deadline - time.perf_counter()
+            wait = None if isinstance(failure, LLMOptError) else retry_delay(failure, retries, left, policy)
             if wait is None:
                 raise self._mapped(failure, retries) from None
             await asyncio.sleep(wait)

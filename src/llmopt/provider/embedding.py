@@ -82,9 +82,8 @@ def check_embedding(raw: Any, base_dir: Path = Path(".")) -> list[str]:
         return ["retrieval.embedding is required by retriever 'embedding' ({provider: openai | local, id: ...})"]
     if not isinstance(raw, Mapping):
         return [f"retrieval.embedding must be a mapping {{provider, id, ...}}, got {raw!r}"]
-    problems = [
-        f"retrieval.embedding: unknown key {key!r} (known: {', '.join(EMBEDDING_KEYS)})" for key in raw if key not in EMBEDDING_KEYS
-    ]
+    known = ", ".join(EMBEDDING_KEYS)
+    problems = [f"retrieval.embedding: unknown key {key!r} (known: {known})" for key in raw if key not in EMBEDDING_KEYS]
     provider = raw.get("provider", "openai")
     if provider not in EMBEDDING_PROVIDERS:
         problems.append(f"retrieval.embedding.provider must be one of {', '.join(EMBEDDING_PROVIDERS)}, got {provider!r}")

@@ -25,8 +25,8 @@ from typing import Any, Mapping
 
 from ..errors import ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
-from ._base import ProviderBase, Request, Response
 from ._adapters import FT_PREFIX, FineTunedModel, find_finetuned, finetuned_name
+from ._base import ProviderBase, Request, Response
 from ._gguf import default_model_path, file_sha256, gguf_file_type, is_default_alias
 
 __all__ = ["LocalProvider", "LocalProviderType", "PARAMS", "DEFAULT_PARAMS"]

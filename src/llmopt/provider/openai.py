@@ -144,7 +144,8 @@ class OpenAIProvider(HostedProvider):
         if not isinstance(text, str) or not text:
             raise ProviderError(f"openai: empty answer (finish_reason {finish!r}) and no refusal")
         model = _field(raw, "model")
-        return Reply(text=text, model=model if isinstance(model, str) and model else None, metadata=_metadata(raw, finish), **_usage(raw))
+        served = model if isinstance(model, str) and model else None
+        return Reply(text=text, model=served, metadata=_metadata(raw, finish), **_usage(raw))
 
     def map_error(self, exc: Exception) -> LLMOptError:
         if isinstance(exc, json.JSONDecodeError):

@@ -62,7 +62,7 @@ class PythonProvider(ProviderBase):
         return {"id": self._spec.id, "source": self._source or None}
 
     async def generate(self, request: Request) -> Response:
-        loaded = self._loaded or await asyncio.to_thread(self._load)
+        loaded = self._loaded if self._loaded is not None else await asyncio.to_thread(self._load)
         kwargs = _arguments(loaded.names, request)
         start = time.perf_counter()
         try:
@@ -102,9 +102,8 @@ def _arguments(names: tuple[str, ...], request: Request) -> dict[str, Any]:
 
 
 async def _call(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)
-    ):
+    # An object whose __call__ is async is awaited too (B004: not a test of callability).
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None)):  # noqa: B004
         return await func(**kwargs)
     result = await asyncio.to_thread(func, **kwargs)
     if inspect.isawaitable(result):

@@ -20,7 +20,11 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     """The ``recipes`` command and its actions."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--dir", type=Path, default=None, help=f"recipes folder (default: {SETTING} of the current project's pyproject.toml or pytest.ini, else recipes/ beside it)"
+        "--dir",
+        type=Path,
+        default=None,
+        help=f"recipes folder (default: {SETTING} of the current project's pyproject.toml or pytest.ini,"
+        " else recipes/ beside it)",
     )
     recipes = sub.add_parser("recipes", help="list, show, lint and compare the prompt recipes")
     actions = recipes.add_subparsers(dest="action", required=True)
@@ -78,7 +82,7 @@ def _list(book: RecipeBook, args: argparse.Namespace) -> int:
     rows += [("?", "-", "-", f"unreadable ({_count(len(p))})", path) for path, p in book.unreadable.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return 0
 
 
@@ -129,7 +133,7 @@ def _find(book: RecipeBook, ref: str) -> RecipeVersion | None:
         print(f"llmopt: recipe '{name}' has problems: run llmopt recipes lint", file=sys.stderr)
         return None
     number = recipe.latest if wanted in ("", "latest") else int(wanted) if wanted.isdigit() else None
-    if number not in recipe.versions:
+    if number is None or number not in recipe.versions:
         versions = ", ".join(map(str, recipe.versions))
         print(f"llmopt: recipe '{name}' has no version {wanted} (versions: {versions})", file=sys.stderr)
         return None

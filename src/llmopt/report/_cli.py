@@ -86,8 +86,8 @@ def run_compare(args: argparse.Namespace) -> int:
 def _registry() -> "Registry":
     """The current folder's project's registry (its metrics' directions, its report
     formats); the built-in one, with a note, when the project's plugins do not load."""
-    from ..spec._project import Project
     from ..registry import create_registry
+    from ..spec._project import Project
 
     try:
         return Project.of(Path.cwd()).registry()

@@ -22,7 +22,7 @@ def _score(value: float | None) -> str:
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + " | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return ["  " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def _output(output: str | None, retrieved: Sequence[str]) -> str | None:

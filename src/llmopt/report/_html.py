@@ -27,14 +27,17 @@ th{background:#f0f2f5;font-weight:600}td.num{text-align:right;font-variant-numer
 .badge{display:inline-block;padding:0 6px;border-radius:3px;font-weight:600;font-size:12px;color:#fff}
 .passed{background:#2e7d32}.failed{background:#c62828}.error{background:#ef6c00}.skipped{background:#757575}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.chart{background:#fcfcfd;border:1px solid #e3e6ea;border-radius:4px}
-.chart .lbl,.chart .val,.chart .tickl,.chart .better{font-size:11px;fill:#33404d}.chart .ttl{font-size:12px;font-weight:600;fill:#1d232b}
+.chart .lbl,.chart .val,.chart .tickl,.chart .better{font-size:11px;fill:#33404d}
+.chart .ttl{font-size:12px;font-weight:600;fill:#1d232b}
 .chart .axis{stroke:#8a96a3}.chart .tick{stroke:#eceff2}.chart .zero{stroke:#5d6875;stroke-dasharray:3 3}
 .chart .whisker{stroke:#33404d;stroke-width:1.5}.dot{fill:#1565c0}.dot.baseline{fill:#8a96a3}
 .dot.up{fill:#2e7d32}.dot.down{fill:#c62828}
 .err{color:#b34700}
-pre{white-space:pre-wrap;word-break:break-word;margin:0;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace;max-height:14em;overflow:auto}
+pre{white-space:pre-wrap;word-break:break-word;margin:0;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace;
+max-height:14em;overflow:auto}
 tr.case-error td{background:#fff4e5}tr.case-failed td{background:#fdecea}
-.filter{position:sticky;top:0;z-index:1;background:#fff;padding:6px 20px;max-width:1200px;margin:0 auto;border-bottom:1px solid #e3e6ea}
+.filter{position:sticky;top:0;z-index:1;background:#fff;padding:6px 20px;max-width:1200px;margin:0 auto;
+border-bottom:1px solid #e3e6ea}
 .filter label{margin-right:14px;cursor:pointer}
 #show-failed:checked~main tr.case-ok{display:none}
 #show-errors:checked~main tr.case-ok,#show-errors:checked~main tr.case-failed{display:none}

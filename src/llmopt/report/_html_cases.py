@@ -70,5 +70,6 @@ def cases_section(entry: Mapping[str, Any]) -> str:
         note = _omitted(len(bad) - MAX_FAILED_CASES, len(good) - MAX_PASSING_CASES)
         summary = f"{_e(name)}: {len(cases)} cases, {len(bad)} failed or errors"
         head = "<tr><th>case</th><th>input</th><th>expected</th><th>output</th><th>retrieved (score)</th><th>scores</th></tr>"
-        parts.append(f"<details open><summary>{summary}</summary><table><thead>{head}</thead><tbody>{rows}</tbody></table>{note}</details>")
+        table = f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
+        parts.append(f"<details open><summary>{summary}</summary>{table}{note}</details>")
     return "".join(parts)

@@ -21,8 +21,8 @@ from ._base import (
 )
 from ._bm25 import BM25Retriever
 from ._context import format_context, template_variables
-from ._embedding import EmbeddingIndex, EmbeddingRetriever
 from ._corpus import load_chunks
+from ._embedding import EmbeddingIndex, EmbeddingRetriever
 from ._hybrid import HybridRetriever
 from ._python import PythonRetriever
 from ._session import RetrievalSession

@@ -17,7 +17,7 @@ from ._settings import check_common, is_number, require_source
 from ._sparse import SparseIndex, fit_matrix, restore_sparse, sklearn_fingerprint, term_major
 
 if TYPE_CHECKING:
-    from scipy.sparse import spmatrix
+    from scipy.sparse import csr_matrix
 
 K1 = 1.5
 B = 0.75
@@ -52,7 +52,7 @@ class BM25Retriever(RetrieverBase):
         return restore_sparse(state, chunks, analyze, sklearn_fingerprint())
 
 
-def bm25_weights(counts: "spmatrix", k1: float, b: float) -> "spmatrix":
+def bm25_weights(counts: "csr_matrix", k1: float, b: float) -> "csr_matrix":
     """The BM25 weight of every (chunk, term) pair of a CSR count matrix."""
     import numpy as np
 

@@ -47,7 +47,7 @@ def chunk_corpus(source: SourceData, settings: ChunkSettings) -> list[Chunk]:
 def _documents(source: SourceData) -> list[Document]:
     documents = [
         document
-        for file, data in zip(source.files, source.contents)
+        for file, data in zip(source.files, source.contents, strict=True)
         for document in parse_file(file.path, file.doc_id, data)
     ]
     check_unique(documents)

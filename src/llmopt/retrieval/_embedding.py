@@ -49,7 +49,8 @@ class EmbeddingRetriever(RetrieverBase):
     def check(self, spec: RetrievalSpec, base_dir: Path) -> list[str]:
         from ..provider.embedding import check_embedding
 
-        return [*require_source(spec), *check_common(spec, ("embedding",)), *check_embedding(spec.options.get("embedding"), base_dir)]
+        embedding = check_embedding(spec.options.get("embedding"), base_dir)
+        return [*require_source(spec), *check_common(spec, ("embedding",)), *embedding]
 
     def build(self, chunks: Sequence[Chunk], spec: RetrievalSpec, base_dir: Path) -> Index:
         import numpy as np
@@ -110,7 +111,8 @@ class EmbeddingIndex(IndexBase):
     async def query_vector(self, query: str) -> list[float]:
         """The query's vector, through the gateway (from the response cache when it
         was embedded before)."""
-        embedded = await self._calls.embed(self._embedder, [query], f"embedding the query {query[:40]!r} with {self._model_name()}", cached=True)
+        what = f"embedding the query {query[:40]!r} with {self._model_name()}"
+        embedded = await self._calls.embed(self._embedder, [query], what, cached=True)
         return embedded.vectors[0]
 
     def _model_name(self) -> str:

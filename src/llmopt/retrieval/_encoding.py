@@ -53,4 +53,4 @@ def vocabulary_of(terms: Sequence[Any]) -> dict[str, int]:
     """The term -> id mapping of a term list (ValueError when it is not a list of strings)."""
     if not all(isinstance(term, str) for term in terms):
         raise ValueError("the stored vocabulary holds something else than strings")
-    return dict(zip(terms, range(len(terms))))
+    return {term: index for index, term in enumerate(terms)}

@@ -71,7 +71,7 @@ class HybridRetriever(RetrieverBase):
             return [*problems, f"retrieval.retrievers must be {wanted}, got {entries!r}"]
         found = [self._check_entry(entry, n, spec, base_dir) for n, entry in enumerate(entries)]
         problems += [problem for member in found for problem in member if problem is not None]
-        needy = [repr(_name(entry)) for entry, member in zip(entries, found) if None in member]
+        needy = [repr(_name(entry)) for entry, member in zip(entries, found, strict=True) if None in member]
         if needy:
             problems.append(
                 f"retrieval.source is required by retriever 'hybrid' (for {', '.join(needy)})"
@@ -90,7 +90,7 @@ class HybridRetriever(RetrieverBase):
         if len(parts) != len(members):
             raise ValueError("the stored hybrid index has other members")
         indexes = []
-        for position, (member, part) in enumerate(zip(members, parts)):
+        for position, (member, part) in enumerate(zip(members, parts, strict=True)):
             if part["retriever"] != member.spec.retriever:
                 raise ValueError("the stored hybrid index has other members")
             if not isinstance(member.retriever, RestorableRetriever):

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from ..spec._model import RetrievalSpec
-from ._base import Chunk, Hit, Index, RetrievalError, RetrieverBase, IndexBase
+from ._base import Chunk, Hit, Index, IndexBase, RetrievalError, RetrieverBase
 from ._settings import check_common, is_int, is_number
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")

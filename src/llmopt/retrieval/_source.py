@@ -62,7 +62,7 @@ def read_source(spec: RetrievalSpec, base_dir: Path) -> SourceData:
     files = source_files(spec, base_dir)
     contents = tuple(_read(f.path) for f in files)
     digest = hashlib.sha256()
-    for file, data in zip(files, contents):
+    for file, data in zip(files, contents, strict=True):
         digest.update(f"{file.doc_id}\0{len(data)}\0".encode())
         digest.update(data)
     label = f"{spec.source!r} (resolved to {resolve(spec.source, base_dir)})"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ._base import Chunk, Hit, IndexState, RetrievalError, IndexBase
+from ._base import Chunk, Hit, IndexBase, IndexState, RetrievalError
 from ._encoding import QueryEncoder, vocabulary_of
 
 if TYPE_CHECKING:
     import numpy as np
-    from scipy.sparse import csr_matrix, spmatrix
+    from scipy.sparse import csr_matrix
 
 
 class SparseIndex(IndexBase):
@@ -88,7 +88,7 @@ def sklearn_fingerprint() -> dict[str, str]:
     return {"sklearn": sklearn.__version__}
 
 
-def term_major(matrix: "spmatrix") -> "csr_matrix":
+def term_major(matrix: "csr_matrix") -> "csr_matrix":
     """A chunk-term matrix turned into the term-chunk postings :class:`SparseIndex` uses."""
     return matrix.T.tocsr()
 
@@ -115,7 +115,7 @@ def indexed_text(chunk: Chunk) -> str:
     return chunk.text
 
 
-def fit_matrix(retriever: str, vectorizer: Any, chunks: Sequence[Chunk]) -> "spmatrix":
+def fit_matrix(retriever: str, vectorizer: Any, chunks: Sequence[Chunk]) -> "csr_matrix":
     """The document-term matrix of ``chunks`` (RetrievalError when nothing is indexable)."""
     if not chunks:
         raise RetrievalError(f"retriever {retriever!r}: no chunks to index (empty source?)")

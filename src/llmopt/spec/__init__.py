@@ -16,9 +16,12 @@ from ._model import (
     VariantSpec,
     metric_key,
 )
+from ._project import Project, load_spec
 from ._schema import spec_schema
 
 __all__ = [
+    "Project",
+    "load_spec",
     "AssertionSpec",
     "FineTuneSpec",
     "Location",

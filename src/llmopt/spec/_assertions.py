@@ -24,17 +24,18 @@ def assertion_issues(
         path: KeyPath = ("assertions", index)
         if not isinstance(item, dict) or any(i.concerns == path for i in earlier):
             continue
-
-        def clean(*keys: str) -> bool:
-            return not is_dirty(earlier, [path + (key,) for key in keys])
-
-        if clean("min", "max", "vs", "min_delta", "max_drop", "regression", "confidence"):
+        if _clean(earlier, path, "min", "max", "vs", "min_delta", "max_drop", "regression", "confidence"):
             issues += _shape_issues(item, path)
-        if names is not None and clean("variant", "vs"):
+        if names is not None and _clean(earlier, path, "variant", "vs"):
             issues += _variant_issues(item, path, names)
-        if registry is not None and clean("metric", "args"):
+        if registry is not None and _clean(earlier, path, "metric", "args"):
             issues += _metric_issues(item, path, registry)
     return issues
+
+
+def _clean(earlier: Sequence[Issue], path: KeyPath, *keys: str) -> bool:
+    """True when no earlier problem concerns any of the assertion's ``keys``."""
+    return not is_dirty(earlier, [path + (key,) for key in keys])
 
 
 _NOT_WITH_REGRESSION = ("vs", "min", "max", "min_delta", "max_drop")

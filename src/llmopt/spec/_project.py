@@ -7,6 +7,7 @@ uses the example's own recipes and plugins."""
 from __future__ import annotations
 
 import configparser
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -109,14 +110,23 @@ def _settings(folder: Path) -> dict[str, Any] | None:
     return None
 
 
-def _toml_settings(path: Path) -> dict[str, Any] | None:
-    try:
+def _read_toml(path: Path) -> dict[str, Any] | None:
+    """The TOML file's tables, or None when it cannot be read (Python 3.11 and later)."""
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10: settings from pyproject.toml are not read
+
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _toml_settings(path: Path) -> dict[str, Any] | None:
+    if sys.version_info < (3, 11):  # Python 3.10 has no tomllib: settings from pyproject.toml are not read
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    data = _read_toml(path)
+    if data is None:
         return None
     options = data.get("tool", {}).get("pytest", {}).get("ini_options")
     return dict(options) if isinstance(options, dict) else None

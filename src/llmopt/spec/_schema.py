@@ -60,6 +60,12 @@ def _validator() -> "Draft202012Validator":
     return schema_validator(spec_schema())
 
 
+@lru_cache(maxsize=1)
+def _id_pattern() -> str:
+    """The pattern every id in a spec must match."""
+    return str(spec_schema()["$defs"]["id"]["pattern"])
+
+
 def schema_validator(schema: dict[str, Any]) -> "Draft202012Validator":
     """A validator of a packaged schema (specs, recipe files), for :func:`schema_issues`.
 
@@ -122,12 +128,13 @@ def _structural(error: "ValidationError", path: KeyPath) -> list[Issue]:
 
 def _missing(error: "ValidationError", path: KeyPath) -> list[Issue]:
     present = error.instance if isinstance(error.instance, dict) else {}
-    missing = [key for key in error.validator_value if key not in present]
+    required = error.validator_value if isinstance(error.validator_value, list) else []
+    missing = [key for key in required if key not in present]
     return [Issue(path, f"missing required key '{key}'", about=path + (key,)) for key in missing]
 
 
 def _unknown_keys(error: "ValidationError", path: KeyPath) -> list[Issue]:
-    known = error.schema.get("properties", {})
+    known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
     instance = error.instance if isinstance(error.instance, dict) else {}
     return [Issue(path + (key,), unknown_key(key, known)) for key in instance if key not in known]
 
@@ -184,7 +191,7 @@ def _const_message(expected: Any, value: Any, path: KeyPath) -> str:
 
 
 def _pattern_message(pattern: Any, value: Any, path: KeyPath) -> str:
-    rule = _ID_RULE if pattern == _validator().schema["$defs"]["id"]["pattern"] else f"must match {pattern}"
+    rule = _ID_RULE if pattern == _id_pattern() else f"must match {pattern}"
     return f"{rule}, got {show(value)}"
 
 

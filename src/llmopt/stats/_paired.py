@@ -75,8 +75,8 @@ def agresti_min(better: Any, worse: Any, n: Any, confidence: float = 0.95) -> tu
 
 def paired_binary(mine: Sequence[float], theirs: Sequence[float], confidence: float = 0.95) -> Paired:
     """Exact McNemar test and Agresti-Min interval for 0/1 scores paired by case."""
-    better = sum(1 for x, y in zip(mine, theirs) if x > y)
-    worse = sum(1 for x, y in zip(mine, theirs) if x < y)
+    better = sum(1 for x, y in zip(mine, theirs, strict=True) if x > y)
+    worse = sum(1 for x, y in zip(mine, theirs, strict=True) if x < y)
     n = len(mine)
     low, high, se = agresti_min(better, worse, n, confidence)
     p = float(mcnemar_p(better, worse))
@@ -163,7 +163,7 @@ def paired_means(
     mine: Sequence[float], theirs: Sequence[float], confidence: float = 0.95, clusters: Sequence[object] | None = None
 ) -> Paired:
     """The paired comparison of two means: McNemar for 0/1 scores, else paired t."""
-    differences = [x - y for x, y in zip(mine, theirs)]
+    differences = [x - y for x, y in zip(mine, theirs, strict=True)]
     scores = list(mine) + list(theirs)
     width = score_width(scores)
     bounds = (-1.0, 1.0) if unit_bounds(scores) is not None else None

@@ -33,7 +33,7 @@ def consistency(per_repeat: Mapping[str, Sequence[float]], outputs: Sequence[str
     verdict of every 0/1 metric at once, or, without such a metric, on the output text
     (latency and other continuous scores always differ, so they are not compared)."""
     binary = [values for values in per_repeat.values() if all(v in (0.0, 1.0) for v in values)]
-    rows: list[tuple[object, ...]] = list(zip(*binary)) if binary else [(" ".join(o.split()),) for o in outputs]
+    rows: list[tuple[object, ...]] = list(zip(*binary, strict=True)) if binary else [(" ".join(o.split()),) for o in outputs]
     if not rows:
         return 1.0
     return Counter(rows).most_common(1)[0][1] / len(rows)
