@@ -131,7 +131,7 @@ def _project(root: Path, hook: str = "llmopt_metrics") -> Path:
     (root / "plugins").mkdir(parents=True)
     (root / "plugins" / "__init__.py").write_text("", encoding="utf-8")
     (root / "plugins" / "extra.py").write_text(
-        "import llmopt\n\n@llmopt.hookimpl\ndef %s():\n    return []\n" % hook, encoding="utf-8"
+        f"import llmopt\n\n@llmopt.hookimpl\ndef {hook}():\n    return []\n", encoding="utf-8"
     )
     (root / "pytest.ini").write_text("[pytest]\nllmopt_plugins = plugins.extra\n", encoding="utf-8")
     return root

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from fakes.openai_server import FakeOpenAI, fake_embedding
@@ -38,12 +38,6 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     for name, text in CORPUS.items():
         (tmp_path / "docs").mkdir(exist_ok=True)
@@ -51,10 +45,10 @@ def corpus(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def spec(fake: FakeOpenAI | None, top_k: int = 2, **embedding: Any) -> RetrievalSpec:
+def spec(fake_openai: FakeOpenAI | None, top_k: int = 2, **embedding: Any) -> RetrievalSpec:
     settings = {"provider": "openai", "id": "embed-small", "max_retries": 0, "timeout": 5, **embedding}
-    if fake is not None:
-        settings.setdefault("base_url", fake.base_url)
+    if fake_openai is not None:
+        settings.setdefault("base_url", fake_openai.base_url)
     return RetrievalSpec(source="docs", retriever="embedding", top_k=top_k, options={"embedding": settings})
 
 
@@ -87,66 +81,66 @@ def test_bad_embedding_settings(embedding: Any, expected: str, tmp_path: Path) -
 # -- retrieval through the SDK ----------------------------------------------------------------
 
 
-def test_ranks_by_cosine_of_provider_vectors_in_batches(corpus: Path, fake: FakeOpenAI) -> None:
-    index = session(corpus).index_for(spec(fake, batch_size=2), corpus)
-    assert fake.embedding_requests == 3  # 5 chunks in batches of 2
+def test_ranks_by_cosine_of_provider_vectors_in_batches(corpus: Path, fake_openai: FakeOpenAI) -> None:
+    index = session(corpus).index_for(spec(fake_openai, batch_size=2), corpus)
+    assert fake_openai.embedding_requests == 3  # 5 chunks in batches of 2
     hits = index.search("refund purchase days", 2)
     assert hits[0].chunk.doc_id == "refunds.md"
     query = fake_embedding("refund purchase days")
     document = fake_embedding("Refunds\nYou can ask for a refund within 30 days of purchase.")
     assert hits[0].score == pytest.approx(sum(a * b for a, b in zip(query, document, strict=True)), abs=1e-5)
-    assert fake.last_path == "/v1/embeddings" and fake.last_body["model"] == "embed-small"
-    assert fake.last_headers["authorization"] == f"Bearer {KEY}"
+    assert fake_openai.last_path == "/v1/embeddings" and fake_openai.last_body["model"] == "embed-small"
+    assert fake_openai.last_headers["authorization"] == f"Bearer {KEY}"
 
 
-def test_document_vectors_are_kept_on_disk_and_checked(corpus: Path, fake: FakeOpenAI) -> None:
-    session(corpus).index_for(spec(fake), corpus)
-    built = fake.embedding_requests
+def test_document_vectors_are_kept_on_disk_and_checked(corpus: Path, fake_openai: FakeOpenAI) -> None:
+    session(corpus).index_for(spec(fake_openai), corpus)
+    built = fake_openai.embedding_requests
     again = session(corpus)
-    index = again.index_for(spec(fake), corpus)
-    assert again.loads == 1 and again.builds == 0 and fake.embedding_requests == built
+    index = again.index_for(spec(fake_openai), corpus)
+    assert again.loads == 1 and again.builds == 0 and fake_openai.embedding_requests == built
     assert index.search("password login", 1)[0].chunk.doc_id == "passwords.md"
     other = session(corpus)
-    other.index_for(spec(fake, id="embed-large"), corpus)  # another model: built anew
+    other.index_for(spec(fake_openai, id="embed-large"), corpus)  # another model: built anew
     assert other.builds == 1
     (corpus / "docs" / "hours.txt").write_text("Open on weekends too.", encoding="utf-8")
     changed = session(corpus)
-    changed.index_for(spec(fake), corpus)
+    changed.index_for(spec(fake_openai), corpus)
     assert changed.builds == 1
 
 
-def test_query_vectors_are_cached_like_responses_without_keys(corpus: Path, fake: FakeOpenAI) -> None:
+def test_query_vectors_are_cached_like_responses_without_keys(corpus: Path, fake_openai: FakeOpenAI) -> None:
     cache = ResponseCache(corpus / "cache")
-    index = session(corpus, cache).index_for(spec(fake), corpus)
+    index = session(corpus, cache).index_for(spec(fake_openai), corpus)
     first = index.search("warranty device", 1)
-    calls = fake.embedding_requests
-    index2 = session(corpus, ResponseCache(corpus / "cache")).index_for(spec(fake), corpus)
+    calls = fake_openai.embedding_requests
+    index2 = session(corpus, ResponseCache(corpus / "cache")).index_for(spec(fake_openai), corpus)
     assert index2.search("warranty device", 1) == first
-    assert fake.embedding_requests == calls
+    assert fake_openai.embedding_requests == calls
     assert KEY.encode() not in (corpus / "cache" / "responses.sqlite3").read_bytes()
 
 
-def test_auth_failure_maps_to_provider_auth_error_without_the_key(corpus: Path, fake: FakeOpenAI) -> None:
-    fake.always(FakeOpenAI.unauthorized())
+def test_auth_failure_maps_to_provider_auth_error_without_the_key(corpus: Path, fake_openai: FakeOpenAI) -> None:
+    fake_openai.always(FakeOpenAI.unauthorized())
     with pytest.raises(ProviderAuthError) as info:
-        session(corpus).index_for(spec(fake), corpus)
+        session(corpus).index_for(spec(fake_openai), corpus)
     assert "authentication failed (401)" in str(info.value) and KEY not in str(info.value)
 
 
-def test_missing_key_fails_closed(corpus: Path, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_fails_closed(corpus: Path, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ProviderAuthError, match="OPENAI_API_KEY"):
-        session(corpus).index_for(spec(fake), corpus)
-    assert fake.requests == 0
+        session(corpus).index_for(spec(fake_openai), corpus)
+    assert fake_openai.requests == 0
 
 
-def test_server_errors_and_malformed_responses_are_provider_errors(corpus: Path, fake: FakeOpenAI) -> None:
-    fake.script(FakeOpenAI.server_error(500))
+def test_server_errors_and_malformed_responses_are_provider_errors(corpus: Path, fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(FakeOpenAI.server_error(500))
     with pytest.raises(ProviderError, match="server error"):
-        session(corpus).index_for(spec(fake), corpus)
-    fake.script(_empty())
+        session(corpus).index_for(spec(fake_openai), corpus)
+    fake_openai.script(_empty())
     with pytest.raises(ProviderError, match="(?i)no embedding data|malformed embeddings"):
-        session(corpus).index_for(spec(fake), corpus)
+        session(corpus).index_for(spec(fake_openai), corpus)
 
 
 def _empty() -> Any:
@@ -158,8 +152,8 @@ def _empty() -> Any:
 # -- the hybrid fuses any registered retriever --------------------------------------------------
 
 
-def test_hybrid_fuses_embedding_and_bm25(corpus: Path, fake: FakeOpenAI) -> None:
-    members = ["bm25", {"retriever": "embedding", "embedding": dict(spec(fake).options["embedding"])}]
+def test_hybrid_fuses_embedding_and_bm25(corpus: Path, fake_openai: FakeOpenAI) -> None:
+    members = ["bm25", {"retriever": "embedding", "embedding": dict(spec(fake_openai).options["embedding"])}]
     hybrid = RetrievalSpec("docs", "hybrid", 2, {"retrievers": members})
     registry = create_registry(entry_points=False)
     assert registry.retrievers["hybrid"].check(hybrid, corpus) == []
@@ -227,17 +221,17 @@ assertions:
 """
 
 
-def test_runner_retrieves_with_embeddings_and_caches_queries(corpus: Path, fake: FakeOpenAI) -> None:
+def test_runner_retrieves_with_embeddings_and_caches_queries(corpus: Path, fake_openai: FakeOpenAI) -> None:
     path = corpus / "spec.yaml"
-    path.write_text(SPEC.replace("BASE", fake.base_url), encoding="utf-8")
+    path.write_text(SPEC.replace("BASE", fake_openai.base_url), encoding="utf-8")
     for run in range(2):
         registry = create_registry(entry_points=False)
         result = Runner(registry, ResponseCache(corpus / "cache")).evaluate(load_scenario(path, registry), "default")
         assert result.errors == 0 and result.metrics["contains"].value == 1.0
         assert [c.retrieved_documents for c in result.cases] == [("refunds.md",), ("passwords.md",)]
         if run == 0:
-            calls = fake.embedding_requests
-    assert fake.embedding_requests == calls  # second run: index from disk, queries from the cache
+            calls = fake_openai.embedding_requests
+    assert fake_openai.embedding_requests == calls  # second run: index from disk, queries from the cache
 
 
 # -- offline ----------------------------------------------------------------------------------------
@@ -270,20 +264,20 @@ def test_bad_embedding_settings_are_spec_errors_listed_at_once(corpus: Path) -> 
 # -- usage and budget -------------------------------------------------------------------------------
 
 
-def _priced_spec(corpus: Path, fake: FakeOpenAI, model: str, usd_per_million: float) -> Path:
+def _priced_spec(corpus: Path, fake_openai: FakeOpenAI, model: str, usd_per_million: float) -> Path:
     """The runner spec with its embedding model priced at ``usd_per_million`` input tokens."""
-    priced = f"{{provider: openai, id: {model}, base_url: {fake.base_url}, max_retries: 0, price: {{input: {usd_per_million}}}}}"
+    priced = f"{{provider: openai, id: {model}, base_url: {fake_openai.base_url}, max_retries: 0, price: {{input: {usd_per_million}}}}}"
     path = corpus / "spec.yaml"
     path.write_text(SPEC.replace("{provider: openai, id: embed-small, base_url: BASE, max_retries: 0}", priced), encoding="utf-8")
     return path
 
 
-def test_embedding_calls_are_counted_and_priced_apart_from_the_model(corpus: Path, fake: FakeOpenAI) -> None:
-    path = _priced_spec(corpus, fake, "text-embedding-3-small", 1000)
+def test_embedding_calls_are_counted_and_priced_apart_from_the_model(corpus: Path, fake_openai: FakeOpenAI) -> None:
+    path = _priced_spec(corpus, fake_openai, "text-embedding-3-small", 1000)
     registry = create_registry(entry_points=False)
     first = Runner(registry, ResponseCache(corpus / "cache")).evaluate(load_scenario(path, registry), "default")
     usage = first.retrieval_usage
-    assert usage is not None and usage.calls == fake.embedding_requests == 3  # the chunks in one batch, two queries
+    assert usage is not None and usage.calls == fake_openai.embedding_requests == 3  # the chunks in one batch, two queries
     assert usage.input_tokens > 0 and usage.cost_usd == pytest.approx(usage.input_tokens * 1000 / 1e6)
     assert first.usage.cost_usd == 0.0  # the echo model under test costs nothing
     assert first.to_json()["retrieval_usage"]["calls"] == 3
@@ -292,14 +286,14 @@ def test_embedding_calls_are_counted_and_priced_apart_from_the_model(corpus: Pat
     assert (again.retrieval_usage.calls, again.retrieval_usage.cache_hits) == (0, 2)  # index from disk, queries cached
 
 
-def test_the_run_budget_stops_embedding_calls(corpus: Path, fake: FakeOpenAI) -> None:
+def test_the_run_budget_stops_embedding_calls(corpus: Path, fake_openai: FakeOpenAI) -> None:
     from llmopt.engine.budget import Budget
 
-    path = _priced_spec(corpus, fake, "embed-small", 1_000_000)
+    path = _priced_spec(corpus, fake_openai, "embed-small", 1_000_000)
     registry = create_registry(entry_points=False)
     budget = Budget(1.0)
     result = Runner(registry, ResponseCache(corpus / "cache"), budget=budget).evaluate(load_scenario(path, registry), "default")
-    assert fake.embedding_requests == 1  # the index was built; the budget was then used up
+    assert fake_openai.embedding_requests == 1  # the index was built; the budget was then used up
     assert result.errors == 2 and budget.exhausted
     assert all("embedding the query " in (c.error or "") and
                ": not called: the run's budget of $1.0000 is used up" in (c.error or "")

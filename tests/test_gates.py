@@ -4,11 +4,12 @@ stored baselines and identity, driven through pytester with the echo/python prov
 from __future__ import annotations
 
 import json
-import textwrap
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import WriteFile
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -36,20 +37,12 @@ assertions:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\nllmopt_cache_dir = .cache-llmopt\n")
-    data = pytester.path / "data" / "cases.jsonl"
+def project(project: pytest.Pytester) -> pytest.Pytester:
+    """The shared project with the cases' dataset."""
+    data = project.path / "data" / "cases.jsonl"
     data.parent.mkdir()
     data.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
-    (pytester.path / "specs").mkdir()
-    return pytester
-
-
-def write(pytester: pytest.Pytester, rel: str, text: str) -> Path:
-    path = pytester.path / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
+    return project
 
 
 def regression_spec(model: str = "gpt-4o-mini-2024-07-18", extra: str = "") -> str:
@@ -99,7 +92,7 @@ assertions:
 """
 
 
-def test_confident_delta_reports_interval_p_value_and_power(project: pytest.Pytester) -> None:
+def test_confident_delta_reports_interval_p_value_and_power(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/lift.yaml", DELTA_SPEC)
     result = project.runpytest("specs", "--llmopt-json", "r.json")
     result.assert_outcomes(passed=2, failed=1)
@@ -125,7 +118,7 @@ def test_confident_delta_reports_interval_p_value_and_power(project: pytest.Pyte
     )
 
 
-def test_small_sample_is_underpowered_and_fails_the_confident_gate(project: pytest.Pytester) -> None:
+def test_small_sample_is_underpowered_and_fails_the_confident_gate(project: pytest.Pytester, write: WriteFile) -> None:
     spec = DELTA_SPEC.replace("dataset: ../data/cases.jsonl", "dataset: ../data/cases.jsonl\n  sample: 12")
     write(project, "specs/lift.yaml", spec)
     result = project.runpytest("specs", "--llmopt-json", "r.json")
@@ -134,7 +127,7 @@ def test_small_sample_is_underpowered_and_fails_the_confident_gate(project: pyte
     result.stdout.fnmatch_lines(["*power: tuned vs baseline*UNDERPOWERED: the asked margin 0.2 is below it, about * cases needed"])
 
 
-def test_without_confidence_the_point_estimate_decides(project: pytest.Pytester) -> None:
+def test_without_confidence_the_point_estimate_decides(project: pytest.Pytester, write: WriteFile) -> None:
     spec = DELTA_SPEC.replace("    confidence: 0.95\n", "").replace("sample", "sample")
     spec = spec.replace("dataset: ../data/cases.jsonl", "dataset: ../data/cases.jsonl\n  sample: 12")
     write(project, "specs/lift.yaml", spec)
@@ -145,7 +138,7 @@ def test_without_confidence_the_point_estimate_decides(project: pytest.Pytester)
     assert lift["outcome"] == ("passed" if lift["delta"] >= 0.2 else "failed")
 
 
-def test_holm_correction_adjusts_the_family(project: pytest.Pytester) -> None:
+def test_holm_correction_adjusts_the_family(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/lift.yaml", DELTA_SPEC.replace("scenario: lift", "scenario: lift\ncorrection: holm"))
     project.runpytest("specs", "--llmopt-json", "r.json")
     deltas = [a for a in results(project)["scenarios"][0]["assertions"] if a["kind"] == "delta"]
@@ -155,7 +148,7 @@ def test_holm_correction_adjusts_the_family(project: pytest.Pytester) -> None:
     assert passed == {"exact_match>=baseline+0.2": "passed", "exact_match>=baseline+0.5": "failed"}
 
 
-def test_confident_threshold_needs_the_whole_interval_above(project: pytest.Pytester) -> None:
+def test_confident_threshold_needs_the_whole_interval_above(project: pytest.Pytester, write: WriteFile) -> None:
     spec = regression_spec().split("  - metric: exact_match\n    regression")[0]
     write(project, "specs/gate.yaml", spec.replace("min: 0.5", "min: 0.72\n    confidence: 0.95"))
     result = project.runpytest("specs")
@@ -196,7 +189,7 @@ assertions:
 
 
 @pytest.mark.parametrize(("reduce", "value"), [("mean", 1 - 2 / 30), ("majority", 1.0), ("pass_at_k", 1.0), ("pass_all_k", 0.8)])
-def test_repeats_reduce_and_flaky_cases_are_listed(project: pytest.Pytester, reduce: str, value: float) -> None:
+def test_repeats_reduce_and_flaky_cases_are_listed(project: pytest.Pytester, reduce: str, value: float, write: WriteFile) -> None:
     rows = "".join(json.dumps(r) + "\n" for r in ROWS[:10])
     (project.path / "data" / "cases.jsonl").write_text(rows, encoding="utf-8")
     write(project, "specs/agent.py", AGENT)
@@ -211,7 +204,7 @@ def test_repeats_reduce_and_flaky_cases_are_listed(project: pytest.Pytester, red
     assert consistency["c001"] == pytest.approx(2 / 3, abs=1e-4) and consistency["c000"] == 1.0
 
 
-def test_cluster_field_gives_clustered_errors(project: pytest.Pytester) -> None:
+def test_cluster_field_gives_clustered_errors(project: pytest.Pytester, write: WriteFile) -> None:
     rows = [{"id": f"c{i}", "question": "a" if i < 10 else "b", "answer": "a", "doc": f"d{i // 5}"} for i in range(20)]
     (project.path / "data" / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     spec = regression_spec().split("  - metric: exact_match\n    regression")[0]
@@ -222,7 +215,7 @@ def test_cluster_field_gives_clustered_errors(project: pytest.Pytester) -> None:
     assert metric["se"] == pytest.approx((4 / 3 * (2 * 2.5**2 + 2 * 2.5**2)) ** 0.5 / 20)
 
 
-def test_missing_cluster_field_is_an_error(project: pytest.Pytester) -> None:
+def test_missing_cluster_field_is_an_error(project: pytest.Pytester, write: WriteFile) -> None:
     spec = regression_spec().split("  - metric: exact_match\n    regression")[0]
     write(project, "specs/gate.yaml", spec.replace("  expected: answer", "  expected: answer\n  cluster: doc"))
     result = project.runpytest("specs")
@@ -233,7 +226,7 @@ def test_missing_cluster_field_is_an_error(project: pytest.Pytester) -> None:
 # -- stored baselines ------------------------------------------------------------------
 
 
-def test_missing_baseline_is_an_error_naming_the_command(project: pytest.Pytester) -> None:
+def test_missing_baseline_is_an_error_naming_the_command(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/gate.yaml", regression_spec())
     result = project.runpytest("specs")
     result.assert_outcomes(passed=1, errors=1)
@@ -243,7 +236,7 @@ def test_missing_baseline_is_an_error_naming_the_command(project: pytest.Pyteste
     )
 
 
-def test_baseline_passes_unchanged_and_catches_a_planted_regression(project: pytest.Pytester) -> None:
+def test_baseline_passes_unchanged_and_catches_a_planted_regression(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/gate.yaml", regression_spec())
     project.runpytest("specs", "--llmopt-update-baseline").assert_outcomes(passed=2)
     stored = json.loads((project.path / "specs/baselines/gate.json").read_text())
@@ -266,7 +259,7 @@ def test_baseline_passes_unchanged_and_catches_a_planted_regression(project: pyt
     assert "recipe: sha256:" in result.stdout.str()
 
 
-def test_baseline_file_is_stable_and_reviewable(project: pytest.Pytester) -> None:
+def test_baseline_file_is_stable_and_reviewable(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/gate.yaml", regression_spec())
     project.runpytest("specs", "--llmopt-update-baseline")
     path = project.path / "specs/baselines/gate.json"
@@ -276,7 +269,7 @@ def test_baseline_file_is_stable_and_reviewable(project: pytest.Pytester) -> Non
     assert first.startswith('{\n  "llmopt_baseline": 1,') and json.loads(first)["spec"] == "gate.yaml"
 
 
-def test_changed_model_id_is_named_in_a_warning(project: pytest.Pytester) -> None:
+def test_changed_model_id_is_named_in_a_warning(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/gate.yaml", regression_spec())
     project.runpytest("specs", "--llmopt-update-baseline")
     write(project, "specs/gate.yaml", regression_spec(model="gpt-4o-mini-2025-04-14"))
@@ -294,7 +287,7 @@ def test_changed_model_id_is_named_in_a_warning(project: pytest.Pytester) -> Non
     ]
 
 
-def test_strict_identity_makes_a_changed_model_an_error(project: pytest.Pytester) -> None:
+def test_strict_identity_makes_a_changed_model_an_error(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/gate.yaml", regression_spec())
     project.runpytest("specs", "--llmopt-update-baseline")
     write(project, "specs/gate.yaml", regression_spec(model="gpt-4o-mini-2025-04-14", extra=", strict_identity: true"))
@@ -303,7 +296,7 @@ def test_strict_identity_makes_a_changed_model_an_error(project: pytest.Pytester
     result.stdout.fnmatch_lines(["*(strict_identity): model: gpt-4o-mini-2024-07-18 -> gpt-4o-mini-2025-04-14; *"])
 
 
-def test_update_under_xdist_writes_each_scenario_once(project: pytest.Pytester) -> None:
+def test_update_under_xdist_writes_each_scenario_once(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/gate.yaml", regression_spec())
     write(project, "specs/other.yaml", regression_spec().replace("scenario: gate", "scenario: other"))
     project.runpytest("specs", "-n", "2", "--llmopt-update-baseline").assert_outcomes(passed=4)
@@ -340,7 +333,7 @@ assertions:
 """
 
 
-def test_a_gate_that_cannot_pass_at_its_n_is_announced_at_collection(project: pytest.Pytester) -> None:
+def test_a_gate_that_cannot_pass_at_its_n_is_announced_at_collection(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/small.yaml", SMALL_SPEC.format(n=24))
     result = project.runpytest("specs", "--collect-only", "-q")
     result.stdout.fnmatch_lines(
@@ -355,14 +348,14 @@ def test_a_gate_that_cannot_pass_at_its_n_is_announced_at_collection(project: py
     assert "assertions[1] token_f1>=base-0.05 on same: this non-inferiority vs base gate cannot pass at n=24" in result.stdout.str()
 
 
-def test_a_gate_that_can_pass_at_its_n_gives_no_warning(project: pytest.Pytester) -> None:
+def test_a_gate_that_can_pass_at_its_n_gives_no_warning(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/small.yaml", SMALL_SPEC.format(n=38))
     result = project.runpytest("specs", "--collect-only", "-q", "-W", "error::UserWarning")
     assert "GateWarning" not in result.stdout.str()
     result.assert_outcomes()
 
 
-def test_identical_continuous_scores_report_an_interval_and_a_positive_mde(project: pytest.Pytester) -> None:
+def test_identical_continuous_scores_report_an_interval_and_a_positive_mde(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/small.yaml", SMALL_SPEC.format(n=38))
     project.runpytest("specs", "--llmopt-update-baseline", "--llmopt-json", "r.json").assert_outcomes(passed=2)
     check = assertion(results(project), "non_inferiority")

@@ -10,7 +10,7 @@ import random
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from fakes.anthropic_server import FakeAnthropic
@@ -48,9 +48,8 @@ assertions:
 
 
 @pytest.fixture
-def fakes() -> Iterator[tuple[FakeOpenAI, FakeAnthropic]]:
-    with FakeOpenAI() as gpt, FakeAnthropic() as claude:
-        yield gpt, claude
+def fakes(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic) -> tuple[FakeOpenAI, FakeAnthropic]:
+    return fake_openai, fake_anthropic
 
 
 @pytest.fixture

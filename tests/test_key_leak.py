@@ -218,6 +218,7 @@ def test_redact_removes_a_masked_key_of_unknown_value() -> None:
         "The answer is *bold* ... and wxyz is a word.",
         "Rating: ***** (5 stars), version 1.2.3...",
         "The rate limit was exceeded: retry in 20 s.",
+        "Pay the bearer instruments in full; bearer tokens expire.",
     ],
 )
 def test_redact_leaves_ordinary_text_alone(text: str) -> None:

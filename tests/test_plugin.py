@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from conftest import WriteFile
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -39,21 +41,7 @@ assertions:
 """
 
 
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\nllmopt_cache_dir = .cache-llmopt\n")
-    (pytester.path / "specs").mkdir()
-    return pytester
-
-
-def write(pytester: pytest.Pytester, rel: str, text: str) -> Path:
-    path = pytester.path / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def test_spec_becomes_one_item_per_assertion_with_readable_ids(project: pytest.Pytester) -> None:
+def test_spec_becomes_one_item_per_assertion_with_readable_ids(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/echo.yaml", ECHO_SPEC)
     result = project.runpytest("specs", "--collect-only", "-q")
     result.stdout.fnmatch_lines(
@@ -64,7 +52,7 @@ def test_spec_becomes_one_item_per_assertion_with_readable_ids(project: pytest.P
     )
 
 
-def test_passing_run_writes_results_json_of_the_contract(project: pytest.Pytester) -> None:
+def test_passing_run_writes_results_json_of_the_contract(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/echo.yaml", ECHO_SPEC)
     result = project.runpytest("specs", "--llmopt-json", "out/results.json")
     result.assert_outcomes(passed=2)
@@ -86,7 +74,7 @@ def test_passing_run_writes_results_json_of_the_contract(project: pytest.Pyteste
     assert delta["id"].startswith("specs/echo.yaml::echo-demo::tuned::")
 
 
-def test_summary_table_lists_variants_metrics_and_verdicts(project: pytest.Pytester) -> None:
+def test_summary_table_lists_variants_metrics_and_verdicts(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/echo.yaml", ECHO_SPEC)
     result = project.runpytest("specs")
     result.stdout.fnmatch_lines(
@@ -100,7 +88,7 @@ def test_summary_table_lists_variants_metrics_and_verdicts(project: pytest.Pytes
     )
 
 
-def test_failed_threshold_shows_observed_expected_and_worst_cases(project: pytest.Pytester) -> None:
+def test_failed_threshold_shows_observed_expected_and_worst_cases(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/echo.yaml", ECHO_SPEC.replace("min: 0.7", "min: 0.9"))
     result = project.runpytest("specs")
     result.assert_outcomes(passed=1, failed=1)
@@ -115,7 +103,7 @@ def test_failed_threshold_shows_observed_expected_and_worst_cases(project: pytes
     assert "Traceback" not in result.stdout.str()
 
 
-def test_removing_the_optimization_fails_the_delta(project: pytest.Pytester) -> None:
+def test_removing_the_optimization_fails_the_delta(project: pytest.Pytester, write: WriteFile) -> None:
     spec = ECHO_SPEC.replace('baseline: {recipe: {template: "I think it is {{ question }}, maybe"}}', "baseline: {}")
     write(project, "specs/echo.yaml", spec)
     result = project.runpytest("specs")
@@ -123,7 +111,7 @@ def test_removing_the_optimization_fails_the_delta(project: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["*exact_match: tuned - baseline = +0.000 (4 paired cases*expected tuned >= baseline + 0.5"])
 
 
-def test_provider_errors_are_errors_not_failures(project: pytest.Pytester) -> None:
+def test_provider_errors_are_errors_not_failures(project: pytest.Pytester, write: WriteFile) -> None:
     write(
         project,
         "specs/agent.py",
@@ -148,7 +136,7 @@ def test_provider_errors_are_errors_not_failures(project: pytest.Pytester) -> No
     assert {a["outcome"] for a in doc["scenarios"][0]["assertions"]} == {"error"}
 
 
-def test_max_error_rate_tolerates_some_errors(project: pytest.Pytester) -> None:
+def test_max_error_rate_tolerates_some_errors(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/agent.py", "def answer(prompt, case):\n    if case['id'] == 'b':\n        raise ValueError('x')\n    return prompt\n")
     spec = ECHO_SPEC.replace("provider: echo", "provider: python\n  id: agent.py:answer").replace(
         "    min: 0.7\n", "    min: 0.6\n    max_error_rate: 0.3\n"
@@ -158,7 +146,7 @@ def test_max_error_rate_tolerates_some_errors(project: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1, deselected=1)
 
 
-def test_broken_spec_is_its_own_collection_error_and_others_still_run(project: pytest.Pytester) -> None:
+def test_broken_spec_is_its_own_collection_error_and_others_still_run(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/good.yaml", ECHO_SPEC)
     write(
         project,
@@ -183,7 +171,7 @@ def test_broken_spec_is_its_own_collection_error_and_others_still_run(project: p
     assert "Traceback" not in out
 
 
-def test_yaml_without_llmopt_key_is_never_collected(project: pytest.Pytester) -> None:
+def test_yaml_without_llmopt_key_is_never_collected(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/ci.yaml", "name: build\non: [push]\njobs: {}\n")
     write(project, "specs/echo.yaml", ECHO_SPEC)
     result = project.runpytest("specs", "--collect-only", "-q")
@@ -191,7 +179,7 @@ def test_yaml_without_llmopt_key_is_never_collected(project: pytest.Pytester) ->
     result.stdout.fnmatch_lines(["*2 tests collected*"])
 
 
-def test_lookalike_yaml_files_are_warned_about_and_counted(project: pytest.Pytester) -> None:
+def test_lookalike_yaml_files_are_warned_about_and_counted(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/ci.yaml", "name: build\non: [push]\njobs: {}\n")
     write(project, "specs/echo.yaml", ECHO_SPEC)
     write(project, "specs/typo.yaml", ECHO_SPEC.replace("llmopt: 1", "llmpot: 1"))
@@ -213,7 +201,7 @@ def test_lookalike_yaml_files_are_warned_about_and_counted(project: pytest.Pytes
     )
 
 
-def test_an_unpriced_hosted_model_under_a_budget_is_a_warning_naming_it(project: pytest.Pytester) -> None:
+def test_an_unpriced_hosted_model_under_a_budget_is_a_warning_naming_it(project: pytest.Pytester, write: WriteFile) -> None:
     hosted = ECHO_SPEC.replace(
         "provider: echo", "provider: openai\n  id: acme-model-7\n  base_url: http://127.0.0.1:9/v1"
     ).replace("baseline: {recipe:", "baseline: {model: {id: gpt-4o-mini-2024-07-18}, recipe:")
@@ -234,7 +222,7 @@ def test_an_unpriced_hosted_model_under_a_budget_is_a_warning_naming_it(project:
     assert "BudgetWarning" not in project.runpytest("specs", "--collect-only", "-q", "--llmopt-budget", "1").stdout.str()
 
 
-def test_cache_makes_the_second_run_hit_and_no_cache_bypasses_it(project: pytest.Pytester) -> None:
+def test_cache_makes_the_second_run_hit_and_no_cache_bypasses_it(project: pytest.Pytester, write: WriteFile) -> None:
     write(project, "specs/agent.py", "CALLS = []\ndef answer(prompt):\n    return prompt\n")
     spec = ECHO_SPEC.replace("provider: echo", "provider: python\n  id: agent.py:answer\n  options: {cache: true}")
     write(project, "specs/echo.yaml", spec)
@@ -247,7 +235,7 @@ def test_cache_makes_the_second_run_hit_and_no_cache_bypasses_it(project: pytest
     assert cold["tuned"]["usage"]["cache_hits"] == 0
 
 
-def test_project_plugin_adds_a_metric(project: pytest.Pytester) -> None:
+def test_project_plugin_adds_a_metric(project: pytest.Pytester, write: WriteFile) -> None:
     project.makeini("[pytest]\nllmopt_plugins = plugins.shout\nllmopt_cache_dir = .c\n")
     write(
         project,
@@ -275,7 +263,7 @@ def test_project_plugin_adds_a_metric(project: pytest.Pytester) -> None:
 
 
 @pytest.mark.parametrize("workers", ["2"])
-def test_xdist_merges_results_into_one_json(project: pytest.Pytester, workers: str) -> None:
+def test_xdist_merges_results_into_one_json(project: pytest.Pytester, workers: str, write: WriteFile) -> None:
     write(project, "specs/echo.yaml", ECHO_SPEC)
     write(project, "specs/second.yaml", ECHO_SPEC.replace("scenario: echo-demo", "scenario: second"))
     serial = project.runpytest("specs", "--llmopt-json", "serial.json")

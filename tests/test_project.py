@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from llmopt.spec._project import Project
 
-
-def _write(folder: Path, rel: str, text: str) -> Path:
-    path = folder / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
+if TYPE_CHECKING:
+    from conftest import WriteFile
 
 
-def test_the_nearest_folder_with_pytest_settings_is_the_project(tmp_path: Path) -> None:
-    _write(tmp_path, "pyproject.toml", '[tool.pytest.ini_options]\nllmopt_recipes = "prompts"\n')
-    _write(tmp_path, "examples/shop/pytest.ini", "[pytest]\nllmopt_plugins = plugins.shop\n  plugins.extra\n")
-    _write(tmp_path, "examples/shop/specs/s.yaml", "llmopt: 1\n")
-    _write(tmp_path, "examples/bare/pyproject.toml", "[project]\nname = 'bare'\n")  # no pytest settings
-    _write(tmp_path, "examples/cfg/setup.cfg", "[tool:pytest]\nllmopt_recipes = r\n")
+def test_the_nearest_folder_with_pytest_settings_is_the_project(tmp_path: Path, write: WriteFile) -> None:
+    write(tmp_path, "pyproject.toml", '[tool.pytest.ini_options]\nllmopt_recipes = "prompts"\n')
+    write(tmp_path, "examples/shop/pytest.ini", "[pytest]\nllmopt_plugins = plugins.shop\n  plugins.extra\n")
+    write(tmp_path, "examples/shop/specs/s.yaml", "llmopt: 1\n")
+    write(tmp_path, "examples/bare/pyproject.toml", "[project]\nname = 'bare'\n")  # no pytest settings
+    write(tmp_path, "examples/cfg/setup.cfg", "[tool:pytest]\nllmopt_recipes = r\n")
     outer = Project.of(tmp_path / "specs")
     assert outer.root == tmp_path.resolve() and outer.recipes_folder() == tmp_path.resolve() / "prompts"
     shop = Project.of(tmp_path / "examples" / "shop" / "specs" / "s.yaml")
@@ -70,16 +66,16 @@ versions:
 
 
 def test_validate_uses_each_specs_own_plugins_and_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+                                                           capsys: pytest.CaptureFixture[str], write: WriteFile) -> None:
     from llmopt.cli import main
 
     for shop, metric in (("north", "north_rule"), ("south", "south_rule")):
         root = tmp_path / "examples" / shop
-        _write(root, "pyproject.toml", '[tool.pytest.ini_options]\nllmopt_plugins = ["plugins.brand"]\n')
-        _write(root, "plugins/__init__.py", "")
-        _write(root, "plugins/brand.py", BRAND.format(name=shop.title() + "Rule", metric=metric))  # same module name
-        _write(root, "recipes/greet.yaml", RECIPE)
-        _write(root, "specs/spec.yaml", SPEC.format(scenario=shop, metric=metric))
+        write(root, "pyproject.toml", '[tool.pytest.ini_options]\nllmopt_plugins = ["plugins.brand"]\n')
+        write(root, "plugins/__init__.py", "")
+        write(root, "plugins/brand.py", BRAND.format(name=shop.title() + "Rule", metric=metric))  # same module name
+        write(root, "recipes/greet.yaml", RECIPE)
+        write(root, "specs/spec.yaml", SPEC.format(scenario=shop, metric=metric))
     monkeypatch.chdir(tmp_path)  # the repository's root: no settings, no recipes here
     monkeypatch.setattr(sys, "path", list(sys.path))
     for name in [m for m in sys.modules if m == "plugins" or m.startswith("plugins.")]:
@@ -95,11 +91,11 @@ def test_validate_uses_each_specs_own_plugins_and_recipes(tmp_path: Path, monkey
     assert code == 0
 
 
-def test_a_misspelt_hook_is_an_error_naming_the_plugin_and_the_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_misspelt_hook_is_an_error_naming_the_plugin_and_the_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: WriteFile) -> None:
     from llmopt.errors import PluginError
     from llmopt.registry import create_registry
 
-    _write(tmp_path, "typo_plugin.py", "import llmopt\n\n\n@llmopt.hookimpl\ndef llmopt_metric():\n    return []\n")
+    write(tmp_path, "typo_plugin.py", "import llmopt\n\n\n@llmopt.hookimpl\ndef llmopt_metric():\n    return []\n")
     monkeypatch.setattr(sys, "path", list(sys.path))
     try:
         with pytest.raises(PluginError) as info:

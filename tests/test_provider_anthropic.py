@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from fakes.anthropic_server import FakeAnthropic, Scripted, count_words, unused_port
@@ -33,12 +33,6 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_CUSTOM_HEADERS", "ANTHROPIC_AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return KEY
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as server:
-        yield server
 
 
 def make(base_url: str, **model: Any) -> AnthropicProvider:
@@ -78,36 +72,36 @@ def one(provider: AnthropicProvider, request: Request | None = None) -> Any:
 # -- success ---------------------------------------------------------------------------
 
 
-def test_success_has_exact_tokens_served_model_and_stop_reason(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.message("Paris", input_tokens=17, output_tokens=2, model="claude-3-5-haiku-20241022"))
-    response = one(make(fake.base_url, id="claude-3-5-haiku-latest"))
+def test_success_has_exact_tokens_served_model_and_stop_reason(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.message("Paris", input_tokens=17, output_tokens=2, model="claude-3-5-haiku-20241022"))
+    response = one(make(fake_anthropic.base_url, id="claude-3-5-haiku-latest"))
     assert isinstance(response, Response)
     assert response.text == "Paris"
     assert (response.input_tokens, response.output_tokens, response.cached_input_tokens) == (17, 2, 0)
     assert response.model == "claude-3-5-haiku-20241022"
     assert response.metadata == {"stop_reason": "end_turn"}
     assert response.latency_s > 0
-    assert fake.last_headers["authorization"] == f"Bearer {KEY}"
+    assert fake_anthropic.last_headers["authorization"] == f"Bearer {KEY}"
 
 
-def test_default_answer_echoes_with_word_counts(fake: FakeAnthropic) -> None:
-    response = one(make(fake.base_url), ask("one two three", system="be brief"))
+def test_default_answer_echoes_with_word_counts(fake_anthropic: FakeAnthropic) -> None:
+    response = one(make(fake_anthropic.base_url), ask("one two three", system="be brief"))
     assert response.text == "one two three"
     assert (response.input_tokens, response.output_tokens) == (5, 3)
 
 
-def test_system_message_becomes_the_system_parameter(fake: FakeAnthropic) -> None:
-    one(make(fake.base_url), ask("Hi", system="You are terse."))
-    assert fake.last_body["system"] == "You are terse."
-    assert fake.last_body["messages"] == [{"role": "user", "content": "Hi"}]
+def test_system_message_becomes_the_system_parameter(fake_anthropic: FakeAnthropic) -> None:
+    one(make(fake_anthropic.base_url), ask("Hi", system="You are terse."))
+    assert fake_anthropic.last_body["system"] == "You are terse."
+    assert fake_anthropic.last_body["messages"] == [{"role": "user", "content": "Hi"}]
 
 
-def test_no_system_message_sends_no_system(fake: FakeAnthropic) -> None:
-    one(make(fake.base_url), ask("Hi"))
-    assert "system" not in fake.last_body
+def test_no_system_message_sends_no_system(fake_anthropic: FakeAnthropic) -> None:
+    one(make(fake_anthropic.base_url), ask("Hi"))
+    assert "system" not in fake_anthropic.last_body
 
 
-def test_params_pass_through_and_max_tokens_defaults(fake: FakeAnthropic) -> None:
+def test_params_pass_through_and_max_tokens_defaults(fake_anthropic: FakeAnthropic) -> None:
     params = {
         "temperature": 0,
         "top_p": 0.9,
@@ -116,8 +110,8 @@ def test_params_pass_through_and_max_tokens_defaults(fake: FakeAnthropic) -> Non
         "metadata": {"user_id": "ci"},
         "thinking": {"type": "disabled"},
     }
-    one(make(fake.base_url), ask(**params))
-    body = fake.last_body
+    one(make(fake_anthropic.base_url), ask(**params))
+    body = fake_anthropic.last_body
     assert body["max_tokens"] == 1024
     assert (body["temperature"], body["top_p"], body["top_k"]) == (0, 0.9, 5)
     assert body["stop_sequences"] == ["###"]
@@ -127,29 +121,29 @@ def test_params_pass_through_and_max_tokens_defaults(fake: FakeAnthropic) -> Non
     assert body["model"] == HAIKU
 
 
-def test_explicit_max_tokens_and_stop_sequences_are_kept(fake: FakeAnthropic) -> None:
-    one(make(fake.base_url), ask(max_tokens=7, stop_sequences=["a", "b"]))
-    assert fake.last_body["max_tokens"] == 7
-    assert fake.last_body["stop_sequences"] == ["a", "b"]
+def test_explicit_max_tokens_and_stop_sequences_are_kept(fake_anthropic: FakeAnthropic) -> None:
+    one(make(fake_anthropic.base_url), ask(max_tokens=7, stop_sequences=["a", "b"]))
+    assert fake_anthropic.last_body["max_tokens"] == 7
+    assert fake_anthropic.last_body["stop_sequences"] == ["a", "b"]
 
 
-def test_client_takes_timeout_retries_and_base_url_from_the_spec(fake: FakeAnthropic) -> None:
-    default = make(fake.base_url, max_retries=None).make_client(KEY)
-    tuned = make(fake.base_url, timeout=5.5, max_retries=1).make_client(KEY)
+def test_client_takes_timeout_retries_and_base_url_from_the_spec(fake_anthropic: FakeAnthropic) -> None:
+    default = make(fake_anthropic.base_url, max_retries=None).make_client(KEY)
+    tuned = make(fake_anthropic.base_url, timeout=5.5, max_retries=1).make_client(KEY)
     assert (default.timeout, default.max_retries) == (60.0, 4)
     assert (tuned.timeout, tuned.max_retries) == (5.5, 1)
-    assert str(tuned.base_url).rstrip("/") == fake.base_url
+    assert str(tuned.base_url).rstrip("/") == fake_anthropic.base_url
 
 
 # -- rate limits, overloads, retries ---------------------------------------------------
 
 
-def test_rate_limit_and_overload_are_retried_and_lower_concurrency(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.rate_limited(retry_after="0"), Scripted.overloaded())
-    provider = make(fake.base_url, max_retries=2)
+def test_rate_limit_and_overload_are_retried_and_lower_concurrency(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.rate_limited(retry_after="0"), Scripted.overloaded())
+    provider = make(fake_anthropic.base_url, max_retries=2)
     response = one(provider)
     assert isinstance(response, Response) and response.text == "What is the capital of France"
-    assert fake.count == 3
+    assert fake_anthropic.count == 3
     assert provider.limiter.rate_limited == 2
     assert provider.limiter.limit < provider.limiter.maximum
 
@@ -164,23 +158,23 @@ def test_rate_limit_and_overload_are_retried_and_lower_concurrency(fake: FakeAnt
     ids=["529", "429", "500"],
 )
 def test_errors_outlasting_retries_are_case_errors(
-    fake: FakeAnthropic, answer: Scripted, status: int, message: str
+    fake_anthropic: FakeAnthropic, answer: Scripted, status: int, message: str
 ) -> None:
-    fake.fallback = answer
-    provider = make(fake.base_url, max_retries=1)
+    fake_anthropic.fallback = answer
+    provider = make(fake_anthropic.base_url, max_retries=1)
     error = one(provider)
     assert type(error) is ProviderError
     assert f"HTTP {status}" in str(error) and message in str(error) and "after 1 retry" in str(error)
-    assert fake.count == 2
+    assert fake_anthropic.count == 2
     assert provider.limiter.rate_limited == (2 if status in (429, 529) else 0)
 
 
-def test_bad_request_is_a_case_error_with_the_servers_message(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.error(400, "invalid_request_error", "max_tokens: must be at most 8192"))
-    error = one(make(fake.base_url))
+def test_bad_request_is_a_case_error_with_the_servers_message(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.error(400, "invalid_request_error", "max_tokens: must be at most 8192"))
+    error = one(make(fake_anthropic.base_url))
     assert type(error) is ProviderError
     assert str(error) == "anthropic: HTTP 400 BadRequestError: max_tokens: must be at most 8192"
-    assert fake.count == 1
+    assert fake_anthropic.count == 1
 
 
 # -- credentials -----------------------------------------------------------------------
@@ -191,26 +185,26 @@ def test_bad_request_is_a_case_error_with_the_servers_message(fake: FakeAnthropi
     [Scripted.unauthorized(), Scripted.error(403, "permission_error", "no access to this model")],
     ids=["401", "403"],
 )
-def test_refused_key_stops_at_once_naming_the_variable(fake: FakeAnthropic, answer: Scripted) -> None:
-    fake.push(answer)
-    first, second = run(make(fake.base_url), ask(), ask("another question"))
+def test_refused_key_stops_at_once_naming_the_variable(fake_anthropic: FakeAnthropic, answer: Scripted) -> None:
+    fake_anthropic.push(answer)
+    first, second = run(make(fake_anthropic.base_url), ask(), ask("another question"))
     assert isinstance(first, ProviderAuthError)
     assert "ANTHROPIC_API_KEY" in str(first)
     assert second is first
-    assert fake.count == 1
+    assert fake_anthropic.count == 1
 
 
-def test_missing_key_is_an_auth_error_without_a_request(fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_is_an_auth_error_without_a_request(fake_anthropic: FakeAnthropic, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    error = one(make(fake.base_url))
+    error = one(make(fake_anthropic.base_url))
     assert isinstance(error, ProviderAuthError)
     assert "ANTHROPIC_API_KEY" in str(error)
-    assert fake.count == 0
+    assert fake_anthropic.count == 0
 
 
-def test_unknown_model_is_unavailable_naming_the_model(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.error(404, "not_found_error", "model: claude-nope"))
-    error = one(make(fake.base_url, id="claude-nope"))
+def test_unknown_model_is_unavailable_naming_the_model(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.error(404, "not_found_error", "model: claude-nope"))
+    error = one(make(fake_anthropic.base_url, id="claude-nope"))
     assert type(error) is ProviderUnavailable
     assert "'claude-nope' not found" in str(error) and "HTTP 404" in str(error)
 
@@ -218,11 +212,11 @@ def test_unknown_model_is_unavailable_naming_the_model(fake: FakeAnthropic) -> N
 # -- transport failures and odd answers ------------------------------------------------
 
 
-def test_slow_answer_times_out(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.slow(5.0))
-    error = one(make(fake.base_url, timeout=0.3, max_retries=0))
+def test_slow_answer_times_out(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.slow(5.0))
+    error = one(make(fake_anthropic.base_url, timeout=0.3, max_retries=0))
     assert type(error) is ProviderError
-    assert str(error) == f"anthropic: no answer from {fake.base_url} within 0.3 s"
+    assert str(error) == f"anthropic: no answer from {fake_anthropic.base_url} within 0.3 s"
 
 
 def test_server_down_is_a_case_error_naming_the_base_url() -> None:
@@ -232,30 +226,30 @@ def test_server_down_is_a_case_error_naming_the_base_url() -> None:
     assert str(error).startswith(f"anthropic: could not connect to {url}")
 
 
-def test_malformed_json_is_a_case_error(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.malformed())
-    error = one(make(fake.base_url))
+def test_malformed_json_is_a_case_error(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.malformed())
+    error = one(make(fake_anthropic.base_url))
     assert type(error) is ProviderError
     assert "not valid JSON" in str(error)
 
 
-def test_an_answer_that_is_not_json_is_a_case_error(fake: FakeAnthropic) -> None:
-    fake.push(Scripted(body="<html>gateway</html>", content_type="text/html"))
-    error = one(make(fake.base_url))
+def test_an_answer_that_is_not_json_is_a_case_error(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted(body="<html>gateway</html>", content_type="text/html"))
+    error = one(make(fake_anthropic.base_url))
     assert type(error) is ProviderError
     assert "is not a message: <html>gateway</html>" in str(error)
 
 
-def test_refusal_is_a_case_error_with_its_reason(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.refusal("Could enable harm."))
-    error = one(make(fake.base_url))
+def test_refusal_is_a_case_error_with_its_reason(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.refusal("Could enable harm."))
+    error = one(make(fake_anthropic.base_url))
     assert type(error) is ProviderError
     assert str(error) == "anthropic: refused: cyber: Could enable harm."
 
 
-def test_answer_without_text_is_a_case_error(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.message("", stop_reason="max_tokens"))
-    error = one(make(fake.base_url))
+def test_answer_without_text_is_a_case_error(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.message("", stop_reason="max_tokens"))
+    error = one(make(fake_anthropic.base_url))
     assert type(error) is ProviderError
     assert "no text" in str(error) and "max_tokens" in str(error)
 
@@ -354,12 +348,12 @@ def test_same_named_class_outside_the_sdk_is_not_in_the_table() -> None:
     assert error_kind(RateLimitError()) is None
 
 
-def test_no_key_reaches_any_message(fake: FakeAnthropic) -> None:
-    fake.push(
+def test_no_key_reaches_any_message(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(
         Scripted.error(400, "invalid_request_error", f"bad header x-api-key: {KEY}"),
         Scripted.unauthorized(f"invalid x-api-key {KEY}"),
     )
-    bad, refused = run(make(fake.base_url), ask(), ask("again"))
+    bad, refused = run(make(fake_anthropic.base_url), ask(), ask("again"))
     down = one(make(f"http://127.0.0.1:{unused_port()}", max_retries=0))
     for error in (bad, refused, down):
         assert isinstance(error, ProviderError)
@@ -370,33 +364,33 @@ def test_no_key_reaches_any_message(fake: FakeAnthropic) -> None:
 # -- cost, identity, checks ------------------------------------------------------------
 
 
-def test_cost_from_the_price_table_counts_cache_reads_as_cached_input(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.message("ok", input_tokens=600, output_tokens=100, cache_read_input_tokens=400))
-    response = one(make(fake.base_url, id="claude-3-5-haiku-20241022"))
+def test_cost_from_the_price_table_counts_cache_reads_as_cached_input(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.message("ok", input_tokens=600, output_tokens=100, cache_read_input_tokens=400))
+    response = one(make(fake_anthropic.base_url, id="claude-3-5-haiku-20241022"))
     assert (response.input_tokens, response.cached_input_tokens) == (1000, 400)
     assert response.cost_usd == pytest.approx((600 * 0.80 + 400 * 0.08 + 100 * 4.00) / 1e6)
 
 
-def test_cache_writes_count_as_input(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.message("ok", input_tokens=10, output_tokens=1, cache_creation_input_tokens=90))
-    response = one(make(fake.base_url))
+def test_cache_writes_count_as_input(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.message("ok", input_tokens=10, output_tokens=1, cache_creation_input_tokens=90))
+    response = one(make(fake_anthropic.base_url))
     assert (response.input_tokens, response.cached_input_tokens) == (100, 0)
 
 
-def test_cost_from_a_price_override(fake: FakeAnthropic) -> None:
-    fake.push(Scripted.message("ok", input_tokens=1000, output_tokens=500))
-    response = one(make(fake.base_url, id="claude-private-1", price={"input": 2.0, "output": 10.0}))
+def test_cost_from_a_price_override(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.push(Scripted.message("ok", input_tokens=1000, output_tokens=500))
+    response = one(make(fake_anthropic.base_url, id="claude-private-1", price={"input": 2.0, "output": 10.0}))
     assert response.cost_usd == pytest.approx((1000 * 2.0 + 500 * 10.0) / 1e6)
 
 
-def test_unknown_model_without_price_costs_nothing(fake: FakeAnthropic) -> None:
-    assert one(make(fake.base_url, id="claude-private-1")).cost_usd == 0.0
+def test_unknown_model_without_price_costs_nothing(fake_anthropic: FakeAnthropic) -> None:
+    assert one(make(fake_anthropic.base_url, id="claude-private-1")).cost_usd == 0.0
 
 
-def test_identity_is_model_and_base_url_never_the_key(fake: FakeAnthropic) -> None:
-    provider = make(fake.base_url)
+def test_identity_is_model_and_base_url_never_the_key(fake_anthropic: FakeAnthropic) -> None:
+    provider = make(fake_anthropic.base_url)
     assert provider.cacheable is True
-    assert dict(provider.identity()) == {"model": HAIKU, "base_url": fake.base_url}
+    assert dict(provider.identity()) == {"model": HAIKU, "base_url": fake_anthropic.base_url}
     assert KEY not in json.dumps(dict(provider.identity()))
 
 
@@ -444,11 +438,10 @@ assertions:
 
 
 def test_spec_runs_through_pytest_with_exact_tokens_in_results(
-    pytester: pytest.Pytester, fake: FakeAnthropic
+    project: pytest.Pytester, fake_anthropic: FakeAnthropic
 ) -> None:
-    pytester.makeini("[pytest]\nllmopt_cache_dir = .cache-llmopt\n")
-    (pytester.path / "specs").mkdir()
-    (pytester.path / "specs/claude.yaml").write_text(SPEC.replace("BASE_URL", fake.base_url), encoding="utf-8")
+    pytester = project
+    (pytester.path / "specs/claude.yaml").write_text(SPEC.replace("BASE_URL", fake_anthropic.base_url), encoding="utf-8")
     result = pytester.runpytest("specs", "--llmopt-json", "results.json")
     result.assert_outcomes(passed=1)
     variant = json.loads((pytester.path / "results.json").read_text())["scenarios"][0]["variants"]["default"]
@@ -458,11 +451,11 @@ def test_spec_runs_through_pytest_with_exact_tokens_in_results(
     assert (variant["usage"]["input_tokens"], variant["usage"]["output_tokens"]) == (expected_in, expected_out)
     assert variant["usage"]["cost_usd"] == pytest.approx((expected_in * 0.80 + expected_out * 4.00) / 1e6)
     assert {c["served"]["model"] for c in variant["cases"]} == {HAIKU}
-    assert fake.count == 3 and fake.last_body["system"] == "Answer exactly"
+    assert fake_anthropic.count == 3 and fake_anthropic.last_body["system"] == "Answer exactly"
 
     rerun = pytester.runpytest("specs")
     rerun.assert_outcomes(passed=1)
-    assert fake.count == 3  # every answer came from the cache
+    assert fake_anthropic.count == 3  # every answer came from the cache
     written = [p for p in pytester.path.rglob("*") if p.is_file()]
     assert written and not [p for p in written if KEY.encode() in p.read_bytes()]
 

@@ -450,11 +450,10 @@ assertions:
 
 
 def test_spec_runs_through_pytest_and_the_rerun_is_served_from_the_cache(
-    pytester: pytest.Pytester, fake: FakeOpenAI
+    project: pytest.Pytester, fake: FakeOpenAI
 ) -> None:
-    pytester.makeini("[pytest]\nllmopt_cache_dir = .cache-llmopt\n")
+    pytester = project
     spec = pytester.path / "specs" / "openai.yaml"
-    spec.parent.mkdir()
     spec.write_text(textwrap.dedent(E2E_SPEC.format(base_url=fake.base_url)), encoding="utf-8")
 
     pytester.runpytest("specs", "--llmopt-json", "cold.json").assert_outcomes(passed=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +18,9 @@ from llmopt.registry import create_registry
 from llmopt.spec import RecipeSpec, load_scenario
 from llmopt.spec._model import Guardrails
 
+if TYPE_CHECKING:
+    from conftest import WriteFile
+
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = Path(__file__).resolve().parent / "recipes"
 INVALID = sorted((RECIPES / "invalid").glob("*.yaml"))
@@ -26,13 +30,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 
 def _shown(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
-
-
-def _write(folder: Path, rel: str, text: str) -> Path:
-    path = folder / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 # -- recipe files -----------------------------------------------------------------------
@@ -71,17 +68,17 @@ def test_a_missing_folder_is_an_empty_book(tmp_path: Path) -> None:
     assert book.recipes == {} and book.problems == []
 
 
-def test_two_files_with_one_name_are_a_problem_of_that_recipe(tmp_path: Path) -> None:
-    _write(tmp_path, "a.yaml", "recipe: same\nversions: {1: {template: a}}\n")
-    _write(tmp_path, "b.yml", "recipe: same\nversions: {1: {template: b}}\n")
+def test_two_files_with_one_name_are_a_problem_of_that_recipe(tmp_path: Path, write: WriteFile) -> None:
+    write(tmp_path, "a.yaml", "recipe: same\nversions: {1: {template: a}}\n")
+    write(tmp_path, "b.yml", "recipe: same\nversions: {1: {template: b}}\n")
     book = load_book(tmp_path, lambda p: p.name)
     assert [str(p) for p in book.recipes["same"].problems] == [
         "b.yml:1:1: recipe: recipe 'same' is also defined in a.yaml"
     ]
 
 
-def test_a_file_without_a_readable_name_gives_only_problems(tmp_path: Path) -> None:
-    path = _write(tmp_path, "x.yaml", "recipe: [a]\nversions: {1: {template: a}}\n")
+def test_a_file_without_a_readable_name_gives_only_problems(tmp_path: Path, write: WriteFile) -> None:
+    path = write(tmp_path, "x.yaml", "recipe: [a]\nversions: {1: {template: a}}\n")
     found = read_recipe(path, "x.yaml")
     assert isinstance(found, tuple)
     assert [str(p) for p in found] == ["x.yaml:1:9: recipe: expected a string, got a list"]
@@ -112,8 +109,8 @@ assertions:
 
 
 @pytest.fixture
-def spec(tmp_path: Path) -> Path:
-    return _write(tmp_path, "spec.yaml", SPEC)
+def spec(tmp_path: Path, write: WriteFile) -> Path:
+    return write(tmp_path, "spec.yaml", SPEC)
 
 
 def _book() -> object:
@@ -144,9 +141,9 @@ def test_an_empty_recipes_folder_is_named(spec: Path, tmp_path: Path) -> None:
         load_scenario(spec, display_path="spec.yaml", recipes=load_book(tmp_path / "empty", lambda p: p.name + "/"))
 
 
-def test_a_broken_recipe_lists_its_problems_in_the_spec_error(spec: Path, tmp_path: Path) -> None:
-    _write(tmp_path, "recipes/qa.yaml", "recipe: qa\nversions:\n  1: {template: '{{ q ', sytem: x}\n")
-    _write(tmp_path, "recipes/junk.yaml", "recipe: junk\nversions: [\n")
+def test_a_broken_recipe_lists_its_problems_in_the_spec_error(spec: Path, tmp_path: Path, write: WriteFile) -> None:
+    write(tmp_path, "recipes/qa.yaml", "recipe: qa\nversions:\n  1: {template: '{{ q ', sytem: x}\n")
+    write(tmp_path, "recipes/junk.yaml", "recipe: junk\nversions: [\n")
     book = load_book(tmp_path / "recipes", lambda p: p.relative_to(tmp_path).as_posix())
     with pytest.raises(SpecError) as info:
         load_scenario(spec, display_path="spec.yaml", recipes=book)
@@ -269,8 +266,8 @@ def test_guardrail_breach_is_a_case_error_and_results_carry_recipe_and_hash(spec
     assert identity.startswith("qa@2 sha256:") and identity != v1.to_json()["identity"]["recipe"]
 
 
-def test_an_inline_recipe_adds_no_recipe_field_but_a_hash(tmp_path: Path) -> None:
-    path = _write(tmp_path, "s.yaml", SPEC.split("recipe:\n  use")[0] + 'recipe: {template: "{{ q }}"}\nmodel: {provider: echo}\n')
+def test_an_inline_recipe_adds_no_recipe_field_but_a_hash(tmp_path: Path, write: WriteFile) -> None:
+    path = write(tmp_path, "s.yaml", SPEC.split("recipe:\n  use")[0] + 'recipe: {template: "{{ q }}"}\nmodel: {provider: echo}\n')
     result = Runner(create_registry(entry_points=False), cache=None).evaluate(load_scenario(path), "default")
     case = result.cases[0].to_json()
     assert "recipe" not in case and case["prompt_hash"].startswith("sha256:")
@@ -280,12 +277,12 @@ def test_an_inline_recipe_adds_no_recipe_field_but_a_hash(tmp_path: Path) -> Non
 # -- the pytest plugin ------------------------------------------------------------------
 
 
-def test_two_versions_compared_by_a_delta_assertion(pytester: pytest.Pytester) -> None:
+def test_two_versions_compared_by_a_delta_assertion(pytester: pytest.Pytester, write: WriteFile) -> None:
     pytester.makeini("[pytest]\nllmopt_cache_dir = .cache-llmopt\nllmopt_recipes = prompts\n")
     for source in (RECIPES / "valid").glob("*.yaml"):
-        _write(pytester.path, f"prompts/{source.name}", source.read_text(encoding="utf-8"))
+        write(pytester.path, f"prompts/{source.name}", source.read_text(encoding="utf-8"))
     text = SPEC.replace("max_error_rate: 0.5}", "max_error_rate: 0.5}\n  - {metric: exact_match, variant: v2, vs: v1, min_delta: 0.5, max_error_rate: 0.5}")
-    _write(pytester.path, "specs/s.yaml", text)
+    write(pytester.path, "specs/s.yaml", text)
     result = pytester.runpytest("specs", "--llmopt-json", "out.json", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     doc = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))
@@ -294,10 +291,10 @@ def test_two_versions_compared_by_a_delta_assertion(pytester: pytest.Pytester) -
     assert cases[0]["prompt_hash"].startswith("sha256:") and "prompt_hash" not in cases[1]
 
 
-def test_an_unknown_version_is_a_collection_error_listing_the_versions(pytester: pytest.Pytester) -> None:
-    _write(pytester.path, "recipes/qa.yaml", (RECIPES / "valid" / "qa.yaml").read_text(encoding="utf-8"))
-    _write(pytester.path, "specs/s.yaml", SPEC.replace("use: qa@1", "use: qa@3"))
-    _write(pytester.path, "specs/other.yaml", SPEC.replace("use: qa@1", "use: qa@latest").replace("recipe-spec", "other"))
+def test_an_unknown_version_is_a_collection_error_listing_the_versions(pytester: pytest.Pytester, write: WriteFile) -> None:
+    write(pytester.path, "recipes/qa.yaml", (RECIPES / "valid" / "qa.yaml").read_text(encoding="utf-8"))
+    write(pytester.path, "specs/s.yaml", SPEC.replace("use: qa@1", "use: qa@3"))
+    write(pytester.path, "specs/other.yaml", SPEC.replace("use: qa@1", "use: qa@latest").replace("recipe-spec", "other"))
     result = pytester.runpytest("specs", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["*specs/s.yaml:10:8: recipe.use: recipe 'qa' has no version 3 (versions: 1, 2; latest: 2)"])
     result.stdout.fnmatch_lines(["*other.yaml::other::v1::*"])
@@ -307,10 +304,10 @@ def test_an_unknown_version_is_a_collection_error_listing_the_versions(pytester:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: WriteFile) -> Path:
     monkeypatch.chdir(tmp_path)
     for source in (RECIPES / "valid").glob("*.yaml"):
-        _write(tmp_path, f"recipes/{source.name}", source.read_text(encoding="utf-8"))
+        write(tmp_path, f"recipes/{source.name}", source.read_text(encoding="utf-8"))
     return tmp_path
 
 
@@ -363,10 +360,10 @@ def test_diff_is_a_unified_diff_of_two_versions(project: Path, capsys: pytest.Ca
     assert (code, out) == (0, "qa@2 and qa@2 are the same\n")
 
 
-def test_lint_passes_clean_recipes_and_lists_every_problem(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_passes_clean_recipes_and_lists_every_problem(project: Path, capsys: pytest.CaptureFixture[str], write: WriteFile) -> None:
     code, out, _ = _run(["recipes", "lint"], capsys)
     assert (code, out) == (0, "recipes/echo.yaml: ok\nrecipes/qa.yaml: ok\n2 recipe file(s), 0 with problems\n")
-    _write(project, "recipes/loud.yaml", """\
+    write(project, "recipes/loud.yaml", """\
         recipe: loud
         versions:
           1:
@@ -375,7 +372,7 @@ def test_lint_passes_clean_recipes_and_lists_every_problem(project: Path, capsys
             fields: {mood: {type: string, required: true, example: calm}}
             guardrails: {forbidden: ["ignore previous instructions"], max_length: 20}
         """)
-    _write(project, "recipes/bad.yaml", "recipe: bad\nversions: {1: {template: '{{ q }}', fields: {n: {type: integer, default: x}}}}\n")
+    write(project, "recipes/bad.yaml", "recipe: bad\nversions: {1: {template: '{{ q }}', fields: {n: {type: integer, default: x}}}}\n")
     code, out, _ = _run(["recipes", "lint"], capsys)
     assert code == 1
     assert out.splitlines() == [
@@ -399,9 +396,9 @@ def test_the_folder_comes_from_pyproject_or_dir(project: Path, capsys: pytest.Ca
     assert "recipes/" not in _run(["recipes", "list"], capsys)[1]
 
 
-def test_validate_resolves_recipes(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _write(project, "specs/s.yaml", SPEC)
-    _write(project, "specs/bad.yaml", SPEC.replace("tone: formal", "tone: formel"))
+def test_validate_resolves_recipes(project: Path, capsys: pytest.CaptureFixture[str], write: WriteFile) -> None:
+    write(project, "specs/s.yaml", SPEC)
+    write(project, "specs/bad.yaml", SPEC.replace("tone: formal", "tone: formel"))
     code, out, _ = _run(["validate", "specs"], capsys)
     assert code == 1
     assert "specs/s.yaml: ok (recipe-spec: 2 variants, 1 checks)" in out
@@ -412,10 +409,10 @@ def test_validate_resolves_recipes(project: Path, capsys: pytest.CaptureFixture[
 
 
 def test_broken_files_are_listed_and_leave_other_recipes_usable(
-    project: Path, capsys: pytest.CaptureFixture[str]
+    project: Path, capsys: pytest.CaptureFixture[str], write: WriteFile
 ) -> None:
-    _write(project, "recipes/broken.yaml", "recipe: broken\nversions: {1: {template: '{{ q '}}\n")
-    _write(project, "recipes/junk.yaml", "- not a recipe\n")
+    write(project, "recipes/broken.yaml", "recipe: broken\nversions: {1: {template: '{{ q '}}\n")
+    write(project, "recipes/junk.yaml", "- not a recipe\n")
     code, out, _ = _run(["recipes", "list"], capsys)
     assert code == 0
     assert out.splitlines() == [
@@ -427,5 +424,5 @@ def test_broken_files_are_listed_and_leave_other_recipes_usable(
     ]
     code, _, err = _run(["recipes", "show", "broken"], capsys)
     assert code == 2 and "recipe 'broken' has problems: run llmopt recipes lint" in err
-    _write(project, "specs/s.yaml", SPEC)
+    write(project, "specs/s.yaml", SPEC)
     assert _run(["validate", "specs"], capsys)[0] == 0

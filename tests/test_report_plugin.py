@@ -41,12 +41,11 @@ assertions:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def project(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """The shared project with the demo spec, outside a GitHub job."""
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    pytester.makeini("[pytest]\nllmopt_cache_dir = .cache-llmopt\n")
-    (pytester.path / "specs").mkdir()
-    (pytester.path / "specs" / "demo.yaml").write_text(SPEC, encoding="utf-8")
-    return pytester
+    (project.path / "specs" / "demo.yaml").write_text(SPEC, encoding="utf-8")
+    return project
 
 
 def test_html_and_markdown_reports_by_suffix(project: pytest.Pytester) -> None:

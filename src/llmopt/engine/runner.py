@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from .judging import CaseJudging, JudgeCalls
 
 T = TypeVar("T")
-CaseListener = Callable[[CaseResult], None]
 
 
 class EvaluationListener(Protocol):

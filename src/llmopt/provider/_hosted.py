@@ -38,17 +38,18 @@ __all__ = [
 T = TypeVar("T")
 
 #: Anything shaped like a key: ``sk-`` keys (whole, or masked as servers echo them:
-#: ``sk-proj-****wxyz``, ``sk-...wxyz``) and bearer tokens.
+#: ``sk-proj-****wxyz``, ``sk-...wxyz``) and bearer tokens (12 or more characters, a
+#: digit among them, so "the bearer instruments" stays as it is).
 _SECRET = re.compile(
     r"\bsk-[A-Za-z0-9_\-*]*(?:\.{2,}|\u2026)[A-Za-z0-9_\-*]*[A-Za-z0-9_*]"
     r"|\bsk-[A-Za-z0-9_\-*]{6,}"
-    r"|(?i:\bBearer)\s+(?!\[redacted\])[A-Za-z0-9_\-.~+/=]{8,}"
+    r"|(?i:\bBearer)\s+(?=[A-Za-z_\-.~+/=]*\d)[A-Za-z0-9_\-.~+/=]{12,}"
 )
 #: A run of the characters keys are made of.
 _RUN = re.compile(r"[A-Za-z0-9_\-]+")
 #: How servers mask the hidden part of a key they echo: stars, dots, an ellipsis, bullets.
 _MASK_BEFORE = re.compile(r"(?:\*{2,}|\.{3,}|\u2026|\u2022{2,})\s?$")
-_MASK_AFTER = re.compile(r"^\s?(?:\*{2,}|\.{3,}|\u2026|\u2022{2,})")
+_MASK_AFTER = re.compile(r"\s?(?:\*{2,}|\.{3,}|\u2026|\u2022{2,})")
 #: A key's public prefix (``sk-proj-``, ``sk-ant-api03-``): not secret on its own.
 _PUBLIC_PREFIX = re.compile(r"^(?:[a-z0-9]{2,8}-)+")
 #: Below this length a secret is only redacted where it appears whole.
@@ -77,12 +78,15 @@ def _without_fragments(text: str, secret: str) -> str:
     spans: list[tuple[int, int]] = []
     for run in _RUN.finditer(text):
         piece, (start, end) = run.group(0), run.span()
-        before, after = _MASK_BEFORE.search(text, 0, start), _MASK_AFTER.match(text[end:])
-        whole = len(piece) >= 8 and piece in secret and piece not in prefix
-        tail = before is not None and len(piece) >= 4 and secret.endswith(piece)
+        if len(piece) < 4 or piece not in secret:
+            continue
+        before = _MASK_BEFORE.search(text, max(0, start - 12), start)
+        after = _MASK_AFTER.match(text, end)
+        whole = len(piece) >= 8 and piece not in prefix
+        tail = before is not None and secret.endswith(piece)
         head = after is not None and len(piece) >= 6 and secret.startswith(piece) and piece != prefix
         if whole or tail or head:
-            spans.append((before.start() if before else start, end + (after.end() if after else 0)))
+            spans.append((before.start() if before else start, after.end() if after else end))
     for start, end in reversed(spans):
         text = text[:start] + _REDACTED + text[end:]
     return text

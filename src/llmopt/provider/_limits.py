@@ -117,7 +117,3 @@ class LimiterPool:
                 limiter.maximum = maximum
                 limiter.limit = min(limiter.limit, float(maximum))
             return limiter
-
-    def peaks(self) -> dict[str, int]:
-        """Peak requests in flight per key, for reports and benchmarks."""
-        return {str(key): limiter.peak for key, limiter in self._limiters.items()}

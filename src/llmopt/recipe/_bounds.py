@@ -136,15 +136,22 @@ class Watchdog:
         self._fired: set[int] = set()
         self._tokens = itertools.count()
         self._thread: threading.Thread | None = None
+        #: When the watchdog thread wakes next (None: not until it is told).
+        self._wake_at: float | None = None
 
     @contextmanager
     def watching(self, seconds: float) -> Iterator[None]:
         """Raise RenderTimeout in this thread when the block runs over ``seconds``."""
         token, thread = next(self._tokens), threading.get_ident()
+        deadline = time.monotonic() + seconds
         with self._cond:
-            self._active[token] = (time.monotonic() + seconds, thread)
+            self._active[token] = (deadline, thread)
             self._start()
-            self._cond.notify()
+            # Wake the thread only when it would sleep past this deadline: waking it for
+            # every render makes the two threads fight over the interpreter lock.
+            if self._wake_at is None or deadline < self._wake_at:
+                self._wake_at = deadline
+                self._cond.notify()
         try:
             yield
         finally:
@@ -178,7 +185,8 @@ class Watchdog:
                         self._fired.add(token)
                         _raise_in(thread, RenderTimeout)
                 waiting = [d for t, (d, _) in self._active.items() if t not in self._fired]
-                self._cond.wait(max(0.001, min(waiting) - now) if waiting else None)
+                self._wake_at = min(waiting) if waiting else None
+                self._cond.wait(max(0.001, self._wake_at - now) if self._wake_at is not None else None)
 
 
 def _raise_in(thread: int, exc: type[BaseException] | None) -> None:

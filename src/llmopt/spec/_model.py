@@ -166,11 +166,6 @@ class VariantSpec:
     retrieval: RetrievalSpec | None = None
     finetune: FineTuneSpec | None = None
 
-    @property
-    def retrieval_only(self) -> bool:
-        """True when the variant retrieves but has no model to generate with."""
-        return self.model is None
-
 
 @dataclass(frozen=True)
 class RegressionSpec:
