@@ -229,15 +229,8 @@ class LLMOptSession:
         names = ([assertion.vs] if assertion.vs else []) + [assertion.variant]
         results = {name: self.runner.evaluate(scenario, name) for name in names}
         for result in results.values():
-            directions = self._directions(scenario, result.variant)
-            spec = self.display(scenario.path)
-            self.store.add_variant(spec, result, order=list(scenario.variants), directions=directions)
+            self.store.add_variant(self.display(scenario.path), result, order=list(scenario.variants))
         return results
-
-    def _directions(self, scenario: "Scenario", variant: str) -> dict[str, bool]:
-        """Whether higher is better, by metric key, for the metrics of a variant."""
-        metrics = self.registry.metrics
-        return {key: metrics[name].higher_is_better for key, (name, _) in scenario.metrics_for(variant).items()}
 
     def family(self, scenario: "Scenario", assertion: "AssertionSpec") -> "Family | None":
         """Holm's family of a confident delta assertion, else None (see assertion.py)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:
     from ..dataset import Case
-    from ..spec import RetrievalSpec, TaskSpec, VariantSpec
+    from ..spec import RecipeSpec, RetrievalSpec, TaskSpec, VariantSpec
 
 #: Files of a retrieval source hashed at most (a larger source hashes names and sizes).
 MAX_HASHED_BYTES = 64 * 1024 * 1024
@@ -59,10 +59,10 @@ def identity_hash(identity: Mapping[str, Any]) -> str:
     return digest(dict(identity))
 
 
-def _recipe(recipe: Any) -> str:
+def _recipe(recipe: "RecipeSpec") -> str:
     """The recipe's hash, after its name and version when it has them (``qa@2 sha256:...``)."""
     hashed = digest(asdict(recipe), 16)
-    name, version = getattr(recipe, "name", None), getattr(recipe, "version", None)
+    name, version = recipe.name, recipe.version
     if name is None:
         return hashed
     return f"{name}@{version} {hashed}" if version is not None else f"{name} {hashed}"

@@ -127,11 +127,14 @@ class MetricValue:
     se: float | None = None
     method: str | None = None
     clusters: int | None = None
+    #: Whether a larger value is better (the metric's own ``higher_is_better``).
+    higher_is_better: bool = True
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"value": self.value, "n": self.n, "ci": list(self.ci) if self.ci else None}
         data["se"] = self.se
         data["method"] = self.method
+        data["higher_is_better"] = self.higher_is_better
         if self.clusters is not None:
             data["clusters"] = self.clusters
         return data

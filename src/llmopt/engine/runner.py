@@ -367,7 +367,9 @@ def _metric_values(metrics: Sequence[_MetricUse], cases: Sequence[CaseResult]) -
         found = aggregate(use.metric, use.args, use.key, cases)
         if found is not None:
             i = found.interval
-            values[use.key] = MetricValue(i.value, found.n, found.ci, i.se, i.method, i.clusters)
+            values[use.key] = MetricValue(
+                i.value, found.n, found.ci, i.se, i.method, i.clusters, use.metric.higher_is_better
+            )
     return values
 
 

@@ -2,7 +2,7 @@
 (HTML, Markdown, JSON, JUnit and any plugin's, through ``llmopt_report_formats``)."""
 
 from ._builtin_formats import builtin_report_formats
-from ._direction import fill_directions, with_directions
+from ._direction import fill_directions
 from ._failure import describe, failure_text
 from ._format import (
     ReportError,
@@ -44,7 +44,6 @@ __all__ = [
     "summary_lines",
     "terminal_progress",
     "WorkerProgress",
-    "with_directions",
     "worker_progress",
     "write_report",
     "write_reports",

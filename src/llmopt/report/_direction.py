@@ -17,12 +17,6 @@ if TYPE_CHECKING:
 FIELD = "higher_is_better"
 
 
-def with_directions(variant: Mapping[str, Any], directions: Mapping[str, bool]) -> dict[str, Any]:
-    """A variant's results JSON with each metric's direction (True when not given)."""
-    metrics = {key: dict(m) | {FIELD: directions.get(key, True)} for key, m in (variant.get("metrics") or {}).items()}
-    return dict(variant) | {"metrics": metrics}
-
-
 def metric_name(key: str) -> str:
     """The metric name of a results key (``regex`` of ``regex(pattern='x')``)."""
     return key.split("(", 1)[0]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from ..engine.results import AssertionOutcome, Usage, VariantResult
-from ._direction import with_directions
 
 FORMAT_VERSION = 1
 
@@ -24,14 +23,12 @@ class ResultsStore:
             self._scenarios[key] = {"scenario": scenario, "spec": spec, "variants": {}, "assertions": []}
         return self._scenarios[key]
 
-    def add_variant(
-        self, spec: str, result: VariantResult, order: Sequence[str] = (), directions: Mapping[str, bool] | None = None
-    ) -> None:
-        """Record a variant's result; ``order`` lists the scenario's variants as written,
-        ``directions`` whether higher is better for each metric key (default True)."""
+    def add_variant(self, spec: str, result: VariantResult, order: Sequence[str] = ()) -> None:
+        """Record a variant's result (each metric says whether higher is better);
+        ``order`` lists the scenario's variants as written."""
         entry = self._scenario(result.scenario, spec)
         if result.variant not in entry["variants"]:
-            entry["variants"][result.variant] = with_directions(result.to_json(), directions or {})
+            entry["variants"][result.variant] = result.to_json()
         if order:
             entry["order"] = list(order)
 
