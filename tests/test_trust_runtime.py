@@ -240,3 +240,34 @@ def test_ctrl_c_interrupts_a_render_at_once() -> None:
     finally:
         timer.cancel()
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("name", "row"),
+    [
+        ("a 5,000-digit integer", '{"id": "x", "question": ' + "9" * 5000 + ', "answer": "x"}'),
+        ("deep nesting", '{"id": "x", "question": ' + "[" * 3000 + "]" * 3000 + ', "answer": "x"}'),
+        ("broken JSON", '{"id": "x", "question": '),
+    ],
+)
+def test_an_unreadable_jsonl_row_costs_its_own_case_only(tmp_path: Any, name: str, row: str) -> None:
+    from llmopt.engine.runner import Runner
+    from llmopt.registry import create_registry
+    from llmopt.spec import load_scenario
+
+    good = [json.dumps({"id": w, "question": w, "answer": w}) for w in GOOD]
+    (tmp_path / "cases.jsonl").write_text("\n".join([*good[:2], row, *good[2:]]) + "\n", encoding="utf-8")
+    (tmp_path / "s.yaml").write_text(
+        "llmopt: 1\nscenario: rows\ntask: {dataset: cases.jsonl, id: id, expected: answer}\n"
+        'recipe: {template: "{{ question }}"}\nmodel: {provider: echo}\n'
+        "assertions:\n  - {metric: exact_match, min: 0.5, max_error_rate: 0.2}\n",
+        encoding="utf-8",
+    )
+    registry = create_registry(entry_points=False)
+    result = Runner(registry).evaluate(load_scenario(tmp_path / "s.yaml", registry), "default")
+    assert [c.id for c in result.cases] == ["alpha", "bravo", "line 3", "charlie", "delta", "echo"]
+    bad = [c for c in result.cases if c.error is not None]
+    assert [c.id for c in bad] == ["line 3"]
+    assert "s.yaml [rows::default] case 'line 3': cases.jsonl:3: invalid JSON" in (bad[0].error or "")
+    assert "\n" not in (bad[0].error or "")
+    assert result.metrics["exact_match"].n == 5 and result.metrics["exact_match"].value == 1.0

@@ -1,5 +1,5 @@
 """Warnings of the collection phase: YAML files that look like specs but are not read
-as such, and models whose spend a budget cannot count."""
+as such, variants that nothing evaluates, and models whose spend a budget cannot count."""
 
 from __future__ import annotations
 
@@ -15,10 +15,16 @@ if TYPE_CHECKING:
 
 #: How many YAML files this run skipped with a warning (they look like specs).
 SKIPPED_KEY = pytest.StashKey[list[str]]()
+#: The variants (``scenario::variant``) this run did not evaluate: no assertion names them.
+UNEVALUATED_KEY = pytest.StashKey[list[str]]()
 
 
 class SpecWarning(UserWarning):
     """A YAML file under the collected folders looks like a spec but is not read as one."""
+
+
+class VariantWarning(UserWarning):
+    """A declared variant is not evaluated: no assertion is on it or compares against it."""
 
 
 class BudgetWarning(UserWarning):
@@ -44,6 +50,33 @@ def skipped_line(config: pytest.Config) -> str | None:
     if not skipped:
         return None
     return f"llmopt: {len(skipped)} YAML file(s) look like specs but were not collected (see the warnings): " + ", ".join(skipped)
+
+
+def unevaluated_variants(scenario: Scenario, config: pytest.Config) -> list[tuple[VariantWarning, str, int | None]]:
+    """A VariantWarning (with its file and line) per declared variant that no assertion
+    is on or compares against, so it is never run; each is counted for the summary."""
+    used = {a.variant for a in scenario.assertions} | {a.vs for a in scenario.assertions if a.vs is not None}
+    found: list[tuple[VariantWarning, str, int | None]] = []
+    for name, variant in scenario.variants.items():
+        if name in used:
+            continue
+        loc = variant.location if variant.location is not None and variant.location.line else scenario.location
+        where = str(loc) if loc is not None else scenario.id
+        config.stash.setdefault(UNEVALUATED_KEY, []).append(f"{scenario.id}::{name}")
+        message = (
+            f"{where}: variant '{name}' has no assertion and no assertion compares against it (vs), "
+            "so it is not evaluated and appears in no summary or report: add an assertion on it or remove it"
+        )
+        found.append((VariantWarning(message), str(scenario.path), loc.line if loc is not None else None))
+    return found
+
+
+def unevaluated_line(config: pytest.Config) -> str | None:
+    """The summary line counting the declared variants this run did not evaluate."""
+    names = config.stash.get(UNEVALUATED_KEY, [])
+    if not names:
+        return None
+    return f"llmopt: {len(names)} variant(s) not evaluated, no assertion names them (see the warnings): " + ", ".join(names)
 
 
 def unpriced_warnings(scenario: Scenario, registry: Registry, budget: float | None) -> list[Warning]:

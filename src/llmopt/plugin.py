@@ -8,6 +8,7 @@ everything heavy is imported when the first spec is collected.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generator, Iterable
 
@@ -115,6 +116,10 @@ class SpecFile(pytest.File):
             self.warn(warning)
         for warning in _unpriced_warnings(self, scenario):
             self.warn(warning)
+        from ._collect import unevaluated_variants
+
+        for variant_warning, filename, line in unevaluated_variants(scenario, self.config):
+            warnings.warn_explicit(variant_warning, type(variant_warning), filename, line or 1)
         yield ScenarioNode.from_parent(self, name=scenario.id, scenario=scenario)
 
 
@@ -290,11 +295,12 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    from ._collect import skipped_line
+    from ._collect import skipped_line, unevaluated_line
 
-    skipped = skipped_line(config)
-    if skipped is not None and not hasattr(config, "workerinput"):
-        terminalreporter.write_line(skipped)
+    if not hasattr(config, "workerinput"):
+        for line in (skipped_line(config), unevaluated_line(config)):
+            if line is not None:
+                terminalreporter.write_line(line)
     state = config.stash.get(SESSION_KEY, None)
     if state is None or not state.store or hasattr(config, "workerinput"):
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,9 +89,27 @@ def _register_module(pm: pluggy.PluginManager, name: str) -> None:
         return
     try:
         module = importlib.import_module(name)
+    except SyntaxError as exc:  # one line with the file and line, not importlib's frames
+        raise PluginError(f"cannot import llmopt plugin {name!r}: {_syntax_where(exc)}: SyntaxError: {exc.msg}") from None
     except ImportError as exc:
         raise PluginError(f"cannot import llmopt plugin {name!r}: {exc}") from exc
+    except Exception as exc:  # the module raised while it was imported
+        where = _raised_where(exc)
+        prefix = f"{where}: " if where else ""
+        raise PluginError(f"cannot import llmopt plugin {name!r}: {prefix}{type(exc).__name__}: {exc}") from None
     pm.register(module, name=name)
+
+
+def _syntax_where(exc: SyntaxError) -> str:
+    """``file:line[:col]`` of a syntax error."""
+    where = f"{exc.filename or '?'}:{exc.lineno or '?'}"
+    return f"{where}:{exc.offset}" if exc.offset else where
+
+
+def _raised_where(exc: BaseException) -> str | None:
+    """``file:line`` of the innermost frame of ``exc`` outside importlib's machinery."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
 
 
 def _check_hook_names(pm: pluggy.PluginManager) -> None:

@@ -14,6 +14,9 @@ class Case:
     template can use any of them. ``source`` is ``path:line`` of the row, for errors.
     ``relevant`` holds the ids of the documents relevant to the case (from the
     ``task.relevant`` field; None when the task names none or the row lacks it).
+
+    ``case["question"]`` (and ``case.get("question")``) reads a field, as the
+    ``python`` provider's ``case`` argument (a plain dict of the same fields) does.
     """
 
     id: str
@@ -21,3 +24,12 @@ class Case:
     expected: Any = None
     source: str = ""
     relevant: tuple[str, ...] | None = None
+    error: str | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        """A field of the row: ``sample.case["question"]`` is ``sample.case.fields["question"]``."""
+        return self.fields[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A field of the row, or ``default`` when the row lacks it."""
+        return self.fields.get(name, default)

@@ -75,15 +75,17 @@ def check_training(task: TaskSpec, spec_path: Path) -> list[str]:
     return _file_problems(_resolve(task.train, spec_path), _dataset_label(task.train, spec_path))
 
 
-def load_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
+def load_cases(task: TaskSpec, spec_path: Path, *, unreadable_as_cases: bool = False) -> list[Case]:
     """The task's evaluation cases, read from ``task.cases`` or the file ``task.dataset``.
 
     A relative ``task.dataset`` is taken from the spec's folder. Raises
     :class:`DatasetError` listing every bad row of the file (up to
-    ``MAX_PROBLEMS_SHOWN``). With ``task.split`` only the evaluation part is kept;
-    ``task.sample`` then picks a seeded subset, in order.
+    ``MAX_PROBLEMS_SHOWN``). With ``unreadable_as_cases`` (an evaluation), a row that
+    cannot be read at all (invalid JSON on its line) is a case of its own, named after
+    its line, carrying the error instead. With ``task.split`` only the evaluation part
+    is kept; ``task.sample`` then picks a seeded subset, in order.
     """
-    cases = _all_cases(task, spec_path)
+    cases = _all_cases(task, spec_path, unreadable_as_cases)
     if task.split is not None:
         cases = split_cases(cases, task.split.train, task.split.seed)[1]
     return sample_cases(cases, task.sample, task.seed)
@@ -112,14 +114,14 @@ def load_training_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
     raise DatasetError("the task has no training cases: set task.train (a dataset file) or task.split")
 
 
-def _all_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
+def _all_cases(task: TaskSpec, spec_path: Path, unreadable_as_cases: bool = False) -> list[Case]:
     """Every case of ``task.dataset`` or ``task.cases``, before any split or sample."""
     problems = check_task(task, spec_path)
     if problems:
         raise _Problems(problems, "task")
     if task.dataset is not None:
         path = _resolve(task.dataset, spec_path)
-        return _file_cases(task, path, _dataset_label(task.dataset, spec_path))
+        return _file_cases(task, path, _dataset_label(task.dataset, spec_path), unreadable_as_cases=unreadable_as_cases)
     return _inline_cases(task, _spec_label(spec_path))
 
 
@@ -175,13 +177,32 @@ def _short(label: str) -> str:
     return label if len(label) <= 80 else f"{label[:60]}... ({len(label)} characters)"
 
 
-def _file_cases(task: TaskSpec, path: Path, label: str, kind: str = "dataset") -> list[Case]:
+def _file_cases(
+    task: TaskSpec, path: Path, label: str, kind: str = "dataset", *, unreadable_as_cases: bool = False
+) -> list[Case]:
     fmt = _FORMATS[path.suffix.lower()]
     try:
         rows, problems = fmt.read(path, label)
     except OSError as exc:
         raise DatasetError(f"{label}: cannot read the {kind}: {exc.strerror or exc}") from None
-    return _checked_cases(rows, problems, task, fmt.noun, label, f"{kind} {label}")
+    unreadable = [row for row in rows if row.error is not None] if unreadable_as_cases else []
+    readable = [row for row in rows if row not in unreadable] if unreadable else rows
+    cases = _checked_cases(readable, problems, task, fmt.noun, label, f"{kind} {label}", allow_empty=bool(unreadable))
+    return _in_file_order([*cases, *(_unreadable_case(row) for row in unreadable)])
+
+
+def _unreadable_case(row: RawRow) -> Case:
+    """The case of a row that could not be read: named after its line, and an error."""
+    return Case(id=row.ref, source=row.where, error=row.problem(str(row.error)))
+
+
+def _in_file_order(cases: list[Case]) -> list[Case]:
+    """Cases in the order of their rows (``path:line``)."""
+    def line(case: Case) -> int:
+        tail = case.source.rsplit(":", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    return sorted(cases, key=line) if any(c.error is not None for c in cases) else cases
 
 
 def _inline_cases(task: TaskSpec, spec_label: str) -> list[Case]:
@@ -202,11 +223,12 @@ def _inline_row(value: Any, index: int, spec_label: str) -> RawRow:
 
 
 def _checked_cases(
-    rows: list[RawRow], problems: list[str], task: TaskSpec, noun: str, label: str, subject: str
+    rows: list[RawRow], problems: list[str], task: TaskSpec, noun: str, label: str, subject: str,
+    *, allow_empty: bool = False,
 ) -> list[Case]:
     cases, row_problems = build_cases(rows, task, noun)
     problems = [*problems, *row_problems]
-    if not problems and not cases:
+    if not problems and not cases and not allow_empty:
         problems.append(f"{label}: the dataset has no cases")
     if problems:
         raise _Problems(problems, subject)

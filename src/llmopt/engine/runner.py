@@ -141,7 +141,7 @@ class Runner:
         started = time.perf_counter()
         retrieval_before = self.calls.usage("embedding")
         plan = self._plan(scenario, variant)
-        cases = load_cases(plan.variant.task, scenario.path)
+        cases = load_cases(plan.variant.task, scenario.path, unreadable_as_cases=True)
         self._check_relevant(plan, cases)
         _check_cluster(plan, cases)
         limit = plan.provider.concurrency if plan.provider is not None else RETRIEVAL_CONCURRENCY
@@ -250,6 +250,9 @@ class Runner:
     # -- one case -------------------------------------------------------------------
 
     async def _case(self, plan: _Plan, case: "Case") -> CaseResult:
+        if case.error is not None:  # a row that could not be read: this case only
+            error = f"{plan.where} case {case.id!r}: {case.error}"
+            return CaseResult(id=case.id, error=error, cluster=_cluster(plan, case))
         if plan.provider is None:
             return await self._retrieval_case(plan, case)
         shown = _input_text(plan, case)

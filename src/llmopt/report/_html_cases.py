@@ -56,12 +56,20 @@ def _omitted(failed: int, passing: int) -> str:
     return f"<p class='muted'>{'; '.join(parts)} (the results JSON has them all).</p>" if parts else ""
 
 
+def checked_metrics(entry: Mapping[str, Any], name: str, variant: Mapping[str, Any]) -> list[str]:
+    """The [0, 1] metrics an assertion checks on variant ``name``: a case below 1 on one
+    of them failed. A variant no assertion checks (a baseline that others are compared
+    with) has none, so only its errors are marked."""
+    asserted = {a.get("metric") for a in entry.get("assertions", []) if a.get("variant") == name}
+    return [key for key in d.unit_metrics(variant) if key in asserted]
+
+
 def cases_section(entry: Mapping[str, Any]) -> str:
     """One collapsible table per variant; failures and errors first, passes capped."""
     parts = []
     for name, variant in entry["variants"].items():
         cases = variant.get("cases") or []
-        unit = d.unit_metrics(variant)
+        unit = checked_metrics(entry, name, variant)
         flaky = set(map(str, variant.get("flaky") or []))
         bad = [c for c in cases if d.case_failed(c, unit)]
         good = [c for c in cases if not d.case_failed(c, unit)]
@@ -69,6 +77,8 @@ def cases_section(entry: Mapping[str, Any]) -> str:
         rows = "".join(_row(c, unit, flaky) for c in shown)
         note = _omitted(len(bad) - MAX_FAILED_CASES, len(good) - MAX_PASSING_CASES)
         summary = f"{_e(name)}: {len(cases)} cases, {len(bad)} failed or errors"
+        if not any(a.get("variant") == name for a in entry.get("assertions", [])):
+            summary = f"{_e(name)}: {len(cases)} cases, {len(bad)} errors (no assertion checks this variant)"
         head = "<tr><th>case</th><th>input</th><th>expected</th><th>output</th><th>retrieved (score)</th><th>scores</th></tr>"
         table = f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
         parts.append(f"<details open><summary>{summary}</summary>{table}{note}</details>")

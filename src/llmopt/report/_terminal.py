@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import textwrap
 from typing import Any, Iterable, Sequence
+
+#: The narrowest width the summary is fitted to; below it lines wrap in the terminal.
+MIN_WIDTH = 60
+#: Where the check text sits in a row (it moves onto a line of its own when rows are too wide).
+CHECK = 5
 
 HEADER = ("variant", "metric", "value", "95% CI", "se", "check", "result", "n", "errors", "cache", "cost $")
 
@@ -95,15 +103,59 @@ def notes(entry: dict[str, Any]) -> list[str]:
     return lines
 
 
-def summary_lines(doc: dict[str, Any]) -> Iterable[str]:
-    """The lines of the terminal summary for a results document."""
+def terminal_width() -> int | None:
+    """The width of the terminal the summary is shown on, when it is known: ``COLUMNS``,
+    else the size of a terminal on standard output; ``None`` for a pipe or a CI log,
+    where the table is written whole."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    stream = sys.__stdout__
+    try:
+        if stream is not None and stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _wrap(line: str, width: int | None) -> list[str]:
+    """``line`` cut at spaces to ``width``, continued four columns deeper; no word dropped."""
+    if width is None or len(line) <= width:
+        return [line]
+    indent = " " * (len(line) - len(line.lstrip(" ")) + 4)
+    return textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [line]
+
+
+def _scenario_table(rows: list[tuple[str, ...]], width: int | None) -> list[str]:
+    """The table, whole when it fits ``width``; else each check on an indented line of its
+    own under its row, and any line still too wide wrapped."""
+    lines = ["  " + line for line in _table([HEADER, *rows])]
+    if width is None or max(map(len, lines)) <= width:
+        return lines
+    narrow = [row[:CHECK] + row[CHECK + 1 :] for row in [HEADER, *rows]]
+    out: list[str] = []
+    for row, line in zip([HEADER, *rows], _table(narrow), strict=True):
+        out += _wrap("  " + line, width)
+        if row is not HEADER and row[CHECK]:
+            out += _wrap(f"      check: {row[CHECK]}", width)
+    return out
+
+
+def summary_lines(doc: dict[str, Any], width: int | None = None) -> Iterable[str]:
+    """The lines of the terminal summary for a results document, fitted to ``width``
+    columns (by default the terminal's, see :func:`terminal_width`; at least
+    :data:`MIN_WIDTH`). Every number stays; the reports keep the whole table."""
+    width = width if width is not None else terminal_width()
+    if width is not None:
+        width = max(width, MIN_WIDTH)
     for entry in doc["scenarios"]:
-        yield f"{entry['scenario']}  ({entry['spec']})"
+        yield from _wrap(f"{entry['scenario']}  ({entry['spec']})", width)
         rows = scenario_rows(entry)
         if not rows:
             yield "  (no results)"
             continue
-        for line in _table([HEADER, *rows]):
-            yield "  " + line
-        yield from notes(entry)
+        yield from _scenario_table(rows, width)
+        for line in notes(entry):
+            yield from _wrap(line, width)
         yield ""

@@ -35,6 +35,7 @@ def build_variant(merged: Merged, spec_path: Path, locate: Locate, recipe: Recip
         model=build_model(data["model"]) if data.get("model") is not None else None,
         retrieval=build_retrieval(retrieval) if retrieval is not None else None,
         finetune=_finetune(data.get("finetune"), spec_path, locate(merged.source(("finetune",)))),
+        location=locate(("variants", merged.name)),
     )
 
 

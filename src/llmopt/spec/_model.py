@@ -165,6 +165,9 @@ class VariantSpec:
     model: ModelSpec | None
     retrieval: RetrievalSpec | None = None
     finetune: FineTuneSpec | None = None
+    #: Where the variant is declared (its key under ``variants:``; no line for the
+    #: implicit ``default`` variant). Not part of the variant's identity.
+    location: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
