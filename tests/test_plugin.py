@@ -291,3 +291,88 @@ def test_xdist_merges_results_into_one_json(project: pytest.Pytester, workers: s
     assert sum(len(s["assertions"]) for s in b["scenarios"]) == 4
     parallel.stdout.fnmatch_lines(["*llmopt summary*"])
 
+
+
+def test_a_variant_without_an_assertion_is_warned_about_and_counted(project: pytest.Pytester, write: WriteFile) -> None:
+    spec = ECHO_SPEC.replace("  tuned: {}\n", "  tuned: {}\n  spare: {recipe: {template: \"{{ question }}!\"}}\n")
+    write(project, "specs/echo.yaml", spec)
+    line = spec.splitlines().index('  spare: {recipe: {template: "{{ question }}!"}}') + 1
+    result = project.runpytest("specs")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"*VariantWarning: specs/echo.yaml:{line}:3: variant 'spare' has no assertion and no assertion compares"
+            " against it (vs), so it is not evaluated*",
+            "llmopt: 1 variant(s) not evaluated, no assertion names them (see the warnings): echo-demo::spare",
+        ]
+    )
+    assert "variant 'baseline'" not in result.stdout.str()  # compared against: evaluated
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    clean = project.runpytest("specs")
+    assert "VariantWarning" not in clean.stdout.str() and "not evaluated" not in clean.stdout.str()
+
+
+def test_a_path_option_in_the_space_form_that_moves_the_rootdir_stops_with_advice(project: pytest.Pytester, write: WriteFile) -> None:
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    outside = project.path.parent / f"{project.path.name}-out"
+    outside.mkdir()
+    (outside / "results.json").write_text("{}\n")
+    target = f"../{outside.name}/results.json"
+    result = project.runpytest("--llmopt-json", target)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --llmopt-json {target}: pytest took * for a test path while choosing the rootdir*: write --llmopt-json={target}"]
+    )
+    assert (outside / "results.json").read_text() == "{}\n"
+    result = project.runpytest(f"--llmopt-json={target}")
+    result.assert_outcomes(passed=2)
+    assert json.loads((outside / "results.json").read_text())["scenarios"][0]["spec"] == "specs/echo.yaml"
+    (project.path / "results.json").write_text("{}\n")  # inside the project: the rootdir does not move
+    project.runpytest("--llmopt-json", "results.json").assert_outcomes(passed=2)
+
+
+def test_a_plugin_with_a_syntax_error_is_one_line_naming_its_file_and_line(project: pytest.Pytester, write: WriteFile) -> None:
+    project.makeini("[pytest]\nllmopt_plugins = broken_plugins.typo\nllmopt_cache_dir = .c\n")
+    write(project, "broken_plugins/__init__.py", "")
+    write(project, "broken_plugins/typo.py", "import llmopt\n\n\ndef llmopt_metrics(:\n    return []\n")
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    result = project.runpytest("specs")
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    path = project.path / "broken_plugins" / "typo.py"
+    result.stdout.fnmatch_lines([f"*cannot import llmopt plugin 'broken_plugins.typo': {path}:4:*: SyntaxError: *"])
+    assert "importlib" not in out and "Traceback" not in out and "_bootstrap" not in out
+    write(project, "broken_plugins/typo.py", "import llmopt\n\nraise RuntimeError('no config here')\n")
+    result = project.runpytest("specs")
+    result.stdout.fnmatch_lines([f"*cannot import llmopt plugin 'broken_plugins.typo': {path}:3: RuntimeError: no config here*"])
+    assert "importlib" not in result.stdout.str() and "_bootstrap" not in result.stdout.str()
+
+
+def test_the_python_providers_case_and_a_metrics_sample_case_read_fields_alike(project: pytest.Pytester, write: WriteFile) -> None:
+    project.makeini("[pytest]\nllmopt_plugins = same_plugins.fields\nllmopt_cache_dir = .c\n")
+    write(project, "same_plugins/__init__.py", "")
+    write(
+        project,
+        "same_plugins/fields.py",
+        """
+        import llmopt
+        from llmopt.metric import case_metric
+
+        @case_metric(name="answers_field")
+        def answers_field(sample, args):
+            "1.0 when the output is the case's answer field."
+            assert sample.case["answer"] == sample.case.fields["answer"] == sample.case.get("answer")
+            return sample.output == sample.case["answer"]
+
+        @llmopt.hookimpl
+        def llmopt_metrics():
+            return [answers_field]
+        """,
+    )
+    write(project, "specs/agent.py", "def answer(case):\n    assert isinstance(case, dict)\n    return case['answer']\n")
+    spec = ECHO_SPEC.replace("provider: echo", "provider: python\n  id: agent.py:answer").replace(
+        "  - metric: exact_match\n    variant: tuned\n    min: 0.7\n", "  - metric: answers_field\n    variant: tuned\n    min: 1.0\n"
+    )
+    write(project, "specs/echo.yaml", spec)
+    result = project.runpytest("specs", "-k", "answers_field")
+    result.assert_outcomes(passed=1, deselected=1)

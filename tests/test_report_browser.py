@@ -101,3 +101,38 @@ def test_the_console_check_sees_a_broken_page(browser: Any, tmp_path: Path) -> N
     browser.get_log("browser")
     browser.get(page.as_uri())
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _long_doc() -> dict[str, Any]:
+    """:func:`extended_doc` with long check texts, names and unbroken values."""
+    doc = extended_doc()
+    entry = doc["scenarios"][0]
+    long_check = ">= baseline + 0.05 at 95% confidence under holm, non-inferiority margin " * 4
+    for a in entry["assertions"]:
+        a["expected"] = long_check.strip()
+        a["message"] = "contains: rag - baseline = +0.500 " + "x" * 400
+        a["id"] = "specs/helpdesk.yaml::" + "very-long-scenario-name-" * 10
+    variant = entry["variants"]["rag"]
+    variant["identity"]["model"] = "m-" + "rag" * 120
+    variant["identity"]["params"] = {f"parameter_{i}": "value-" * 8 for i in range(6)}
+    for case in variant["cases"]:
+        case["id"] = "case-" + "0123456789" * 20
+        case["expected"] = "y" * 600
+        case["scores"] = {f"metric_with_a_long_name_{i}": 0.5 for i in range(4)} | case["scores"]
+    return doc
+
+
+def test_the_report_has_no_horizontal_overflow_at_1400_px(browser: Any, tmp_path: Path) -> None:
+    browser.set_window_size(1400, 1000)
+    try:
+        _open(browser, tmp_path, _long_doc())
+        widths = browser.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth, document.body.scrollWidth]"
+        )
+        browser.save_screenshot(str(tmp_path / "report-1400.png"))
+    finally:
+        browser.set_window_size(1280, 1600)
+    assert widths[1] <= 1400
+    assert widths[0] <= widths[1] and widths[2] <= widths[1], widths
+    body = browser.find_element("tag name", "body").text
+    assert "non-inferiority margin" in body  # the long check text is shown, not cut away

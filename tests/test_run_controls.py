@@ -159,3 +159,23 @@ def test_unavailable_provider_is_an_error_by_default_and_a_skip_on_request(proje
     skipped = project.runpytest("specs", "--llmopt-unavailable=skip", "-rs")
     skipped.assert_outcomes(skipped=2)
     skipped.stdout.fnmatch_lines(["*nowhere*"])
+
+
+def test_replay_calls_no_uncached_python_function_and_still_runs_echo(project: pytest.Pytester) -> None:
+    (project.path / "specs" / "app.py").write_text(
+        "from pathlib import Path\n\ndef answer(prompt):\n"
+        "    Path(__file__).with_name('called').write_text('yes')\n    return prompt\n",
+        encoding="utf-8",
+    )
+    (project.path / "specs" / "mine.yaml").write_text(
+        "llmopt: 1\nscenario: mine\ntask:\n  id: id\n  cases: [{id: a, q: one, expected: one}]\n"
+        'recipe: {template: "{{ q }}"}\nmodel: {provider: python, id: "app.py:answer"}\n'
+        "variants:\n  app: {}\n  checked: {model: {provider: echo}}\n"
+        "assertions:\n  - {metric: exact_match, min: 1.0}\n",
+        encoding="utf-8",
+    )
+    result = project.runpytest("specs/mine.yaml", "--llmopt-cache=replay")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*replay makes no calls, and 'python' answers are not cached*cache: true*"])
+    assert not (project.path / "specs" / "called").exists()
+    result.stdout.fnmatch_lines(["spent $0.0000 on 1 calls*"])  # the echo variant's one answer, at $0

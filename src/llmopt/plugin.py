@@ -80,9 +80,52 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
     return (yield)
 
 
+#: The options that take a path: in the ``--opt PATH`` form pytest reads PATH as a test
+#: path while it picks the rootdir, before these options exist.
+PATH_OPTIONS = ("--llmopt-json", "--llmopt-report", "--llmopt-cache-dir")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    check_path_options(config)
     config.stash[SESSION_KEY] = LLMOptSession(config)
     watch_controller(config)  # an xdist worker stops when its controller is gone
+
+
+def check_path_options(config: pytest.Config) -> None:
+    """A UsageError naming the ``--opt=PATH`` form when a path option written as
+    ``--opt PATH`` moved pytest's rootdir or ini file (pytest chose them treating PATH as
+    a test path): the run would use another project's cache, plugins and recipes."""
+    if hasattr(config, "workerinput"):
+        return  # the controller checked
+    import os
+    import shlex
+
+    args = shlex.split(os.environ.get("PYTEST_ADDOPTS", "")) + [str(a) for a in config.invocation_params.args]
+    spaced = [(args[i], args[i + 1]) for i in range(len(args) - 1) if args[i] in PATH_OPTIONS]
+    if not spaced or not _setup_moved(config):
+        return
+    option, value = spaced[0]
+    raise pytest.UsageError(
+        f"{option} {value}: pytest took {value!r} for a test path while choosing the rootdir (before llmopt's "
+        f"options are known), which moved the rootdir to {config.rootpath}: write {option}={value}"
+    )
+
+
+def _setup_moved(config: pytest.Config) -> bool:
+    """Whether the rootdir or ini file differs from what the parsed test paths give."""
+    try:
+        from _pytest.config.findpaths import determine_setup
+
+        rootpath, inipath, *_ = determine_setup(
+            inifile=config.option.inifilename,
+            override_ini=config.option.override_ini,
+            args=[str(a) for a in (config.option.file_or_dir or [])],
+            rootdir_cmd_arg=config.option.rootdir or None,
+            invocation_dir=config.invocation_params.dir,
+        )
+    except Exception:  # pytest's private API changed: cannot tell, do not stop the run
+        return False
+    return rootpath != config.rootpath or inipath != config.inipath
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -22,7 +22,9 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 header,section{background:#fff;margin:12px auto;max-width:1200px;padding:12px 20px;border-radius:6px;box-shadow:0 1px 2px #0002}
 h1{font-size:22px;margin:4px 0}h2{font-size:18px;margin:6px 0}h3{font-size:15px;margin:14px 0 6px}
 small,.muted{color:#5d6875}table{border-collapse:collapse;width:100%;margin:4px 0}
-th,td{border-bottom:1px solid #e3e6ea;padding:3px 6px;text-align:left;vertical-align:top}
+header,section,.filter{overflow-wrap:anywhere}.wide{overflow-x:auto;max-width:100%}
+th,td{border-bottom:1px solid #e3e6ea;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{overflow-wrap:normal}svg.chart{max-width:100%;height:auto}
 th{background:#f0f2f5;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;font-weight:600;font-size:12px;color:#fff}
 .passed{background:#2e7d32}.failed{background:#c62828}.error{background:#ef6c00}.skipped{background:#757575}
@@ -64,7 +66,13 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], num: Sequence[int
         "<tr>" + "".join(f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>" for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    return wide(f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def wide(table: str) -> str:
+    """A table in a container of its own that scrolls sideways when the table is wider than
+    the page, so the page itself never does."""
+    return f'<div class="wide">{table}</div>'
 
 
 def _badge(outcome: str) -> str:

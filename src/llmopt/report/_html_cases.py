@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from . import _doc as d
-from ._html import MAX_FAILED_CASES, MAX_PASSING_CASES, _e
+from ._html import MAX_FAILED_CASES, MAX_PASSING_CASES, _e, wide
 
 
 def _retrieved(case: Mapping[str, Any]) -> str:
@@ -80,6 +80,6 @@ def cases_section(entry: Mapping[str, Any]) -> str:
         if not any(a.get("variant") == name for a in entry.get("assertions", [])):
             summary = f"{_e(name)}: {len(cases)} cases, {len(bad)} errors (no assertion checks this variant)"
         head = "<tr><th>case</th><th>input</th><th>expected</th><th>output</th><th>retrieved (score)</th><th>scores</th></tr>"
-        table = f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
+        table = wide(f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>")
         parts.append(f"<details open><summary>{summary}</summary>{table}{note}</details>")
     return "".join(parts)

@@ -42,12 +42,39 @@ def _title(doc: Mapping[str, Any]) -> list[str]:
     return [f"## llmopt {'❌' if bad else '✅'} {parts}", "", spend, ""]
 
 
-def _assertion_row(scenario: str, a: Mapping[str, Any]) -> list[Any]:
+def _level(a: Mapping[str, Any]) -> float | None:
+    """The level of the interval shown for an assertion (95% when the JSON does not say)."""
+    if d.assertion_ci(a) is None:
+        return None
+    level = a.get("ci_level")
+    return float(level) if isinstance(level, (int, float)) and not isinstance(level, bool) else 0.95
+
+
+def _pct(level: float) -> str:
+    return f"{level:.1%}".replace(".0%", "%")
+
+
+def _labels(assertions: Sequence[Mapping[str, Any]]) -> tuple[str, str, bool, bool]:
+    """The interval and p-value headers for these rows, and whether each cell must name
+    its own level (levels differ) or say its p is Holm-adjusted (some are, some not)."""
+    levels = {lv for a in assertions if (lv := _level(a)) is not None}
+    adjusted = {a.get("p_adjusted") is not None for a in assertions if d.shown_p(a) is not None}
+    ci_head = f"{_pct(levels.pop())} CI" if len(levels) == 1 else ("CI" if levels else "95% CI")
+    p_head = "p (Holm-adjusted)" if adjusted == {True} else "p"
+    return ci_head, p_head, len(levels) > 1, adjusted == {True, False}
+
+
+def _assertion_row(scenario: str, a: Mapping[str, Any], per_level: bool = False, per_p: bool = False) -> list[Any]:
     signed = a.get("delta") is not None
+    ci = d.fmt_ci(d.assertion_ci(a), signed=signed)
+    if per_level and (level := _level(a)) is not None:
+        ci = f"{_pct(level)} {ci}"
+    p = d.fmt_p(d.shown_p(a))
+    if per_p and a.get("p_adjusted") is not None:
+        p += " (Holm)"
     return [
         f"{ICONS.get(a.get('outcome', ''), '')} {a.get('outcome', '')}", scenario, a.get("variant"),
-        a.get("metric"), d.fmt(a.get("observed")), a.get("expected"), d.fmt(a.get("delta"), signed=True),
-        d.fmt_ci(d.assertion_ci(a), signed=signed), d.fmt_p(d.shown_p(a)),
+        a.get("metric"), d.fmt(a.get("observed")), a.get("expected"), d.fmt(a.get("delta"), signed=True), ci, p,
     ]
 
 
@@ -57,11 +84,12 @@ def _assertion_lines(doc: Mapping[str, Any], budget: int) -> list[str]:
     pairs = d.assertions_by_urgency(doc)
     if not pairs:
         return ["No assertions ran."]
-    head = ("result", "scenario", "variant", "metric", "observed", "expected", "delta", "95% CI", "p")
+    ci_head, p_head, per_level, per_p = _labels([a for _, a in pairs])
+    head = ("result", "scenario", "variant", "metric", "observed", "expected", "delta", ci_head, p_head)
     lines = _table(head, [])
     used = sum(len(line) + 1 for line in lines)
     for shown, (scenario, a) in enumerate(pairs):
-        line = _table(head, [_assertion_row(scenario, a)])[-1]
+        line = _table(head, [_assertion_row(scenario, a, per_level, per_p)])[-1]
         if shown >= MAX_ASSERTIONS or used + len(line) + 1 > budget:
             rest = pairs[shown:]
             bad = sum(1 for _, x in rest if x.get("outcome") in ("failed", "error"))
