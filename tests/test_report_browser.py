@@ -80,7 +80,11 @@ def test_user_text_stays_text(browser: Any, tmp_path: Path) -> None:
 
 
 def test_the_case_filter_hides_passing_cases(browser: Any, tmp_path: Path) -> None:
-    _open(browser, tmp_path, current_doc())
+    doc = current_doc()  # a check on the baseline too: its misses are failures then
+    doc["scenarios"][0]["assertions"].append(
+        {"id": "b", "variant": "baseline", "metric": "contains", "outcome": "failed", "observed": 1 / 3,
+         "expected": ">= 0.5", "delta": None, "vs": None, "message": ""})
+    _open(browser, tmp_path, doc)
 
     def visible(css: str) -> int:
         return sum(1 for e in browser.find_elements("css selector", css) if e.is_displayed())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from report_docs import current_doc, empty_doc, extended_doc
@@ -45,16 +46,24 @@ def test_failing_cases_come_first_and_passes_are_capped(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(cases, "MAX_PASSING_CASES", 0)
     monkeypatch.setattr(cases, "MAX_FAILED_CASES", 1)
-    html = render_html(current_doc())
+    html = render_html(_baseline_checked(current_doc()))
     assert html.count('class="case-ok"') == 0
     assert html.count('class="case-failed"') == 1 and html.count('class="case-error"') == 1
     assert "1 failed cases not shown; 1 passing cases not shown" in html  # baseline: q3 and q2
     assert "2 passing cases not shown" in html  # rag: q1 and q2
 
 
+def _baseline_checked(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with an assertion on its baseline too, so the baseline's misses are failures."""
+    doc["scenarios"][0]["assertions"].append(
+        {"id": "b", "variant": "baseline", "metric": "contains", "outcome": "failed", "observed": 1 / 3,
+         "expected": ">= 0.5", "delta": None, "vs": None, "message": ""})
+    return doc
+
+
 def test_failed_cases_are_listed_before_passing_ones() -> None:
-    html = render_html(current_doc())
-    rows = re.findall(r'<tr class="case-(\w+)"><td>(q\d)', html)
+    html = render_html(_baseline_checked(current_doc()))
+    rows = re.findall(r'<tr class="case-(\w+)"><td class="id">(q\d)', html)
     assert rows[:3] == [("failed", "q1"), ("failed", "q3"), ("ok", "q2")]  # baseline
     assert rows[3:] == [("error", "q3"), ("ok", "q1"), ("ok", "q2")]  # rag
 

@@ -22,11 +22,11 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 header,section{background:#fff;margin:12px auto;max-width:1200px;padding:12px 20px;border-radius:6px;box-shadow:0 1px 2px #0002}
 h1{font-size:22px;margin:4px 0}h2{font-size:18px;margin:6px 0}h3{font-size:15px;margin:14px 0 6px}
 small,.muted{color:#5d6875}table{border-collapse:collapse;width:100%;margin:4px 0}
-header,section,.filter{overflow-wrap:anywhere}.wide{overflow-x:auto;max-width:100%}
-th,td{border-bottom:1px solid #e3e6ea;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{overflow-wrap:normal}svg.chart{max-width:100%;height:auto}
+header,section,.filter{overflow-wrap:break-word}.wide{overflow-x:auto;max-width:100%}
+th,td{border-bottom:1px solid #e3e6ea;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+svg.chart{max-width:100%;height:auto}td.id{overflow-wrap:anywhere;min-width:7em}
 th{background:#f0f2f5;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.badge{display:inline-block;padding:0 6px;border-radius:3px;font-weight:600;font-size:12px;color:#fff}
+.badge{display:inline-block;white-space:nowrap;padding:0 6px;border-radius:3px;font-weight:600;font-size:12px;color:#fff}
 .passed{background:#2e7d32}.failed{background:#c62828}.error{background:#ef6c00}.skipped{background:#757575}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.chart{background:#fcfcfd;border:1px solid #e3e6ea;border-radius:4px}
 .chart .lbl,.chart .val,.chart .tickl,.chart .better{font-size:11px;fill:#33404d}
@@ -35,7 +35,8 @@ th{background:#f0f2f5;font-weight:600}td.num{text-align:right;font-variant-numer
 .chart .whisker{stroke:#33404d;stroke-width:1.5}.dot{fill:#1565c0}.dot.baseline{fill:#8a96a3}
 .dot.up{fill:#2e7d32}.dot.down{fill:#c62828}
 .err{color:#b34700}
-pre{white-space:pre-wrap;word-break:break-word;margin:0;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace;
+pre{white-space:pre-wrap;word-break:break-word;overflow-wrap:anywhere;margin:0;
+font:12px/1.35 ui-monospace,Menlo,Consolas,monospace;
 max-height:14em;overflow:auto}
 tr.case-error td{background:#fff4e5}tr.case-failed td{background:#fdecea}
 .filter{position:sticky;top:0;z-index:1;background:#fff;padding:6px 20px;max-width:1200px;margin:0 auto;

@@ -48,7 +48,7 @@ def _row(case: Mapping[str, Any], unit: list[str], flaky: set[str]) -> str:
         _retrieved(case),
         _scores(case),
     ]
-    return f'<tr class="case-{state}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    return f'<tr class="case-{state}"><td class="id">' + "</td><td>".join(cells) + "</td></tr>"
 
 
 def _omitted(failed: int, passing: int) -> str:

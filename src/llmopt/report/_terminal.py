@@ -108,7 +108,9 @@ def terminal_width() -> int | None:
     else the size of a terminal on standard output; ``None`` for a pipe or a CI log,
     where the table is written whole."""
     columns = os.environ.get("COLUMNS", "").strip()
-    if columns.isdigit() and int(columns) > 0:
+    # A pytest-xdist worker's environment says nothing of the user's terminal (the
+    # controller prints the summary); its COLUMNS is not trusted.
+    if columns.isdigit() and int(columns) > 0 and not os.environ.get("PYTEST_XDIST_WORKER"):
         return int(columns)
     stream = sys.__stdout__
     try:
