@@ -126,7 +126,7 @@ def test_provider_errors_are_errors_not_failures(project: pytest.Pytester, write
     write(project, "specs/echo.yaml", spec)
     result = project.runpytest("specs", "--llmopt-json", "r.json")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*1 of 4 cases of variant 'tuned' failed (25%; max_error_rate 0%)*", "*case b: *TimeoutError: upstream took too long*"])
+    result.stdout.fnmatch_lines(["*1 of 4 cases of variant 'tuned' failed (25%; max_error_rate 0%)*", "  *case 'b': *TimeoutError: upstream took too long*"])
     assert "Traceback" not in result.stdout.str() and "raise " not in result.stdout.str()
     doc = json.loads((project.path / "r.json").read_text())
     tuned = doc["scenarios"][0]["variants"]["tuned"]

@@ -135,10 +135,15 @@ def _error_report(result: "VariantResult", allowed: float) -> str:
         f"{len(failed)} of {result.n} cases of variant {result.variant!r} failed "
         f"({result.error_rate:.0%}; max_error_rate {allowed:.0%}):"
     ]
-    lines += [f"  case {c.id}: {c.error}" for c in failed[:5]]
+    lines += [f"  {_case_line(c.id, c.error or '')}" for c in failed[:5]]
     if len(failed) > 5:
         lines.append(f"  ... and {len(failed) - 5} more")
     return "\n".join(lines)
+
+
+def _case_line(case_id: str, error: str) -> str:
+    """A failed case's line: its error, after its id unless the error names it."""
+    return error if f"case {case_id!r}" in error else f"case {case_id}: {error}"
 
 
 def check(
