@@ -376,3 +376,12 @@ def test_the_python_providers_case_and_a_metrics_sample_case_read_fields_alike(p
     write(project, "specs/echo.yaml", spec)
     result = project.runpytest("specs", "-k", "answers_field")
     result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_files_that_are_not_yaml_are_never_taken_for_lookalike_specs(pytester: pytest.Pytester) -> None:
+    from llmopt.spec import lookalike
+
+    (pytester.path / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\x00binary")
+    (pytester.path / "notes.txt").write_text("llmpot: 1\n", encoding="utf-8")
+    assert lookalike(pytester.path / "img.png") is None
+    assert lookalike(pytester.path / "notes.txt") is None

@@ -36,7 +36,12 @@ class Lookalike:
 
 def lookalike(path: Path) -> Lookalike | None:
     """Why ``path`` (a .yaml/.yml file that is no spec) may have been meant as one:
-    a misspelt marker, or text that is not UTF-8; None for an ordinary YAML file."""
+    a misspelt marker, or text that is not UTF-8; None for an ordinary YAML file and
+    for any file that is not YAML (nothing else is read)."""
+    from ._loader import _SUFFIXES
+
+    if path.suffix.lower() not in _SUFFIXES:
+        return None
     try:
         with path.open("rb") as handle:
             head = handle.read(_HEAD)
