@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def test_workers_add_to_the_one_ledger_the_controller_made(tmp_path: Path) -> No
     assert workers[0].spent() == pytest.approx(2.0)
     budget = Budget(1.5, workers[1])
     with pytest.raises(BudgetExceeded, match=r"budget of \$1\.5000 is used up \(\$2\.0000 spent"):
-        budget.before_call("spec.yaml [s::v] case 'a'")
+        asyncio.run(budget.hold("spec.yaml [s::v] case 'a'", 0.0))
     for ledger in workers:
         ledger.close()
 

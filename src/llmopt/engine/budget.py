@@ -170,17 +170,6 @@ class Budget:
     def spent_usd(self) -> float:
         return self.ledger.spent()
 
-    def before_call(self, where: str) -> None:
-        """Raise BudgetExceeded when the budget is used up (no estimate is held)."""
-        self.release(self.reserve(where, 0.0), 0.0)
-
-    def reserve(self, where: str, estimate_usd: float) -> float:
-        """Hold ``estimate_usd`` for a call now; BudgetExceeded when it does not fit."""
-        estimate = max(0.0, estimate_usd)
-        if self.ledger.reserve(estimate, self.limit_usd) is None:
-            self._refuse(where, estimate)
-        return estimate
-
     async def hold(self, where: str, estimate_usd: float) -> float:
         """Hold ``estimate_usd`` for a call, waiting while the calls in flight hold
         what it needs; BudgetExceeded once it cannot fit (or after ``patience_s``)."""
@@ -205,9 +194,6 @@ class Budget:
     def release(self, estimate_usd: float, cost_usd: float) -> None:
         """Release a held estimate and record the call's real cost."""
         self.ledger.settle(estimate_usd, cost_usd)
-
-    def add(self, cost_usd: float) -> None:
-        self.ledger.add(cost_usd)
 
     @property
     def exhausted(self) -> bool:
