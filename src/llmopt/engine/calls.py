@@ -27,7 +27,7 @@ import re
 import threading
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from ..errors import CacheMiss, LLMOptError, ProviderError
 from ..provider._hosted import redact
@@ -177,9 +177,9 @@ class ModelCalls:
 
     async def _cached_vector(self, embedder: "Embedder", text: str, what: str) -> "Embedded":
         from ..provider import Response
-        from ..provider.embedding import Embedded
+        from ..provider.embedding import Embedded, plain_identity
 
-        key = self.cache.key({"embedding": _plain(embedder.identity()), "input": text}) if self.cache else None
+        key = self.cache.key({"embedding": plain_identity(embedder.identity()), "input": text}) if self.cache else None
         stored = self._lookup(key)
         if stored is not None:
             self._count("embedding", Usage(cache_hits=1))
@@ -248,8 +248,3 @@ def _redacted_response(response: "Response", secrets: Sequence[str]) -> "Respons
     if text == response.text and metadata == dict(response.metadata):
         return response
     return replace(response, text=text, metadata=metadata)
-
-
-def _plain(identity: Mapping[str, Any]) -> dict[str, Any]:
-    """The identity as JSON would give it back."""
-    return dict(json.loads(json.dumps(dict(identity), sort_keys=True, default=str)))

@@ -14,6 +14,7 @@ Vectors come back L2-normalized, so a dot product is the cosine similarity.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,9 @@ from ._gguf import default_model_path, file_sha256, is_default_alias
 from ._pricing import cost_usd
 from .openai import OpenAIProvider, OpenAIProviderType
 
-__all__ = ["Embedded", "Embedder", "EmbeddingCalls", "EMBEDDING_PROVIDERS", "check_embedding", "create_embedder"]
+__all__ = [
+    "Embedded", "Embedder", "EmbeddingCalls", "EMBEDDING_PROVIDERS", "check_embedding", "create_embedder", "plain_identity",
+]
 
 #: The keys of ``retrieval.embedding``.
 EMBEDDING_KEYS = (
@@ -247,3 +250,9 @@ def _unit(vector: list[float]) -> list[float]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def plain_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """An embedder's identity as JSON gives it back: what index files store and query
+    vectors are cached under."""
+    return dict(json.loads(json.dumps(dict(identity), sort_keys=True, default=str)))

@@ -14,11 +14,10 @@ a key).
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
 
 from ..spec._model import RetrievalSpec
 from ._base import Chunk, Hit, Index, IndexBase, IndexState, RetrievalError, RetrieverBase
@@ -67,7 +66,9 @@ class EmbeddingRetriever(RetrieverBase):
     ) -> Index:
         embedder = self._embedder(spec, base_dir)
         vectors = state.arrays["vectors"]
-        if dict(state.meta.get("embedder", {})) != _plain(embedder.identity()) or vectors.shape[0] != len(chunks):
+        from ..provider.embedding import plain_identity
+
+        if dict(state.meta.get("embedder", {})) != plain_identity(embedder.identity()) or vectors.shape[0] != len(chunks):
             raise ValueError("the stored embeddings were made by another model or for other chunks")
         return EmbeddingIndex(chunks, vectors, embedder, self._gateway())
 
@@ -123,7 +124,9 @@ class EmbeddingIndex(IndexBase):
         await self._embedder.aclose()
 
     def state(self) -> IndexState | None:
-        return IndexState(arrays={"vectors": self._vectors}, meta={"embedder": _plain(self._embedder.identity())})
+        from ..provider.embedding import plain_identity
+
+        return IndexState(arrays={"vectors": self._vectors}, meta={"embedder": plain_identity(self._embedder.identity())})
 
 
 def _best(scores: Any, top_k: int) -> list[int]:
@@ -160,8 +163,3 @@ def _text(chunk: Chunk) -> str:
     if chunk.title and chunk.title not in chunk.text:
         return f"{chunk.title}\n{chunk.text}"
     return chunk.text
-
-
-def _plain(identity: Mapping[str, Any]) -> dict[str, Any]:
-    """The identity as JSON would give it back (what the index file stores)."""
-    return dict(json.loads(json.dumps(dict(identity), sort_keys=True, default=str)))
