@@ -37,6 +37,17 @@ def copy_project(dst: Path) -> None:
     shutil.copytree(REPO / ".llmopt" / "models", dst / ".llmopt" / "models")  # the demo's fine-tuned model
 
 
+def without_search_gain(spec: Path) -> None:
+    """Every candidate of the search becomes the baseline: the bare question."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    data = yaml.load(spec.read_text(encoding="utf-8"))
+    data["search"]["axes"] = {"recipe": [{"use": None, "fields": None, "template": "{{ question }}"}], "retrieval": [None]}
+    with spec.open("w", encoding="utf-8") as out:
+        yaml.dump(data, out)
+
+
 def without_optimizations(spec: Path, variants: tuple[str, ...]) -> None:
     from ruamel.yaml import YAML
 
@@ -51,9 +62,12 @@ def without_optimizations(spec: Path, variants: tuple[str, ...]) -> None:
 def test_main_job_passes_on_the_embedded_model(pytester: pytest.Pytester, demo_cache: Path) -> None:
     copy_project(pytester.path)
     result = pytester.runpytest_subprocess("specs/", "--llmopt-cache-dir", str(demo_cache), "--llmopt-json", "r.json")
-    result.assert_outcomes(passed=19)
+    result.assert_outcomes(passed=22)
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
-    assert [s["scenario"] for s in doc["scenarios"]] == ["order-extraction", "helpdesk", "ticket-routing"]
+    scenarios = ["helpdesk-search", "order-extraction", "helpdesk", "ticket-routing"]
+    assert sorted(s["scenario"] for s in doc["scenarios"]) == sorted(scenarios)
+    search = next(s for s in doc["scenarios"] if s["scenario"] == "helpdesk-search")["search"]
+    assert search["confirmation"]["outcome"] == "passed" and search["splits"]["dev"]["n"] >= 30
     assert all(v["errors"] == 0 for s in doc["scenarios"] for v in s["variants"].values())
 
 
@@ -63,10 +77,11 @@ def test_removing_each_claimed_optimization_fails_its_scenario(
     copy_project(pytester.path)
     for name, variants in OPTIMIZED.items():
         without_optimizations(pytester.path / "specs" / name, variants)
+    without_search_gain(pytester.path / "specs" / "helpdesk-search.yaml")
     result = pytester.runpytest_subprocess("specs/", "--llmopt-cache-dir", str(demo_cache), "--llmopt-json", "r.json")
     doc = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     deltas = [a for s in doc["scenarios"] for a in s["assertions"] if a["vs"] is not None]
-    assert len(deltas) == 6
+    assert len(deltas) == 7  # the search's confirmation among them
     assert {a["outcome"] for a in deltas} == {"failed"}
     helpdesk = next(s for s in doc["scenarios"] if s["scenario"] == "helpdesk")
     outcomes = {(a["variant"], a["metric"]): a["outcome"] for a in helpdesk["assertions"]}
@@ -76,6 +91,7 @@ def test_removing_each_claimed_optimization_fails_its_scenario(
         "order-extraction",
         "helpdesk",
         "ticket-routing",
+        "helpdesk-search",
     }
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 

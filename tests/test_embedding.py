@@ -307,5 +307,6 @@ def test_an_embedding_price_needs_only_the_input(corpus: Path) -> None:
     assert check_embedding({"provider": "openai", "price": {"input": 0.02}}, corpus) == []
     assert check_embedding({"provider": "openai", "price": {"inptu": 0.02}}, corpus) == [
         "retrieval.embedding.price.input is required (USD per million tokens)",
-        "unknown key retrieval.embedding.price.inptu (known: input, output, cached_input)",
+        "unknown key retrieval.embedding.price.inptu (known: input, output, cached_input, batch_input, batch_output, "
+        "batch_cached_input)",
     ]

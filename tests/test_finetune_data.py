@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,7 @@ def test_split_is_seeded_disjoint_and_evaluation_uses_the_rest(split_spec: Path)
     task = load_scenario(split_spec).variants["default"].task
     train = [c.id for c in load_training_cases(task, split_spec)]
     evaluation = [c.id for c in load_cases(task, split_spec)]
-    assert len(train) == 6 and len(evaluation) == 6
+    assert len(train) + len(evaluation) == 12 and 3 <= len(train) <= 9  # about half, by id hash
     assert set(train).isdisjoint(evaluation)
     assert sorted(train + evaluation) == [q[0] for q in QUESTIONS]
     assert train == sorted(train) and evaluation == sorted(evaluation)  # dataset order kept
@@ -95,14 +96,31 @@ def test_sample_applies_to_the_evaluation_part_only(split_spec: Path) -> None:
     task = load_scenario(split_spec).variants["default"].task
     train = {c.id for c in load_training_cases(task, split_spec)}
     evaluation = {c.id for c in load_cases(task, split_spec)}
-    assert len(train) == 6 and len(evaluation) == 3 and train.isdisjoint(evaluation)
+    assert len(train) + len(load_cases(replace_sample(task), split_spec)) == 12
+    assert len(evaluation) == 3 and train.isdisjoint(evaluation)
+
+
+def replace_sample(task: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(task, sample=None)
+
+
+def test_split_is_stable_as_the_dataset_grows(tmp_path: Path) -> None:
+    write_rows(tmp_path / "faq.jsonl", QUESTIONS[:8])
+    spec = write_spec(tmp_path, "  dataset: faq.jsonl\n  id: id\n  expected: answer\n  split: {train: 0.5, seed: 3}\n")
+    task = load_scenario(spec).variants["default"].task
+    before = {c.id for c in load_training_cases(task, spec)}
+    write_rows(tmp_path / "faq.jsonl", QUESTIONS)  # four cases appended
+    after = {c.id for c in load_training_cases(task, spec)}
+    assert before == after & {q[0] for q in QUESTIONS[:8]}
 
 
 def test_split_that_leaves_a_side_empty_is_an_error(tmp_path: Path) -> None:
     write_rows(tmp_path / "faq.jsonl", QUESTIONS[:2])
     spec = write_spec(tmp_path, "  dataset: faq.jsonl\n  id: id\n  expected: answer\n  split: {train: 0.1}\n")
     task = load_scenario(spec).variants["default"].task
-    with pytest.raises(DatasetError, match=r"task.split: train 0.1 of 2 case\(s\) leaves no training cases"):
+    with pytest.raises(DatasetError, match=r"task.split of 2 case\(s\) leaves no training cases \(train 0, rest 2\)"):
         load_cases(task, spec)
 
 

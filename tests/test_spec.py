@@ -317,7 +317,7 @@ def test_problems_are_sorted_by_line(tmp_path: Path, registry: FakeRegistry) -> 
 def test_unknown_key_without_close_match_lists_valid_keys(tmp_path: Path) -> None:
     spec = _write(tmp_path, MINIMAL.replace("  provider: echo", "  provider: echo\n  zzzz: 1"))
     assert _problems(spec).endswith(
-        "spec.yaml:9:3: model.zzzz: unknown key 'zzzz' (valid keys: base_url, concurrency, id, max_retries, options, params, price, provider, timeout)"
+        "spec.yaml:9:3: model.zzzz: unknown key 'zzzz' (valid keys: base_url, batch, concurrency, id, max_retries, options, params, price, provider, timeout)"
     )
 
 

@@ -13,18 +13,22 @@ from .errors import LLMOptError
 if TYPE_CHECKING:
     from .assertion import Family
     from .baseline import Baselines, StoredVariant
+    from .dataset._shard import Shard
     from .engine.results import VariantResult
     from .engine.runner import Runner
     from .recipe import RecipeBook
     from .registry import Registry
     from .report import ReportTarget, ResultsStore
-    from .spec import AssertionSpec, Scenario
+    from .search import LooksLedger, SearchOutcome
+    from .spec import AssertionSpec, Scenario, VariantSpec
 
 SESSION_KEY: "pytest.StashKey[LLMOptSession]"
 #: The ``workerinput`` key holding the path of the run's shared budget ledger.
 LEDGER_KEY = "llmopt_budget_ledger"
 #: The ``workerinput`` key holding the folder of the workers' progress files.
 PROGRESS_KEY = "llmopt_progress_dir"
+#: The ``workerinput`` key holding the run's id in the batch ledger (shared by the workers).
+BATCH_RUN_KEY = "llmopt_batch_run"
 
 
 class LLMOptSession:
@@ -42,9 +46,13 @@ class LLMOptSession:
         self.skip_unavailable = config.getoption("llmopt_unavailable", "error") == "skip"
         self.cache_mode = _cache_mode(config)
         self.budget_usd: float | None = config.getoption("llmopt_budget", None)
+        self.batch = _batch_run(config, self.cache_mode)
         self.update_baseline: bool = bool(config.getoption("llmopt_update_baseline", False))
+        #: ``--llmopt-shard K/N``: this run evaluates one shard of the cases and gates nothing.
+        self.shard: "Shard | None" = _shard(config, self.json_path, self.update_baseline)
         self.baselines_written: list[Path] = []
         self._baselines: "Baselines | None" = None
+        self._searches: dict[tuple[str, str], "SearchOutcome | LLMOptError"] = {}
         self._worker_refused = 0
         self._ledger_dir: Path | None = None
         #: The controller's note for its xdist workers' progress (None: none drawn).
@@ -93,7 +101,9 @@ class LLMOptSession:
 
             mode = "on" if self.cache_mode == "off" else self.cache_mode  # off: no cache at all
             listener = self._progress()
-            self._runner = Runner(self.registry, self._cache(), cache_mode=mode, budget=self._budget(), listener=listener)
+            self._runner = Runner(
+                self.registry, self._cache(), cache_mode=mode, budget=self._budget(), listener=listener, shard=self.shard
+            )
         return self._runner
 
     @property
@@ -182,10 +192,25 @@ class LLMOptSession:
     def budget_exhausted(self) -> bool:
         return self.refused() + self._worker_refused > 0
 
+    def batch_skip(self, item: Any) -> str | None:
+        """Batch mode: run the batch phase (once, at the first item); the reason this
+        item is skipped while its batches are pending (``--llmopt-batch=submit``)."""
+        if self.batch is None:
+            return None
+        note = self._batch_note()
+        return self.batch.skip_reason(item, self.runner, note)
+
+    def _batch_note(self) -> Any:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or hasattr(self.config, "workerinput"):
+            return lambda line: None
+        return lambda line: reporter.write_line(line)
+
     def spend_line(self) -> str:
         """The run's spending, for the end of the summary."""
         usage = self.store.usage_total()
-        line = f"spent ${usage.cost_usd:.4f} on {usage.calls} calls; {usage.cache_hits} answers from the cache"
+        batched = f" ({usage.batch_calls} through batch APIs)" if usage.batch_calls else ""
+        line = f"spent ${usage.cost_usd:.4f} on {usage.calls} calls{batched}; {usage.cache_hits} answers from the cache"
         if usage.cached_cost_usd:
             line += f" (saving ${usage.cached_cost_usd:.4f})"
         refused = self.refused() + self._worker_refused
@@ -227,16 +252,60 @@ class LLMOptSession:
     def evaluate(self, scenario: "Scenario", assertion: "AssertionSpec") -> dict[str, "VariantResult"]:
         """The results of every variant an assertion needs, recorded for the reports."""
         names = ([assertion.vs] if assertion.vs else []) + [assertion.variant]
-        results = {name: self.runner.evaluate(scenario, name) for name in names}
+        results = {name: self.evaluate_variant(scenario, name) for name in names}
         for result in results.values():
             self.store.add_variant(self.display(scenario.path), result, order=list(scenario.variants))
         return results
+
+    def evaluate_variant(self, scenario: "Scenario", name: str) -> "VariantResult":
+        """One variant's result; variant ``search`` is the search's winner (the search
+        runs first, once)."""
+        from .spec import WINNER
+
+        spec = self.winner(scenario) if name == WINNER and scenario.search is not None else None
+        return self.runner.evaluate(scenario, name, spec)
+
+    def search(self, scenario: "Scenario") -> "SearchOutcome":
+        """The scenario's search (run once; a failure is remembered and raised again)."""
+        key = (str(scenario.path), scenario.id)
+        if key not in self._searches:
+            from .search import run_search
+
+            try:
+                outcome = run_search(self.runner, scenario)
+            except LLMOptError as exc:
+                self._searches[key] = exc
+            else:
+                self._searches[key] = outcome
+                self.store.add_search(self.display(scenario.path), scenario.id, outcome.to_json())
+        found = self._searches[key]
+        if isinstance(found, LLMOptError):
+            raise found
+        return found
+
+    def winner(self, scenario: "Scenario") -> "VariantSpec":
+        """The search's winner as variant ``search``; an error when there is none."""
+        from .search import winner_variant
+
+        outcome = self.search(scenario)
+        variant = winner_variant(outcome)
+        if variant is None:
+            raise LLMOptError(f"the search of {scenario.id!r} found no winner: {outcome.error or 'no candidate'}")
+        return variant
+
+    @property
+    def looks(self) -> "LooksLedger":
+        """The ledger of confirmations, in the response cache's folder."""
+        from .search import LooksLedger
+
+        folder = self.config.getoption("llmopt_cache_dir", None) or self.config.getini("llmopt_cache_dir")
+        return LooksLedger(self.config.rootpath / folder / "looks.sqlite")
 
     def family(self, scenario: "Scenario", assertion: "AssertionSpec") -> "Family | None":
         """Holm's family of a confident delta assertion, else None (see assertion.py)."""
         from .assertion import holm_family
 
-        return holm_family(scenario, assertion, self.registry.metrics, lambda v: self.runner.evaluate(scenario, v))
+        return holm_family(scenario, assertion, self.registry.metrics, lambda v: self.evaluate_variant(scenario, v))
 
     def stored(self, scenario: "Scenario", assertion: "AssertionSpec", result: "VariantResult") -> "StoredVariant":
         """The stored baseline a regression assertion compares with (see baseline.py)."""
@@ -268,14 +337,46 @@ class LLMOptSession:
                 stats=verdict.stats_json() if verdict else {"kind": a.kind, "confidence": a.gate_confidence},
             )
             self.store.add_outcome(self.display(item.path), result)
+            if a.role == "confirmation":
+                self._record_confirmation(item, result.to_json())
             from .report import asked_limits, junit_properties
 
             item.user_properties.extend(junit_properties(result.to_json(), asked_limits(a)))
 
+    def _look_key(self, scenario: "Scenario") -> tuple[str, str]:
+        """(test-split fingerprint, winner key) of a scenario's confirmation."""
+        from .dataset import load_cases
+        from .search import confirmation_key, split_fingerprint
+
+        assert scenario.search is not None
+        vs = scenario.variants[scenario.search.confirm.vs]
+        test = load_cases(vs.task, scenario.path)
+        return split_fingerprint(test), confirmation_key(self.search(scenario), scenario.search.confirm.vs)
+
+    def refuse_stale_look(self, scenario: "Scenario") -> None:
+        """``confirm.fresh``: an error before anything reads test when another winner
+        was confirmed on this test split already."""
+        self.winner(scenario)
+        if scenario.search is not None and scenario.search.confirm.fresh:
+            split, winner = self._look_key(scenario)
+            self.looks.refuse_stale(scenario.id, split, winner)
+
+    def _record_confirmation(self, item: Any, outcome: dict[str, Any]) -> None:
+        """Count the look on the test split and put the confirmation in the search's results."""
+        from .search import confirmation_json
+
+        scenario = item.scenario
+        look = None
+        if item.verdict is not None:
+            split, winner = self._look_key(scenario)
+            look = self.looks.record(scenario.id, split, winner)
+        doc = confirmation_json(scenario.search, outcome, look, len(scenario.search.candidates))
+        self.store.set_confirmation(self.display(scenario.path), scenario.id, doc)
+
     def finish(self) -> None:
         """Write the reports the options ask for (on the controller only)."""
         if self.json_path is not None and self._store is not None:
-            self.store.write(self.json_path)
+            self.store.write(self.json_path, self._shard_doc())
         if self.update_baseline and self._store is not None:
             from .baseline import write_baselines
 
@@ -284,6 +385,54 @@ class LLMOptSession:
             from .report import write_reports
 
             self.report_lines = write_reports(self.store.to_doc(), self.report_targets)
+
+    def _shard_doc(self) -> dict[str, Any] | None:
+        """The results document of a shard (with its fingerprints); None for a whole run."""
+        if self.shard is None:
+            return None
+        from .merge import shard_doc
+
+        return shard_doc(self.store.to_doc(), self.shard, self.config.rootpath)
+
+    def shard_line(self) -> str | None:
+        """The summary's note on a shard run (None for a whole run)."""
+        if self.shard is None:
+            return None
+        return (
+            f"shard {self.shard}: assertions are gated after merge: "
+            f"llmopt merge <the {self.shard.n} shards' results JSON> -o results.json"
+        )
+
+
+def _shard(config: pytest.Config, json_path: Path | None, update_baseline: bool) -> "Shard | None":
+    """The shard of ``--llmopt-shard K/N``; a UsageError when it is malformed or the
+    run could not be merged (no results JSON, a baseline written from part of the cases)."""
+    text = config.getoption("llmopt_shard", None)
+    if text is None:
+        return None
+    from .dataset._shard import ShardError, parse_shard
+
+    try:
+        shard = parse_shard(text)
+    except ShardError as exc:
+        raise pytest.UsageError(f"--llmopt-shard {exc}") from None
+    if json_path is None:
+        raise pytest.UsageError("--llmopt-shard needs --llmopt-json PATH: llmopt merge reads each shard's results JSON")
+    if update_baseline:
+        raise pytest.UsageError("--llmopt-shard cannot --llmopt-update-baseline from part of the cases: run it unsharded")
+    return shard
+
+
+def _batch_run(config: pytest.Config, cache_mode: str) -> Any:
+    """The run's batch phase: for ``--llmopt-batch``, or for ``model.batch: true``
+    (found when the phase looks at the selected items); None when the cache is off."""
+    from ._batching import BatchRun, batch_mode
+
+    mode = batch_mode(config, cache_mode)
+    if cache_mode in ("off", "replay"):
+        return None
+    run_id = getattr(config, "workerinput", {}).get(BATCH_RUN_KEY)
+    return BatchRun(mode, run_id, float(config.getini("llmopt_batch_poll")))
 
 
 def _cache_mode(config: pytest.Config) -> str:

@@ -120,6 +120,21 @@ def item_name(a: "AssertionSpec") -> str:
     return f"{a.metric_key}<={_num(a.max or 0.0)}"
 
 
+def variant_items(assertions: Sequence["AssertionSpec"], variant: str) -> list[tuple["AssertionSpec", str]]:
+    """The assertions on ``variant`` with their item names, a repeated name numbered
+    (``exact_match>=0.8[2]``): the last part of each pytest node id. A search's
+    confirmation is named ``confirm:<its name>``."""
+    seen: dict[str, int] = {}
+    found: list[tuple["AssertionSpec", str]] = []
+    for a in assertions:
+        if a.variant != variant:
+            continue
+        name = ("confirm:" if a.role == "confirmation" else "") + item_name(a)
+        seen[name] = seen.get(name, 0) + 1
+        found.append((a, name if seen[name] == 1 else f"{name}[{seen[name]}]"))
+    return found
+
+
 def check_errors(a: "AssertionSpec", results: Sequence["VariantResult"]) -> None:
     """Raise EvaluationError when a variant's error rate exceeds ``max_error_rate``."""
     for result in results:

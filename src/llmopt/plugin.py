@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generator, Iterable
 
 import pytest
 
-from ._session import LEDGER_KEY, PROGRESS_KEY, SESSION_KEY, LLMOptSession
+from ._session import BATCH_RUN_KEY, LEDGER_KEY, PROGRESS_KEY, SESSION_KEY, LLMOptSession
 from ._watchdog import watch_controller
 from .errors import LLMOptError
 
@@ -64,6 +64,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="auto",
         help="live progress of each variant's evaluation (under -n, one line for all workers): auto (on a terminal), on, off",
     )
+    group.addoption(
+        "--llmopt-shard",
+        metavar="K/N",
+        help="evaluate only the cases whose id hashes to shard K of N (1 <= K <= N), write them with --llmopt-json "
+        "and leave the verdicts to `llmopt merge` (assertion items are skipped: gated after merge)",
+    )
+    # Three exact spellings rather than an optional value: ``--llmopt-batch specs/``
+    # must not read ``specs/`` as the option's value (argparse matches a whole
+    # registered option string before it splits at "=").
+    group.addoption(
+        "--llmopt-batch",
+        "--llmopt-batch=on",
+        dest="llmopt_batch",
+        action="store_const",
+        const="on",
+        default=None,
+        help="send the requests of openai and anthropic models through their batch APIs (half price) before the "
+        "items run, and wait for them",
+    )
+    group.addoption(
+        "--llmopt-batch=submit",
+        dest="llmopt_batch",
+        action="store_const",
+        const="submit",
+        help="submit the batches and skip the items (a later --llmopt-batch run collects the answers)",
+    )
+    parser.addini("llmopt_batch_poll", "seconds before the first poll of a batch (then backing off)", default="1.0")
     parser.addini("llmopt_plugins", "project-local llmopt plugin modules (e.g. plugins.brand)", type="linelist")
     parser.addini("llmopt_cache_dir", "response cache folder, relative to the rootdir", default=".llmopt/cache")
     parser.addini("llmopt_recipes", "recipes folder, relative to the rootdir", default="recipes")
@@ -202,19 +229,61 @@ class VariantNode(pytest.Collector):
         self.scenario = scenario
 
     def collect(self) -> Iterable[pytest.Item]:
-        from .assertion import item_name
+        from .assertion import variant_items
 
-        seen: dict[str, int] = {}
-        for a in self.scenario.assertions:
-            if a.variant != self.name:
-                continue
-            name = item_name(a)
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] > 1:
-                name = f"{name}[{seen[name]}]"
+        if self.scenario.search is not None and self.name == "search":
+            search = SearchItem.from_parent(self, name="search", scenario=self.scenario)
+            search.add_marker(pytest.mark.xdist_group(name=self.scenario.id))
+            yield search
+        for a, name in variant_items(self.scenario.assertions, self.name):
             item = AssertionItem.from_parent(self, name=name, scenario=self.scenario, assertion=a)
             item.add_marker(pytest.mark.xdist_group(name=self.scenario.id))
             yield item
+
+
+class SearchItem(pytest.Item):
+    """A scenario's search on dev: passes when it found a winner (the leaderboard goes
+    to the summary); an error when it could not run."""
+
+    def __init__(self, *, scenario: "Scenario", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def setup(self) -> None:
+        if _state(self).shard is not None:
+            pytest.skip(UNSHARDED)
+        _state(self).winner(self.scenario)
+
+    def runtest(self) -> None:
+        outcome = _state(self).search(self.scenario)
+        if outcome.stopped:
+            self.user_properties.append(("llmopt_search_stopped", outcome.stopped))
+            warnings.warn_explicit(SearchStopped(outcome.stopped), SearchStopped, str(self.path), self._line() or 1)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, LLMOptError):
+            return f"{self._where()}: {excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def _line(self) -> int | None:
+        search = self.scenario.search
+        return search.location.line if search is not None and search.location is not None else None
+
+    def _where(self) -> str:
+        search = self.scenario.search
+        return str(search.location) if search is not None and search.location else self.path.name
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self._line()
+        return self.path, line - 1 if line else None, f"{self.scenario.id} search"
+
+
+#: Why a search and the assertions on its winner do not run in a shard.
+UNSHARDED = "a search runs unsharded: it selects on every dev case and confirms on every test case"
+
+
+class SearchStopped(UserWarning):
+    """The search's budget stopped it before the end: the winner is the best so far."""
 
 
 class AssertionFailed(AssertionError):
@@ -241,12 +310,24 @@ class AssertionItem(pytest.Item):
         from .errors import ProviderUnavailable
 
         state = _state(self)
+        on_winner = "search" in (self.assertion.variant, self.assertion.vs)
+        if state.shard is not None and self.scenario.search is not None and on_winner:
+            pytest.skip(UNSHARDED)
+        if self.assertion.role == "confirmation":
+            state.refuse_stale_look(self.scenario)
+        waiting = state.batch_skip(self)
+        if waiting is not None:
+            pytest.skip(f"{self._where()}: {waiting}")
         try:
             self.results = state.evaluate(self.scenario, self.assertion)
         except ProviderUnavailable as exc:
             if state.skip_unavailable:
                 pytest.skip(f"{self._where()}: {exc}")
             raise
+        if state.shard is not None:
+            from .merge import GATED
+
+            pytest.skip(GATED)
         check_errors(self.assertion, list(self.results.values()))
         check_comparable(self.assertion, self.results)
         if self.assertion.regression is not None:
@@ -285,11 +366,12 @@ class AssertionItem(pytest.Item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    if isinstance(item, AssertionItem):
+    if isinstance(item, (AssertionItem, SearchItem)):
         excinfo = call.excinfo
         if report.when == "setup" and excinfo is not None and isinstance(excinfo.value, LLMOptError):
             # pytest shows setup errors with a traceback; a user's problem needs none.
             report.longrepr = f"{item._where()}: {excinfo.value}"
+    if isinstance(item, AssertionItem):
         _state(item).record(item, report)
     return report
 
@@ -319,6 +401,8 @@ def pytest_configure_node(node: Any) -> None:
     progress = state.progress_for_workers()
     if progress is not None:
         node.workerinput[PROGRESS_KEY] = progress
+    if state.batch is not None:
+        node.workerinput[BATCH_RUN_KEY] = state.batch.run_id
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -357,5 +441,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"baseline written: {state.display(path)}")
     if state.json_path is not None:
         terminalreporter.write_line(f"results JSON: {state.json_path}")
+    shard = state.shard_line()
+    if shard is not None:
+        terminalreporter.write_line(shard)
     for line in state.report_lines:
         terminalreporter.write_line(line)

@@ -35,8 +35,15 @@ def _parser() -> argparse.ArgumentParser:
 
     add_init_command(sub)
     add_report_commands(sub)
+    from ..merge._cli import add_merge_command
+
+    add_merge_command(sub)
     from ..importer._cli import add_import_command
+
     add_import_command(sub)
+    from ..search._cli import add_search_command
+
+    add_search_command(sub)
     return parser
 
 

@@ -170,7 +170,9 @@ def _check(
     except Exception as exc:  # noqa: BLE001 - never let one file stop the others
         say(f"{shown}: internal error while checking the spec ({type(exc).__name__}: {exc}); please report it")
         return False
-    say(f"{shown}: ok ({scenario.id}: {len(scenario.variants)} variants, {len(scenario.assertions)} checks)")
+    search = scenario.search
+    searched = f", a {search.strategy} search over {len(search.candidates)} candidates" if search is not None else ""
+    say(f"{shown}: ok ({scenario.id}: {len(scenario.variants)} variants, {len(scenario.assertions)} checks{searched})")
     return True
 
 

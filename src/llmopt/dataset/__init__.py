@@ -8,7 +8,17 @@ format is known) without reading the file; ``load_cases`` reads, checks, splits 
 """
 
 from ._case import Case
-from ._load import check_task, check_training, load_cases, load_training_cases, read_cases
+from ._load import check_task, check_training, load_cases, load_held_out, load_parts, load_training_cases, read_cases
 from ._split import split_cases
 
-__all__ = ["Case", "check_task", "check_training", "load_cases", "load_training_cases", "read_cases", "split_cases"]
+__all__ = [
+    "Case",
+    "check_task",
+    "check_training",
+    "load_cases",
+    "load_held_out",
+    "load_parts",
+    "load_training_cases",
+    "read_cases",
+    "split_cases",
+]

@@ -17,13 +17,13 @@ from ._plain import UnsupportedValue, to_plain
 from ._readers import read_csv, read_json, read_jsonl
 from ._rows import RawRow, RowsResult
 from ._sample import sample_cases
-from ._split import split_cases
+from ._split import split_cases, split_parts
 from ._yaml_rows import read_yaml
 
 if TYPE_CHECKING:
     from llmopt.spec._model import TaskSpec
 
-__all__ = ["check_task", "check_training", "load_cases", "load_training_cases", "read_cases"]
+__all__ = ["check_task", "check_training", "load_cases", "load_held_out", "load_parts", "load_training_cases", "read_cases"]
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -62,6 +62,9 @@ def check_task(task: TaskSpec, spec_path: Path) -> list[str]:
     file and has an extension llmopt reads, and that ``sample`` is positive.
     """
     problems = _shape_problems(task)
+    for held_out in (task.dev_dataset, task.test_dataset):
+        if held_out is not None:
+            problems.extend(_file_problems(_resolve(held_out, spec_path), _dataset_label(held_out, spec_path)))
     if task.dataset is not None:
         path = _resolve(task.dataset, spec_path)
         problems.extend(_file_problems(path, _dataset_label(task.dataset, spec_path)))
@@ -83,12 +86,54 @@ def load_cases(task: TaskSpec, spec_path: Path, *, unreadable_as_cases: bool = F
     ``MAX_PROBLEMS_SHOWN``). With ``unreadable_as_cases`` (an evaluation), a row that
     cannot be read at all (invalid JSON on its line) is a case of its own, named after
     its line, carrying the error instead. With ``task.split`` only the evaluation part
-    is kept; ``task.sample`` then picks a seeded subset, in order.
+    is kept (the test part of a held-out split, or ``task.part``: dev for a search);
+    ``task.sample`` then picks a seeded subset, in order.
     """
-    cases = _all_cases(task, spec_path, unreadable_as_cases)
-    if task.split is not None:
-        cases = split_cases(cases, task.split.train, task.split.seed)[1]
+    cases = _part_cases(task, spec_path, unreadable_as_cases)
     return sample_cases(cases, task.sample, task.seed)
+
+
+def load_parts(task: TaskSpec, spec_path: Path) -> dict[str, list[Case]]:
+    """Every part of a task's cases (``train``, ``dev``, ``test``, and ``rest``: what
+    a train-only split evaluates), before any sample: for reports and leakage checks."""
+    if task.dev_dataset is not None and task.test_dataset is not None:
+        dev, test = (_named_file_cases(task, path, spec_path) for path in (task.dev_dataset, task.test_dataset))
+        return {"train": [], "dev": dev, "test": test, "rest": []}
+    cases = _all_cases(task, spec_path)
+    if task.split is None:
+        return {"train": [], "dev": [], "test": [], "rest": cases}
+    return split_parts(cases, task.split.shares, task.split.seed)
+
+
+def load_held_out(task: TaskSpec, spec_path: Path) -> list[Case]:
+    """Every case training must stay apart from: dev and test of a held-out task
+    (what a search selects on and confirms on), else the evaluation cases."""
+    if not task.held_out:
+        return load_cases(task, spec_path)
+    from dataclasses import replace
+
+    dev = _part_cases(replace(task, part="dev"), spec_path, False)
+    return dev + _part_cases(replace(task, part="test"), spec_path, False)
+
+
+def _part_cases(task: TaskSpec, spec_path: Path, unreadable_as_cases: bool) -> list[Case]:
+    part = task.part or "test"
+    if task.dev_dataset is not None and task.test_dataset is not None:
+        path = task.dev_dataset if part == "dev" else task.test_dataset
+        return _named_file_cases(task, path, spec_path, unreadable_as_cases)
+    cases = _all_cases(task, spec_path, unreadable_as_cases)
+    if task.split is None:
+        return cases
+    chosen = part if task.split.held_out else "rest"
+    return split_cases(cases, task.split.shares, task.split.seed, chosen)
+
+
+def _named_file_cases(task: TaskSpec, path: Path, spec_path: Path, unreadable_as_cases: bool = False) -> list[Case]:
+    problems = _file_problems(_resolve(path, spec_path), _dataset_label(path, spec_path))
+    if problems:
+        raise _Problems(problems, "task")
+    label = _dataset_label(path, spec_path)
+    return _file_cases(task, _resolve(path, spec_path), label, unreadable_as_cases=unreadable_as_cases)
 
 
 def read_cases(task: TaskSpec, spec_path: Path) -> tuple[list[Case], list[str]]:
@@ -109,8 +154,8 @@ def load_training_cases(task: TaskSpec, spec_path: Path) -> list[Case]:
             raise DatasetError(render_problems(problems, "task.train"))
         label = _dataset_label(task.train, spec_path)
         return _file_cases(task, _resolve(task.train, spec_path), label, "training dataset")
-    if task.split is not None:
-        return split_cases(_all_cases(task, spec_path), task.split.train, task.split.seed)[0]
+    if task.split is not None and task.split.train > 0:
+        return split_cases(_all_cases(task, spec_path), task.split.shares, task.split.seed, "train")
     raise DatasetError("the task has no training cases: set task.train (a dataset file) or task.split")
 
 
@@ -138,7 +183,7 @@ def render_problems(problems: Sequence[str], subject: str) -> str:
 
 def _shape_problems(task: TaskSpec) -> list[str]:
     problems: list[str] = []
-    if task.dataset is None and task.cases is None:
+    if task.dataset is None and task.cases is None and task.dev_dataset is None:
         problems.append("task has neither a dataset nor inline cases")
     if task.dataset is not None and task.cases is not None:
         problems.append("task has both a dataset and inline cases: give only one")

@@ -12,7 +12,7 @@ from typing import Iterator, Protocol
 
 from ..errors import BudgetExceeded, LLMOptError
 
-__all__ = ["Budget", "FileLedger", "Ledger", "MemoryLedger"]
+__all__ = ["Budget", "CallLimit", "FileLedger", "Ledger", "MemoryLedger"]
 
 
 class Ledger(Protocol):
@@ -183,6 +183,19 @@ class Budget:
             pause = min(pause * 2, 0.05)
         return estimate
 
+    def hold_now(self, where: str, estimate_usd: float, calls: int = 1) -> float:
+        """Hold ``estimate_usd`` for ``calls`` calls sent at once (a batch) without
+        waiting; BudgetExceeded, counting the calls as not made, when it does not fit."""
+        estimate = max(0.0, estimate_usd)
+        if self.ledger.reserve(estimate, self.limit_usd) is None:
+            with self._lock:
+                self.refused += calls
+            raise BudgetExceeded(
+                f"{where}: not submitted: estimated at ${estimate:.4f}, it would pass the run's budget of "
+                f"${self.limit_usd:.4f} (${self.ledger.spent():.4f} spent; --llmopt-budget)"
+            )
+        return estimate
+
     def _refuse(self, where: str, estimate: float) -> None:
         with self._lock:
             self.refused += 1
@@ -202,3 +215,51 @@ class Budget:
 
 def _held(estimate: float) -> str:
     return f", this call estimated at ${estimate:.4f}" if estimate else ""
+
+
+class CallLimit:
+    """A limit on the calls one piece of work makes (a search's ``budget``): at most
+    ``calls`` model calls and ``usd`` dollars, reserved before each call so the calls in
+    flight can never exceed it. Cached answers are free and never counted."""
+
+    def __init__(self, calls: int | None = None, usd: float | None = None, label: str = "the search's budget") -> None:
+        self.calls_limit = calls
+        self.usd_limit = usd
+        self.label = label
+        self.made = 0
+        self.spent = 0.0
+        self.refused = 0
+        self._held_calls = 0
+        self._held_usd = 0.0
+        self._lock = threading.Lock()
+
+    def take(self, what: str, estimate_usd: float) -> None:
+        """Hold one call and its estimate; BudgetExceeded when either would pass the limit."""
+        with self._lock:
+            calls_full = self.calls_limit is not None and self.made + self._held_calls + 1 > self.calls_limit
+            usd_full = self.usd_limit is not None and self.spent + self._held_usd + estimate_usd > self.usd_limit + 1e-12
+            if calls_full or usd_full:
+                self.refused += 1
+                raise BudgetExceeded(f"{what}: {self.label} ({self.describe()}) is used up: call not made")
+            self._held_calls += 1
+            self._held_usd += estimate_usd
+
+    def settle(self, estimate_usd: float, cost_usd: float, made: bool = True) -> None:
+        """Release a held call: count it (when it was sent) and what it cost."""
+        with self._lock:
+            self._held_calls -= 1
+            self._held_usd = max(0.0, self._held_usd - estimate_usd)
+            self.made += int(made)
+            self.spent += cost_usd
+
+    @property
+    def exhausted(self) -> bool:
+        return self.refused > 0
+
+    def describe(self) -> str:
+        parts = []
+        if self.calls_limit is not None:
+            parts.append(f"{self.calls_limit} calls")
+        if self.usd_limit is not None:
+            parts.append(f"${self.usd_limit:g}")
+        return ", ".join(parts) or "no limit"

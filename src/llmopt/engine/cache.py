@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import LLMOptError
 from ..provider._base import Request, Response
@@ -121,6 +121,24 @@ class ResponseCache:
                 (key, value, time.time()),
             )
             self.writes += 1
+
+    def put_many(self, items: "Sequence[tuple[str, Response]]") -> None:
+        """Store many responses in one transaction (a batch's answers)."""
+        rows = [
+            (key, json.dumps({name: getattr(r, name) for name in _STORED_FIELDS}, default=dict), time.time())
+            for key, r in items
+        ]
+        with self._lock:
+            conn = self._connection(create=True)
+            assert conn is not None
+            self._run(conn, "BEGIN IMMEDIATE", ())
+            try:
+                conn.executemany("INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)", rows)
+            except sqlite3.Error as exc:
+                self._run(conn, "ROLLBACK", ())
+                raise self._error(exc) from exc
+            self._run(conn, "COMMIT", ())
+            self.writes += len(rows)
 
     def close(self) -> None:
         """Close the connection (the cache reopens it if used again)."""

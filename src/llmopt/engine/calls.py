@@ -1,8 +1,15 @@
 """The one gateway of model calls: cache, replay, budget, bounds, redaction, usage.
 
 Every call to a model goes through :class:`ModelCalls`: the runner's generations, the
-judges' verdicts and the embeddings of retrieval (later: batch submissions and
+judges' verdicts, the embeddings of retrieval and the batch phase's submissions (later:
 proposer models). Nothing else reads or writes the response cache or the budget.
+
+Batch mode (``engine.batch``) uses the gateway three ways: its collection mode
+(:class:`CollectingCalls`: cache lookups, no call) finds the requests; ``hold_batch``
+and ``settle_batch`` budget each batch; ``store_batch`` files the answers under the
+keys the synchronous calls have. The first call that reads a batch answer of this run
+counts it as a batch call (cost, ``batch_calls``); later reads are cache hits, and a
+request its batch failed is that call's error.
 
 One call, in order:
 
@@ -25,9 +32,10 @@ import asyncio
 import json
 import re
 import threading
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Protocol, Sequence
 
 from ..errors import CacheMiss, LLMOptError, ProviderError
 from ..provider._hosted import redact
@@ -35,15 +43,18 @@ from ..provider._usage import Usage
 
 if TYPE_CHECKING:
     from ..provider import Provider, Request, Response
+    from ..provider._batch import Batcher
     from ..provider.embedding import Embedded, Embedder
-    from .budget import Budget
+    from .budget import Budget, CallLimit
     from .cache import ResponseCache
 
-__all__ = ["CACHE_MODES", "Call", "ModelCalls", "response_usage"]
+__all__ = ["CACHE_MODES", "BatchBook", "BatchDeferred", "Call", "CollectingCalls", "ModelCalls", "Pending", "response_usage"]
 
 #: How the response cache is used: read and write ("on"), answers only from the cache
 #: with a miss as an error ("replay"), or call again and overwrite ("refresh").
 CACHE_MODES = ("on", "replay", "refresh")
+#: The limit the calls of the current task count against besides the run's budget.
+_LIMIT: "ContextVar[CallLimit | None]" = ContextVar("llmopt_call_limit", default=None)
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,8 @@ class ModelCalls:
         self.cache = cache
         self.mode = mode
         self.budget = budget
+        #: The run's batch answers and failures (set by the batch phase, see ``engine.batch``).
+        self.batch: BatchBook | None = None
         self._usage: dict[str, Usage] = {}
         self._lock = threading.Lock()
 
@@ -82,20 +95,45 @@ class ModelCalls:
         key = self._key(call)
         hit = self._lookup(key)
         if hit is not None:
+            hit = self._batch_answer(key, hit)
             self._count(call.kind, response_usage(hit))
             return hit
+        self._refuse_batch_failure(call, key)
         self._refuse_in_replay(call, key)
-        held = await self._hold(call)
+        limit = _LIMIT.get()
+        estimate = call.provider.estimate_cost(call.request) if limit is not None else 0.0
+        if limit is not None:
+            limit.take(call.what, estimate)
+        try:
+            held = await self._hold(call)
+        except BaseException:
+            if limit is not None:
+                limit.settle(estimate, 0.0, made=False)
+            raise
         try:
             response = await self._generate(call)
         except BaseException:
             self._settle(held, 0.0)
+            if limit is not None:
+                limit.settle(estimate, 0.0)
             raise
         self._settle(held, response.cost_usd)
+        if limit is not None:
+            limit.settle(estimate, response.cost_usd)
         if key is not None and self.cache is not None:
             self.cache.put(key, response)
         self._count(call.kind, response_usage(response))
         return response
+
+    @contextmanager
+    def limited(self, limit: "CallLimit") -> Iterator["CallLimit"]:
+        """Count every call made inside the block (in this task and the tasks it starts)
+        against ``limit`` as well: a search's own budget."""
+        token = _LIMIT.set(limit)
+        try:
+            yield limit
+        finally:
+            _LIMIT.reset(token)
 
     def usage(self, kind: str) -> Usage:
         """What the calls of ``kind`` used so far (cache hits included)."""
@@ -113,9 +151,61 @@ class ModelCalls:
         return self.cache.key(identity)
 
     def _lookup(self, key: str | None) -> "Response | None":
-        if key is None or self.cache is None or self.mode == "refresh":
+        if key is None or self.cache is None:
             return None
+        if self.mode == "refresh" and (self.batch is None or not self.batch.fresh(key)):
+            return None  # refresh: only this run's own batch answers are read back
         return self.cache.get(key)
+
+    # -- batch calls (see engine.batch) ----------------------------------------------
+
+    def key_of(self, call: Call) -> str | None:
+        """The response cache key of ``call`` (None: not cacheable, or no cache)."""
+        return self._key(call)
+
+    def cached(self, key: str | None) -> "Response | None":
+        """The answer the cache holds for ``key`` as a call would read it, without
+        counting it as used."""
+        return self._lookup(key)
+
+    def store_batch(self, provider: "Provider", answers: "Sequence[tuple[str, Response]]") -> None:
+        """Keep the answers of a provider's batch API in the response cache (redacted),
+        each under the key its synchronous call has: evaluation reads them from there."""
+        if self.cache is None:
+            raise LLMOptError("batch answers are kept in the response cache: it cannot be off")
+        secrets = provider.secrets()
+        self.cache.put_many([(key, _redacted_response(response, secrets)) for key, response in answers])
+
+    def redacted(self, provider: "Provider", message: str) -> str:
+        """A provider's message without its secrets (a batch request's error)."""
+        return redact(message, *provider.secrets())
+
+    def hold_batch(self, what: str, estimate_usd: float, calls: int) -> float | None:
+        """Hold a batch's estimated cost against the run's budget before it is
+        submitted; BudgetExceeded (its ``calls`` counted as not made) when it does not
+        fit now. None without a budget."""
+        if self.budget is None:
+            return None
+        return self.budget.hold_now(what, estimate_usd, calls)
+
+    def settle_batch(self, held: float | None, cost_usd: float) -> None:
+        """Release a batch's hold and record what its answers cost."""
+        self._settle(held, cost_usd)
+
+    def collecting(self, sink: Callable[["Pending"], None], *, everywhere: bool) -> "CollectingCalls":
+        """This gateway in the batch phase's collection pass (see :class:`CollectingCalls`)."""
+        return CollectingCalls(self, sink, everywhere=everywhere)
+
+    def _batch_answer(self, key: str | None, hit: "Response") -> "Response":
+        """A hit that this run's batch answered is this run's call (paid once)."""
+        if key is None or self.batch is None or not self.batch.consume(key):
+            return hit
+        return replace(hit, cached=False)
+
+    def _refuse_batch_failure(self, call: Call, key: str | None) -> None:
+        failure = self.batch.failure(key) if key is not None and self.batch is not None else None
+        if failure is not None:
+            raise ProviderError(f"{call.what}: {failure}")
 
     def _refuse_in_replay(self, call: Call, key: str | None) -> None:
         if self.mode != "replay" or (key is None and call.provider.free):
@@ -194,13 +284,25 @@ class ModelCalls:
     async def _embed_batch(self, embedder: "Embedder", texts: list[str], what: str) -> "Embedded":
         if self.mode == "replay" and not embedder.free:
             raise CacheMiss(f"{what}: --llmopt-cache=replay makes no calls, and this index is not in the index cache")
-        held = None if self.budget is None or embedder.free else await self.budget.hold(what, 0.0)
+        limit = _LIMIT.get()
+        if limit is not None:
+            limit.take(what, 0.0)
+        try:
+            held = None if self.budget is None or embedder.free else await self.budget.hold(what, 0.0)
+        except BaseException:
+            if limit is not None:
+                limit.settle(0.0, 0.0, made=False)
+            raise
         try:
             embedded = await self._guarded(embedder, "embedding", lambda: embedder.embed(texts))
         except BaseException:
             self._settle(held, 0.0)
+            if limit is not None:
+                limit.settle(0.0, 0.0)
             raise
         self._settle(held, embedded.cost_usd)
+        if limit is not None:
+            limit.settle(0.0, embedded.cost_usd)
         self._count("embedding", Usage(input_tokens=embedded.input_tokens, cost_usd=embedded.cost_usd, calls=1))
         return embedded
 
@@ -211,9 +313,97 @@ class ModelCalls:
 
 def response_usage(r: "Response") -> Usage:
     """What one response used: a cache hit spent nothing (its original cost is kept
-    apart, as ``cached_cost_usd``)."""
+    apart, as ``cached_cost_usd``); an answer of this run's batch is a batch call."""
     spent, saved = (0.0, r.cost_usd) if r.cached else (r.cost_usd, 0.0)
-    return Usage(r.input_tokens, r.output_tokens, spent, int(r.cached), int(not r.cached), saved)
+    batched = int(not r.cached and BATCH_ID in r.metadata)
+    return Usage(r.input_tokens, r.output_tokens, spent, int(r.cached), int(not r.cached), saved, batched)
+
+
+#: The metadata key of an answer that came through a provider's batch API.
+BATCH_ID = "batch_id"
+
+
+class BatchBook(Protocol):
+    """What the batch phase knows during evaluation (``engine.batch``)."""
+
+    def fresh(self, key: str) -> bool:
+        """Whether this run's batches answered ``key`` and no call has used it yet."""
+
+    def consume(self, key: str) -> bool:
+        """Mark this run's batch answer of ``key`` used; True the first time only
+        (across processes), so its cost is counted once."""
+
+    def failure(self, key: str) -> str | None:
+        """The provider's message when this run's batch failed the request."""
+
+
+class BatchDeferred(LLMOptError):
+    """Raised inside the collection pass: the call waits for a batch (never reported)."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A request the collection pass found for a batch: its key, call and batch API."""
+
+    key: str
+    call: Call
+    batcher: "Batcher"
+
+
+class CollectingCalls(ModelCalls):
+    """The gateway in the batch phase's collection pass: it answers from the cache,
+    hands every miss a batch can carry to ``sink``, and makes no call.
+
+    A generation waiting for a batch gets an empty placeholder, so the case's other
+    repeats are collected too; the judge calls of such a case are not (they need the
+    real output: a later round collects them). Embeddings are made as usual (through
+    the run's gateway): prompts need their retrieval. ``everywhere``: every model with
+    a batch API (``--llmopt-batch``), else only those with ``model.batch: true``.
+    """
+
+    def __init__(self, base: ModelCalls, sink: Callable[[Pending], None], *, everywhere: bool) -> None:
+        super().__init__(base.cache, base.mode, base.budget)
+        self.base = base
+        self.batch = base.batch
+        self.sink = sink
+        self.everywhere = everywhere
+        #: Whether some call could not be collected before earlier answers exist (a
+        #: judge of an output still to come): another round may find more.
+        self.blocked = False
+        self._waiting: set[int] = set()
+
+    async def call(self, call: Call) -> "Response":
+        _refuse_surrogates(call)
+        key = self._key(call)
+        hit = self._lookup(key)
+        if hit is not None:
+            return hit
+        self._refuse_batch_failure(call, key)
+        if id(call.request.case) in self._waiting:
+            self.blocked = True
+            raise BatchDeferred(f"{call.what}: needs an answer still to come")
+        batcher = self._batcher(call)
+        if key is None or batcher is None:
+            raise BatchDeferred(f"{call.what}: answered after the batch phase")
+        self.sink(Pending(key, call, batcher))
+        if call.kind != "generation":
+            self.blocked = True  # the case's later calls (another judge) wait for this one
+            raise BatchDeferred(f"{call.what}: waits for a batch")
+        self._waiting.add(id(call.request.case))
+        from ..provider import Response
+
+        return Response(text="")
+
+    async def embed(self, embedder: "Embedder", texts: Sequence[str], what: str, *, cached: bool = False) -> "Embedded":
+        return await self.base.embed(embedder, texts, what, cached=cached)
+
+    def _batcher(self, call: Call) -> "Batcher | None":
+        if self.mode == "replay":
+            return None
+        batcher = call.provider.batcher()
+        if batcher is None or batcher.wanted is False:
+            return None
+        return batcher if batcher.wanted or self.everywhere else None
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

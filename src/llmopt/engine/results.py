@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -42,6 +43,9 @@ class CaseResult:
     consistency: float | None = None
     #: The case's group (the task.cluster field), for clustered standard errors.
     cluster: str | None = None
+    #: The case's place among all the variant's cases, in a shard's results
+    #: (``--llmopt-shard``): a merge puts the shards' cases back in this order.
+    position: int | None = None
 
     @property
     def flaky(self) -> bool:
@@ -66,6 +70,19 @@ class CaseResult:
         return tuple(doc if score is None else f"{doc} {float(score):.3g}" for doc, score in best.items())
 
     def to_json(self) -> dict[str, Any]:
+        data = self._record()
+        return _writable(data) if _has_surrogate(data) else data
+
+    def to_json_text(self) -> str:
+        """The record of :meth:`to_json` as one line of JSON (one encoder pass, the
+        surrogate check done on its text): how the results file streams its cases."""
+        data = self._record()
+        text = json.dumps(data, ensure_ascii=False, default=str)
+        if _SURROGATE.search(text) is None:
+            return text
+        return json.dumps(_writable(data), ensure_ascii=False, default=str)
+
+    def _record(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id,
             "input": self.input,
@@ -77,6 +94,8 @@ class CaseResult:
         if len(self.outputs) > 1:
             data["outputs"] = list(self.outputs)
         data["latency_s"] = round(sum(self.latencies_s) / len(self.latencies_s), 4) if self.latencies_s else None
+        if self.latencies_s:  # each generation's, unrounded: what latency metrics aggregate (llmopt merge)
+            data["latencies_s"] = list(self.latencies_s)
         data["cached"] = self.cached
         if self.retrieved:
             data["retrieved"] = [dict(r) for r in self.retrieved]
@@ -95,10 +114,18 @@ class CaseResult:
             data["consistency"] = round(self.consistency, 4)
         if self.cluster is not None:
             data["cluster"] = self.cluster
-        return _writable(data)
+        if self.position is not None:
+            data["position"] = self.position
+        return data
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(data: dict[str, Any]) -> bool:
+    """Whether a lone surrogate is anywhere in ``data`` (one pass of the C encoder:
+    walking every record in Python cost more than the rest of writing it)."""
+    return _SURROGATE.search(json.dumps(data, ensure_ascii=False, default=str)) is not None
 
 
 def _writable(value: Any) -> Any:
@@ -175,6 +202,10 @@ class VariantResult:
         return [c.id for c in self.cases if c.flaky]
 
     def to_json(self) -> dict[str, Any]:
+        return self.header_json() | {"cases": [c.to_json() for c in self.cases]}
+
+    def header_json(self) -> dict[str, Any]:
+        """:meth:`to_json` without its ``cases`` (which come last there)."""
         return {
             "n": self.n,
             "errors": self.errors,
@@ -186,7 +217,6 @@ class VariantResult:
             "duration_s": round(self.duration_s, 3),
             **({"judge_usage": self.judge_usage.to_json()} if self.judge_usage is not None else {}),
             **({"retrieval_usage": self.retrieval_usage.to_json()} if self.retrieval_usage is not None else {}),
-            "cases": [c.to_json() for c in self.cases],
         }
 
 

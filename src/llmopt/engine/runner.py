@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar
 
@@ -31,6 +31,7 @@ from .results import CaseResult, MetricValue, Usage, VariantResult
 
 if TYPE_CHECKING:
     from ..dataset import Case
+    from ..dataset._shard import Shard
     from ..metric import Metric, Sample
     from ..provider import Provider, Response
     from ..recipe import RenderedPrompt
@@ -109,24 +110,31 @@ class Runner:
         budget: "Budget | None" = None,
         listener: EvaluationListener | None = None,
         calls: ModelCalls | None = None,
+        shard: "Shard | None" = None,
     ) -> None:
         self.registry = registry
         #: The one gateway of every model call this runner makes.
         self.calls = calls if calls is not None else ModelCalls(cache, cache_mode, budget)
         self.listener = listener
+        #: Only the cases of this shard are evaluated (``--llmopt-shard K/N``).
+        self.shard = shard
         self._renderer = Renderer()
         self._providers: dict[str, "Provider"] = {}
         self._retrieval: "RetrievalSession | None" = None
         self._memo: dict[tuple[str, str, str], VariantResult | LLMOptError] = {}
         self._lock = threading.Lock()
 
-    def evaluate(self, scenario: "Scenario", variant: str) -> VariantResult:
-        """The result of ``variant`` (memoized; a failure is remembered and re-raised)."""
+    def evaluate(self, scenario: "Scenario", variant: str, spec: "VariantSpec | None" = None) -> VariantResult:
+        """The result of ``variant`` (memoized; a failure is remembered and re-raised).
+
+        ``spec`` gives the variant to evaluate under that name when the scenario's own
+        entry is a stand-in: the search's winner (variant ``search``).
+        """
         key = (str(scenario.path), scenario.id, variant)
         with self._lock:
             if key not in self._memo:
                 try:
-                    self._memo[key] = run_sync(lambda: self.aevaluate(scenario, variant))
+                    self._memo[key] = run_sync(lambda: self.aevaluate(scenario, variant, spec))
                 except LLMOptError as exc:
                     self._memo[key] = exc
         found = self._memo[key]
@@ -134,16 +142,34 @@ class Runner:
             raise found
         return found
 
-    async def aevaluate(self, scenario: "Scenario", variant: str) -> VariantResult:
+    async def aevaluate(self, scenario: "Scenario", variant: str, spec: "VariantSpec | None" = None) -> VariantResult:
         """Evaluate ``variant`` now (not memoized)."""
+        if spec is None and scenario.search is not None and variant == "search":
+            where = f"{scenario.path.name} [{scenario.id}]"
+            raise LLMOptError(f"{where}: variant 'search' is the search's winner: run the search first")
+        chosen = spec if spec is not None else scenario.variants[variant]
+        return await self.aevaluate_spec(scenario, replace(chosen, name=variant), scenario.metrics_for(variant))
+
+    async def aevaluate_spec(
+        self,
+        scenario: "Scenario",
+        spec: "VariantSpec",
+        metrics: Mapping[str, tuple[str, Mapping[str, Any]]],
+        cases: "Sequence[Case] | None" = None,
+    ) -> VariantResult:
+        """Evaluate ``spec`` with ``metrics`` (key -> (name, args)) on ``cases`` (default:
+        the cases its task reads): what a search does for each of its candidates."""
         from ..dataset import load_cases
 
         started = time.perf_counter()
         retrieval_before = self.calls.usage("embedding")
-        plan = self._plan(scenario, variant)
-        cases = load_cases(plan.variant.task, scenario.path, unreadable_as_cases=True)
+        plan = self._plan(scenario, spec, metrics)
+        if cases is None:
+            cases = load_cases(plan.variant.task, scenario.path, unreadable_as_cases=True)
         self._check_relevant(plan, cases)
         _check_cluster(plan, cases)
+        positions = self.positions(cases)
+        selected = [cases[i] for i in positions]
         limit = plan.provider.concurrency if plan.provider is not None else RETRIEVAL_CONCURRENCY
         gate = asyncio.Semaphore(max(1, limit))
         listener = self.listener
@@ -156,9 +182,9 @@ class Runner:
             return result
 
         if listener is not None:
-            listener.started(scenario.id, variant, len(cases))
+            listener.started(scenario.id, spec.name, len(selected))
         try:
-            results = await asyncio.gather(*(bounded(c) for c in cases))
+            results = await asyncio.gather(*(bounded(c) for c in selected))
         finally:
             if listener is not None:
                 listener.finished()
@@ -168,13 +194,23 @@ class Runner:
                 await plan.judging.aclose()
             if plan.index is not None:
                 await plan.index.aclose()
-        result = self._variant_result(plan, results, time.perf_counter() - started, cases)
+        result = self._variant_result(plan, self._placed(results, positions), time.perf_counter() - started, cases)
         retrieval = self.calls.usage("embedding") - retrieval_before
         if retrieval.calls or retrieval.cache_hits:
-            from dataclasses import replace
-
             result = replace(result, retrieval_usage=retrieval)
         return result
+
+    def positions(self, cases: Sequence["Case"]) -> list[int]:
+        """Where the cases this runner evaluates are among ``cases``: all, or its
+        shard's (a result's identity still covers every case, so shards share it)."""
+        shard = self.shard
+        return list(range(len(cases))) if shard is None else [i for i, c in enumerate(cases) if shard.holds(c.id)]
+
+    def _placed(self, results: Sequence[CaseResult], positions: Sequence[int]) -> Sequence[CaseResult]:
+        """A shard's case results, each with its place among all the cases."""
+        if self.shard is None:
+            return results
+        return [replace(r, position=i) for r, i in zip(results, positions, strict=True)]
 
     @property
     def cache(self) -> "ResponseCache | None":
@@ -190,18 +226,14 @@ class Runner:
 
     # -- planning -------------------------------------------------------------------
 
-    def _plan(self, scenario: "Scenario", variant: str) -> _Plan:
-        spec = scenario.variants[variant]
-        metrics = tuple(
-            _MetricUse(key, self.registry.metrics[name], args)
-            for key, (name, args) in scenario.metrics_for(variant).items()
-        )
+    def _plan(
+        self, scenario: "Scenario", spec: "VariantSpec", needed: Mapping[str, tuple[str, Mapping[str, Any]]]
+    ) -> _Plan:
+        metrics = tuple(_MetricUse(key, self.registry.metrics[name], args) for key, (name, args) in needed.items())
         index = self._index(spec, scenario) if spec.retrieval is not None else None
         plan = _Plan(scenario, spec, self._provider(spec, scenario), metrics, index)
         if not any(use.metric.asks_model for use in metrics):
             return plan
-        from dataclasses import replace
-
         from .judging import JudgeCalls
 
         judging = JudgeCalls(self.registry, self.calls, scenario.base_dir, plan.where)

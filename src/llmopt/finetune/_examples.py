@@ -85,11 +85,11 @@ def training_set(
     have one), for retrieval-aware fine-tuning. Raises :class:`FineTuneError` (or
     DatasetError / RenderError) naming what is missing.
     """
-    from ..dataset import load_cases, load_training_cases
+    from ..dataset import load_held_out, load_training_cases
 
     spec = _variant(scenario, variant)
     train = load_training_cases(spec.task, scenario.path)
-    evaluation = load_cases(spec.task, scenario.path)
+    evaluation = load_held_out(spec.task, scenario.path)
     _check_expected(train, spec.task)
     index = _index(scenario, spec, registry) if with_context else None
     examples = _examples(scenario, spec, train, index)

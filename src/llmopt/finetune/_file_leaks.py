@@ -91,11 +91,11 @@ def _kind(leak: Leak) -> str:
 
 
 def _inputs(examples: Sequence["ChatExample"], scenario: "Scenario", spec: "VariantSpec") -> _Inputs:
-    from ..dataset import load_cases
+    from ..dataset import load_held_out
     from ._examples import case_text
 
     train = [(e.case_id, _user_text(e)) for e in examples]
-    cases = load_cases(spec.task, scenario.path)
+    cases = load_held_out(spec.task, scenario.path)
     return _Inputs(train, [(c.id, case_text(c, spec.task)) for c in cases])
 
 

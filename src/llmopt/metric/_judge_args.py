@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from ..spec._model import ModelSpec
 
 #: The keys of ``args.judge``: those of a variant's ``model``.
-JUDGE_KEYS = ("provider", "id", "params", "concurrency", "base_url", "options", "price", "timeout", "max_retries")
+JUDGE_KEYS = ("provider", "id", "params", "concurrency", "base_url", "options", "price", "timeout", "max_retries", "batch")
 _STRINGS = ("provider", "id", "base_url")
 _MAPPINGS = ("params", "options", "price")
 
@@ -38,6 +38,8 @@ def _value_faults(judge: Mapping[str, Any]) -> list[tuple[str, str]]:
             faults.append((key, f"a whole number >= {least}"))
     if _set(judge, "timeout") and not (_is_number(judge["timeout"]) and judge["timeout"] > 0):
         faults.append(("timeout", "a positive number of seconds"))
+    if _set(judge, "batch") and not isinstance(judge["batch"], bool):
+        faults.append(("batch", "true or false"))
     return [(key, wanted) for key, wanted in faults if key != "provider"]
 
 
@@ -74,6 +76,7 @@ def judge_spec(args: Mapping[str, Any]) -> ModelSpec:
         price=dict(raw["price"]) if raw.get("price") else None,
         timeout=float(raw["timeout"]) if raw.get("timeout") is not None else None,
         max_retries=raw.get("max_retries"),
+        batch=bool(raw["batch"]) if raw.get("batch") is not None else None,
     )
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_chec
 if TYPE_CHECKING:
     from ..dataset._case import Case
     from ..spec._model import ModelSpec
+    from ._batch import Batcher
 
 Message = Mapping[str, str]
 
@@ -86,6 +87,10 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release what the calls of the current event loop opened (default: nothing)."""
 
+    def batcher(self) -> "Batcher | None":
+        """The provider's batch API for this model (``--llmopt-batch``, ``model.batch``),
+        or None when its requests cannot go in batches (default: None)."""
+
 
 class ProviderBase:
     """The defaults of a provider's optional members; derive a provider from it."""
@@ -107,8 +112,11 @@ class ProviderBase:
     async def aclose(self) -> None:
         return None
 
+    def batcher(self) -> "Batcher | None":
+        return None
 
-PROVIDER_OPTIONAL = ("free", "cache_includes_case", "estimate_cost", "served", "secrets", "aclose")
+
+PROVIDER_OPTIONAL = ("free", "cache_includes_case", "estimate_cost", "served", "secrets", "aclose", "batcher")
 PROVIDER_REQUIRED = ("concurrency", "cacheable", "identity", "generate")
 
 

@@ -22,7 +22,7 @@ from ..errors import LLMOptError, ProviderAuthError
 from ..spec._model import ModelSpec
 from ._base import ProviderBase, Request, Response
 from ._limits import AdaptiveLimiter, LimiterPool
-from ._pricing import check_price, cost_usd, price_for
+from ._pricing import Price, check_price, cost_usd, price_for
 from ._retry import RetryPolicy, failed_connection, retry_delay
 
 __all__ = [
@@ -169,6 +169,7 @@ class HostedProvider(ProviderBase, ABC):
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._auth_error: ProviderAuthError | None = None
+        self._batcher: Any = None
 
     def identity(self) -> Mapping[str, Any]:
         return {"model": self.spec.id, "base_url": self.spec.base_url}
@@ -181,11 +182,15 @@ class HostedProvider(ProviderBase, ABC):
     def estimate_cost(self, request: Request) -> float:
         """An upper estimate: about a token per 3 characters of the messages, and
         ``max_tokens`` (else 1,024) of output, at the model's price (0 when unpriced)."""
-        if self.price is None:
+        return self.estimate_at(self.price, request)
+
+    def estimate_at(self, price: Price | None, request: Request) -> float:
+        """:meth:`estimate_cost` at ``price`` (the batch rates, for a batch)."""
+        if price is None:
             return 0.0
         chars = sum(len(str(m.get("content", ""))) for m in request.messages)
         output = request.params.get("max_tokens") or request.params.get("max_completion_tokens") or 1024
-        return cost_usd(self.price, chars // 3 + 16, int(output), 0)
+        return cost_usd(price, chars // 3 + 16, int(output), 0)
 
     @property
     def timeout_s(self) -> float:

@@ -1,7 +1,9 @@
 """Token prices (USD per million tokens) and the cost of a response.
 
 The table ships as data (``pricing.json``); a spec overrides it per model with
-``model.price: {input: X, output: Y, cached_input: Z}``.
+``model.price: {input: X, output: Y, cached_input: Z}``. Batch calls are priced at
+the batch rates (``batch_input``, ``batch_output``, ``batch_cached_input`` of an entry
+or an override), else at half the synchronous ones.
 """
 
 from __future__ import annotations
@@ -24,6 +26,20 @@ class Price:
     input: float
     output: float
     cached_input: float | None = None
+    #: The batch APIs' rates (None: ``BATCH_SHARE`` of the rate above).
+    batch_input: float | None = None
+    batch_output: float | None = None
+    batch_cached_input: float | None = None
+
+    def batched(self) -> "Price":
+        """The price of a call made through the provider's batch API: the batch rates
+        where named, else half of the synchronous ones."""
+        cached = self.cached_input if self.cached_input is not None else self.input
+        return Price(
+            input=_or_share(self.batch_input, self.input),
+            output=_or_share(self.batch_output, self.output),
+            cached_input=_or_share(self.batch_cached_input, cached),
+        )
 
     def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
         """The cost of one call; cached input tokens are part of ``input_tokens``."""
@@ -31,6 +47,16 @@ class Price:
         cached_rate = self.input if self.cached_input is None else self.cached_input
         fresh = input_tokens - cached
         return (fresh * self.input + cached * cached_rate + output_tokens * self.output) / PER_TOKENS
+
+
+#: What a batch call costs of a synchronous one, where no batch rate is named
+#: (OpenAI's Batch API and Anthropic's Message Batches both bill half).
+BATCH_SHARE = 0.5
+_PRICE_KEYS = ("input", "output", "cached_input", "batch_input", "batch_output", "batch_cached_input")
+
+
+def _or_share(batch_rate: float | None, rate: float) -> float:
+    return batch_rate if batch_rate is not None else rate * BATCH_SHARE
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +89,7 @@ def price_for(model: str | None, override: Mapping[str, Any] | None = None) -> P
         return Price(
             input=float(override["input"]),
             output=float(override["output"]),
-            cached_input=float(override["cached_input"]) if override.get("cached_input") is not None else None,
+            **{k: float(override[k]) for k in _PRICE_KEYS[2:] if override.get(k) is not None},
         )
     return _lookup(model) if model else None
 
@@ -81,8 +107,8 @@ def check_price(value: Any) -> list[str]:
         return ["model.price must be a mapping {input, output, cached_input}"]
     problems = [f"model.price.{key} is required (USD per million tokens)" for key in ("input", "output") if key not in value]
     for key, number in value.items():
-        if key not in ("input", "output", "cached_input"):
-            problems.append(f"unknown key model.price.{key} (known: input, output, cached_input)")
+        if key not in _PRICE_KEYS:
+            problems.append(f"unknown key model.price.{key} (known: {', '.join(_PRICE_KEYS)})")
         elif not isinstance(number, (int, float)) or isinstance(number, bool) or number < 0:
             problems.append(f"model.price.{key} must be a number >= 0, got {number!r}")
     return problems

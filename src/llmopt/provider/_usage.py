@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -18,6 +18,8 @@ class Usage:
     calls: int = 0
     #: What the cache hits cost when they were first called.
     cached_cost_usd: float = 0.0
+    #: Calls answered through a provider's batch API in this run (part of ``calls``).
+    batch_calls: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -27,6 +29,7 @@ class Usage:
             self.cache_hits + other.cache_hits,
             self.calls + other.calls,
             self.cached_cost_usd + other.cached_cost_usd,
+            self.batch_calls + other.batch_calls,
         )
 
     def __sub__(self, other: "Usage") -> "Usage":
@@ -37,7 +40,9 @@ class Usage:
             self.cache_hits - other.cache_hits,
             self.calls - other.calls,
             self.cached_cost_usd - other.cached_cost_usd,
+            self.batch_calls - other.batch_calls,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict, which deep-copies every value: a cost on every case record.
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -144,6 +144,14 @@ class AnthropicProvider(HostedProvider):
 
         return self.sdk_client(anthropic, anthropic.AsyncAnthropic, api_key)
 
+    def batcher(self) -> Any:
+        """Anthropic's Message Batches for this model (see ``_anthropic_batch``), made once."""
+        if self._batcher is None:
+            from ._anthropic_batch import AnthropicBatcher
+
+            self._batcher = AnthropicBatcher(self)
+        return self._batcher
+
     # -- one call -------------------------------------------------------------------
 
     async def call(self, client: Any, request: Request, timeout: float) -> Any:

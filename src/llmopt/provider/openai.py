@@ -123,6 +123,14 @@ class OpenAIProvider(HostedProvider):
 
         return self.sdk_client(openai, openai.AsyncOpenAI, api_key)
 
+    def batcher(self) -> Any:
+        """OpenAI's Batch API for this model (see ``_openai_batch``), made once."""
+        if self._batcher is None:
+            from ._openai_batch import OpenAIBatcher
+
+            self._batcher = OpenAIBatcher(self)
+        return self._batcher
+
     async def call(self, client: Any, request: Request, timeout: float) -> Any:
         body, options = chat_request(self.spec.id, request)
         # The client's generic POST keeps the SDK's auth, timeouts and errors but skips

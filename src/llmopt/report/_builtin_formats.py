@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -24,8 +23,17 @@ def _markdown(results: Mapping[str, Any]) -> str:
     return render_markdown(results)
 
 
-def _json(results: Mapping[str, Any]) -> str:
-    return json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n"
+@dataclass(frozen=True)
+class JsonFormat:
+    """The results JSON itself, streamed case by case as ``--llmopt-json`` writes it."""
+
+    name: str = "json"
+    suffixes: tuple[str, ...] = (".json",)
+
+    def write(self, results: Mapping[str, Any], path: Path) -> None:
+        from ._store import write_results
+
+        write_results(results, path)
 
 
 @dataclass(frozen=True)
@@ -45,9 +53,15 @@ def builtin_report_formats() -> list[ReportFormat]:
     return [
         TextFormat("html", (".html", ".htm"), _html),
         TextFormat("markdown", (".md", ".markdown"), _markdown),
-        TextFormat("json", (".json",), _json),
+        JsonFormat(),
         JUnitFormat(),
     ]
+
+
+def reads_record_views(fmt: ReportFormat) -> bool:
+    """Whether ``fmt`` is a built-in format, which reads a variant's ``cases`` as any
+    sequence (a plugin's gets plain lists: it may hand them to ``json.dumps``)."""
+    return isinstance(fmt, (TextFormat, JsonFormat, JUnitFormat))
 
 
 def builtin_formats_by_name() -> dict[str, ReportFormat]:

@@ -6,6 +6,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from . import _doc as d
 from ._direction import higher_is_better
+from ._search import BIASED, Table, search_blocks, search_of
 
 #: GitHub refuses comments over 65,536 characters; stay well below.
 MAX_CHARS = 60_000
@@ -131,7 +132,22 @@ def _scenario_lines(entry: Mapping[str, Any]) -> list[str]:
     lines += _table(head, rows[:MAX_METRIC_ROWS]) if rows else ["(no results)"]
     if len(rows) > MAX_METRIC_ROWS:
         lines.append(f"\n… {len(rows) - MAX_METRIC_ROWS} more rows in the HTML report")
-    return lines + [""]
+    return lines + [""] + _search_lines(entry)
+
+
+def _search_lines(entry: Mapping[str, Any]) -> list[str]:
+    """The scenario's search (nothing without one): each line a paragraph, each table a table."""
+    search = search_of(entry)
+    if search is None:
+        return []
+    lines = ["#### Search", ""]
+    for block in search_blocks(search):
+        if isinstance(block, Table):
+            more = [f"… {block.more} more candidates in the HTML report", ""] if block.more else []
+            lines += _table(block.head, block.rows) + [""] + more
+        else:
+            lines += [f"_{_escape(block)}_" if block == BIASED else _escape(block), ""]
+    return lines
 
 
 def _scenario_urgency(entry: Mapping[str, Any]) -> int:

@@ -9,6 +9,8 @@ from typing import Any, Mapping
 from . import _doc as d
 from ._html import CSS, _assertions, _delta_charts, _e, _identity, _metric_charts, _usage
 from ._html_cases import cases_section
+from ._search_html import CSS as SEARCH_CSS
+from ._search_html import has_search, search_section
 
 FILTER = (
     '<input type="radio" name="cases" id="show-all" checked hidden>'
@@ -50,6 +52,7 @@ def _scenario(entry: Mapping[str, Any], index: int) -> str:
         f"<h3>Assertions</h3>{_assertions(entry)}"
         f"<h3>Metrics by variant</h3>{_metric_charts(entry)}"
         f"<h3>Change against the baseline <small>({_e(base)})</small></h3>{_delta_charts(entry)}"
+        f"{search_section(entry)}"
         f"<h3>Run identity</h3>{_identity(entry)}"
         f"<h3>Usage and cost</h3>{_usage(entry)}"
         f"<h3>Cases</h3>{cases_section(entry)}</section>"
@@ -64,6 +67,6 @@ def render_html(doc: Mapping[str, Any]) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>llmopt report</title><style>{CSS}</style></head><body>"
+        f"<title>llmopt report</title><style>{CSS}{SEARCH_CSS if has_search(doc) else ''}</style></head><body>"
         f"{FILTER}<main>{_header(doc)}{scenarios}</main></body></html>\n"
     )

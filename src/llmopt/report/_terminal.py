@@ -7,6 +7,8 @@ import sys
 import textwrap
 from typing import Any, Iterable, Sequence
 
+from ._search import Table, search_blocks, search_of
+
 #: The narrowest width the summary is fitted to; below it lines wrap in the terminal.
 MIN_WIDTH = 60
 #: Where the check text sits in a row (it moves onto a line of its own when rows are too wide).
@@ -103,6 +105,22 @@ def notes(entry: dict[str, Any]) -> list[str]:
     return lines
 
 
+def search_lines(entry: dict[str, Any]) -> list[str]:
+    """The scenario's search block (none without a search): leaderboard, winner,
+    effects, confirmation; tables aligned like the variant table."""
+    search = search_of(entry)
+    if search is None:
+        return []
+    lines = ["  search:"]
+    for block in search_blocks(search):
+        if isinstance(block, Table):
+            lines += ["    " + line for line in _table([block.head, *block.rows])]
+            lines += [f"    ... {block.more} more"] if block.more else []
+        else:
+            lines.append("    " + block)
+    return lines
+
+
 def terminal_width() -> int | None:
     """The width of the terminal the summary is shown on, when it is known: ``COLUMNS``,
     else the size of a terminal on standard output; ``None`` for a pipe or a CI log,
@@ -156,8 +174,11 @@ def summary_lines(doc: dict[str, Any], width: int | None = None) -> Iterable[str
         rows = scenario_rows(entry)
         if not rows:
             yield "  (no results)"
+            yield from (part for line in search_lines(entry) for part in _wrap(line, width))
             continue
         yield from _scenario_table(rows, width)
         for line in notes(entry):
+            yield from _wrap(line, width)
+        for line in search_lines(entry):
             yield from _wrap(line, width)
         yield ""

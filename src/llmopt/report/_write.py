@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ._builtin_formats import reads_record_views
 from ._format import ReportError, ReportFormat, ReportTarget, format_of
+from ._store import plain
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -19,7 +21,7 @@ def write_report(doc: Mapping[str, Any], path: Path, fmt: ReportFormat | None = 
 
         fmt = format_of(path, builtin_formats_by_name())
     path.parent.mkdir(parents=True, exist_ok=True)
-    fmt.write(doc, path)
+    fmt.write(doc if reads_record_views(fmt) else plain(doc), path)
 
 
 def append_step_summary(doc: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Path | None:

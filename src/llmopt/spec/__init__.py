@@ -4,6 +4,9 @@ from ._loader import is_spec_file, load_scenario
 from ._marker import Lookalike, lookalike
 from ._model import (
     AssertionSpec,
+    Axis,
+    Candidate,
+    ConfirmSpec,
     FineTuneSpec,
     Location,
     ModelSpec,
@@ -11,6 +14,7 @@ from ._model import (
     RegressionSpec,
     RetrievalSpec,
     Scenario,
+    SearchSpec,
     SplitSpec,
     TaskSpec,
     VariantSpec,
@@ -18,11 +22,15 @@ from ._model import (
 )
 from ._project import Project, load_spec
 from ._schema import spec_schema
+from ._search import WINNER
 
 __all__ = [
     "Project",
     "load_spec",
     "AssertionSpec",
+    "Axis",
+    "Candidate",
+    "ConfirmSpec",
     "FineTuneSpec",
     "Location",
     "Lookalike",
@@ -31,9 +39,11 @@ __all__ = [
     "RegressionSpec",
     "RetrievalSpec",
     "Scenario",
+    "SearchSpec",
     "SplitSpec",
     "TaskSpec",
     "VariantSpec",
+    "WINNER",
     "is_spec_file",
     "load_scenario",
     "lookalike",

@@ -29,7 +29,7 @@ def assertion_issues(
         if names is not None and _clean(earlier, path, "variant", "vs"):
             issues += _variant_issues(item, path, names)
         if registry is not None and _clean(earlier, path, "metric", "args"):
-            issues += _metric_issues(item, path, registry)
+            issues += metric_issues(item, path, registry)
     return issues
 
 
@@ -88,7 +88,7 @@ def _variant_issues(item: dict[str, Any], path: KeyPath, names: list[str]) -> li
     return []
 
 
-def _metric_issues(item: dict[str, Any], path: KeyPath, registry: "Registry") -> list[Issue]:
+def metric_issues(item: dict[str, Any], path: KeyPath, registry: "Registry") -> list[Issue]:
     metric = registry.metrics.get(item["metric"])
     if metric is None:
         message = unknown_name("metric", item["metric"], sorted(registry.metrics))

@@ -58,13 +58,16 @@ def build_task(task: dict[str, Any], spec_path: Path, location: Location) -> Tas
         location=location,
         train=resolve(spec_path, task["train"]) if task.get("train") is not None else None,
         split=_split(task.get("split")),
+        dev_dataset=resolve(spec_path, task["dev_dataset"]) if task.get("dev_dataset") is not None else None,
+        test_dataset=resolve(spec_path, task["test_dataset"]) if task.get("test_dataset") is not None else None,
     )
 
 
 def _split(split: dict[str, Any] | None) -> SplitSpec | None:
     if split is None:
         return None
-    return SplitSpec(train=float(split["train"]), seed=int(split.get("seed") or 0))
+    share = {key: float(split.get(key) or 0.0) for key in ("train", "dev", "test")}
+    return SplitSpec(seed=int(split.get("seed") or 0), **share)
 
 
 def _finetune(finetune: dict[str, Any] | None, spec_path: Path, location: Location) -> FineTuneSpec | None:
@@ -97,6 +100,7 @@ def build_model(model: dict[str, Any]) -> ModelSpec:
         price=dict(model["price"]) if model.get("price") else None,
         timeout=float(model["timeout"]) if model.get("timeout") is not None else None,
         max_retries=_int_or_none(model.get("max_retries")),
+        batch=bool(model["batch"]) if model.get("batch") is not None else None,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -12,10 +12,11 @@ from ._assertions import assertion_issues, build_assertions, fit_issues, misfit_
 from ._build import build_variant
 from ._external import number_issues, partial_issues, variant_issues, written_issues
 from ._merge import SECTIONS, Merged, merge_variant, top_level, variant_names
-from ._model import AssertionSpec, Location, Scenario, VariantSpec
+from ._model import AssertionSpec, Location, Scenario, SearchSpec, VariantSpec
 from ._problems import Issue, KeyPath, Spots, is_dirty, to_problems
 from ._recipes import resolve_recipe
 from ._schema import schema_issues
+from ._search import WINNER, build_search, confirmation_assertion, search_issues_early, winner_placeholder
 from ._structure import CHECKS, structure_issues
 from ._yaml import parse_yaml
 
@@ -87,14 +88,64 @@ def _load(path: Path, shown: str, lookups: _Lookups) -> Scenario:
     issues += written_issues(data, registry)
     locate = _locator(doc.spots, shown)
     names = variant_names(data)
+    issues += search_issues_early(data, names)
     variants, found = _variants(data, names, path, lookups, issues, locate)
     issues += found
-    issues += assertion_issues(data, names, registry, issues)
+    search, found = _search(data, variants, path, lookups, issues, locate)
+    issues += found
+    if search is not None:
+        variants[WINNER] = winner_placeholder(search)
+    named = names + [WINNER] if names is not None and isinstance(data.get("search"), dict) else names
+    issues += assertion_issues(data, named, registry, issues)
     misfit = misfit_finder(variants, registry)
-    issues += fit_issues(data, names, misfit, issues)
-    if issues or names is None:
+    issues += fit_issues(data, named, misfit, issues)
+    if issues or names is None or named is None:
         raise SpecError(to_problems(issues, doc.spots, shown))
-    return _scenario(data, path, variants, build_assertions(data, names, locate, misfit), locate)
+    assertions = build_assertions(data, named, locate, misfit)
+    if search is not None:
+        assertions += (confirmation_assertion(search, len(assertions)),)
+    return replace(_scenario(data, path, variants, assertions, locate), search=search)
+
+
+def _search(
+    data: dict[str, Any],
+    variants: dict[str, VariantSpec],
+    spec_path: Path,
+    lookups: _Lookups,
+    earlier: list[Issue],
+    locate: Callable[[KeyPath], Location],
+) -> tuple[SearchSpec | None, list[Issue]]:
+    """The search with its candidates, when the spec has one and nothing it builds on is broken."""
+    search = data.get("search")
+    if not isinstance(search, dict) or not isinstance(search.get("axes"), dict):
+        return None, []
+    bad_axes = {axis for axis in search["axes"] if is_dirty(earlier, [("search", "axes", axis)])}
+    if is_dirty(earlier, [("search", "from")]):
+        return None, []
+    # Other problems of the section stop the search, not the checks of its candidates.
+    blocked = any(i.concerns[:1] == ("search",) and i.concerns[:2] != ("search", "axes") for i in earlier)
+    objective = _objective_issues(search, lookups.registry, earlier)
+    def build(merged: Merged) -> tuple[VariantSpec | None, list[Issue]]:
+        return _variant(merged, spec_path, lookups, locate, True, [])
+
+    def checks(doc: dict[str, Any], name: str) -> list[Issue]:
+        found = schema_issues(doc) + number_issues(doc) + written_issues(doc, lookups.registry)
+        return [issue for issue in found if issue.path[:2] == ("variants", name)]
+
+    found, issues = build_search(data, variants, build, locate, checks, skip=bad_axes)
+    issues += objective
+    return (None if blocked or issues else found), issues
+
+
+def _objective_issues(search: dict[str, Any], registry: "Registry | None", earlier: list[Issue]) -> list[Issue]:
+    """The objective's metric and args, checked like an assertion's."""
+    objective = search.get("objective")
+    if registry is None or not isinstance(objective, dict) or is_dirty(earlier, [("search", "objective")]):
+        return []
+    from ._assertions import metric_issues
+
+    item = {"metric": objective.get("metric"), "args": objective.get("args") or {}}
+    return metric_issues(item, ("search", "objective"), registry)
 
 
 def _read(path: Path, shown: str) -> str:

@@ -23,11 +23,24 @@ class Location:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """A seeded split of a task's cases: ``train`` (a share, 0 < train < 1) goes to
-    training, the rest is evaluated."""
+    """A seeded split of a task's cases by id into ``train``, ``dev`` and ``test``
+    shares (each 0 to 1, summing to at most 1). With a test share, evaluation uses the
+    test part and an optimization search selects on the dev part; a train-only split
+    evaluates every case it does not train on."""
 
-    train: float
+    train: float = 0.0
     seed: int = 0
+    dev: float = 0.0
+    test: float = 0.0
+
+    @property
+    def shares(self) -> dict[str, float]:
+        return {"train": self.train, "dev": self.dev, "test": self.test}
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the split has a dev and a test part (what a search needs)."""
+        return self.dev > 0 and self.test > 0
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,19 @@ class TaskSpec:
     train: Path | None = None
     #: A seeded split of the cases into training and evaluation (evaluation uses the rest).
     split: SplitSpec | None = None
+    #: Dev and test cases from their own files (instead of ``dataset`` with a split).
+    dev_dataset: Path | None = None
+    test_dataset: Path | None = None
+    #: The part of a held-out split this task reads: ``dev`` (the search's candidates)
+    #: or ``test``; None reads the evaluation part (test when there is one).
+    part: str | None = None
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the task has separate dev and test cases."""
+        return (self.split is not None and self.split.held_out) or (
+            self.dev_dataset is not None and self.test_dataset is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -133,6 +159,9 @@ class ModelSpec:
     #: Seconds per request and SDK retries, for hosted providers (None: their defaults).
     timeout: float | None = None
     max_retries: int | None = None
+    #: ``model.batch``: through the provider's batch API (True), never (False), or as
+    #: ``--llmopt-batch`` says (None).
+    batch: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +231,8 @@ class AssertionSpec:
     #: The results name of the metric; the loader sets it to the bare metric name
     #: when every assertion on this metric in the scenario uses the same args.
     key: str | None = None
+    #: ``confirmation`` for the search's confirmation of its winner (built from ``search.confirm``).
+    role: str | None = None
 
     @property
     def is_delta(self) -> bool:
@@ -251,6 +282,8 @@ class Scenario:
     correction: str | None = None
     #: A stored baseline of another identity is an error rather than a warning.
     strict_identity: bool = False
+    #: ``search:``, the optimization search over candidates (its winner is variant ``search``).
+    search: "SearchSpec | None" = None
 
     @property
     def base_dir(self) -> Path:
@@ -263,3 +296,63 @@ class Scenario:
             if a.variant == variant or a.vs == variant:
                 needed[a.metric_key] = (a.metric, a.args)
         return needed
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One searched setting: a spec path (``retrieval.top_k``) and its alternatives."""
+
+    path: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of a search's space: the level of every axis, the overrides over the
+    top level that make it (its ``from`` variant's own, with the axis values merged
+    in), and the variant built from them (reading the dev part of the task)."""
+
+    name: str
+    levels: Mapping[str, Any]
+    overrides: Mapping[str, Any]
+    variant: VariantSpec
+    #: An earlier candidate that makes exactly the same requests (evaluated once).
+    same_as: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmSpec:
+    """The one confirmation of a search's winner on the locked test split."""
+
+    vs: str
+    min_delta: float = 0.0
+    confidence: float = 0.95
+    #: Refuse to confirm on a test split that an earlier, different winner was confirmed on.
+    fresh: bool = False
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """``search:``: a space of candidates, selected on dev, confirmed once on test."""
+
+    source: str | None
+    axes: tuple[Axis, ...]
+    metric: str
+    args: Mapping[str, Any]
+    candidates: tuple[Candidate, ...]
+    confirm: ConfirmSpec
+    strategy: str = "grid"
+    trials: int | None = None
+    seed: int = 0
+    eta: int = 3
+    min_cases: int = 8
+    budget_calls: int | None = None
+    budget_usd: float | None = None
+    #: The number of candidates in the whole space (a random search samples ``trials``).
+    size: int = 0
+    location: Location | None = None
+
+    @property
+    def metric_key(self) -> str:
+        return metric_key(self.metric, self.args)

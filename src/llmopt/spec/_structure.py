@@ -40,11 +40,29 @@ def _required(section: str, key: str) -> Check:
 def _one_source(data: dict[str, Any]) -> Finding | None:
     task = data.get("task")
     given = [k for k in ("dataset", "cases") if isinstance(task, dict) and task.get(k) is not None]
+    files = [k for k in ("dev_dataset", "test_dataset") if isinstance(task, dict) and task.get(k) is not None]
+    if files:
+        return _held_out_files(task, given, files)
     if len(given) == 1:
         return None
     if given:
         return Finding(("task",), "give either 'dataset' or 'cases', not both", "task has both 'dataset' and 'cases' after merge")
     return Finding(("task",), "missing 'dataset' or 'cases'", "task has neither 'dataset' nor 'cases' after merge")
+
+
+def _held_out_files(task: Any, given: list[str], files: list[str]) -> Finding | None:
+    """``dev_dataset`` and ``test_dataset`` come together, instead of a dataset or a split."""
+    if len(files) == 1:
+        other = "test_dataset" if files[0] == "dev_dataset" else "dev_dataset"
+        return Finding(("task",), f"'{files[0]}' needs '{other}' too", f"task has {files[0]} without {other} after merge")
+    clash = [*given, *(["split"] if task.get("split") is not None else [])]
+    if clash:
+        return Finding(
+            ("task",),
+            f"give either dev_dataset and test_dataset, or {clash[0]!r}, not both",
+            f"task has dev_dataset/test_dataset and {clash[0]} after merge",
+        )
+    return None
 
 
 def _one_training_source(data: dict[str, Any]) -> Finding | None:
@@ -53,6 +71,27 @@ def _one_training_source(data: dict[str, Any]) -> Finding | None:
     if not isinstance(task, dict) or task.get("train") is None or task.get("split") is None:
         return None
     return Finding(("task",), "give either 'train' or 'split', not both", "task has both 'train' and 'split' after merge")
+
+
+def _split_shares(data: dict[str, Any]) -> Finding | None:
+    """A split's shares sum to at most 1, and dev and test come together."""
+    task = data.get("task")
+    split = task.get("split") if isinstance(task, dict) else None
+    if not isinstance(split, dict):
+        return None
+    shares: dict[str, float] = {k: float(v) for k in ("train", "dev", "test") if isinstance(v := split.get(k), (int, float))}
+    if not shares:
+        return Finding(("task", "split"), "give the share of at least one part: train, dev or test", "task.split has no share")
+    if ("dev" in shares) != ("test" in shares):
+        given, missing = ("dev", "test") if "dev" in shares else ("test", "dev")
+        return Finding(("task", "split"), f"'{given}' needs '{missing}' too (a search selects on dev and confirms on test)",
+                       f"task.split has {given} without {missing} after merge")
+    total = sum(shares.values())
+    if total > 1 + 1e-9:
+        parts = " + ".join(f"{k} {v:g}" for k, v in shares.items())
+        return Finding(("task", "split"), f"the shares sum to {total:g} ({parts}); they must sum to at most 1",
+                       f"task.split shares sum to {total:g} after merge")
+    return None
 
 
 def _retrieval_only(data: dict[str, Any]) -> bool:
@@ -93,6 +132,7 @@ def _model_or_retrieval(data: dict[str, Any]) -> Finding | None:
 CHECKS = (
     Check("task", _one_source),
     Check("task", _one_training_source),
+    Check("task", _split_shares),
     Check("recipe", _template),
     Check("model", _model_or_retrieval),
 )
