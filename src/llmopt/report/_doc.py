@@ -81,16 +81,17 @@ def outcome_counts(doc: Mapping[str, Any]) -> dict[str, int]:
 
 def run_usage(doc: Mapping[str, Any]) -> dict[str, float]:
     """The run's total usage: the top-level ``usage`` when present, else the sum over
-    the variants of their own, their judges' and their retrieval's usage."""
+    the variants of their own, their judges' and their retrieval's usage, and over the
+    scenarios' searches (their calls on dev are no variant's)."""
     if isinstance(doc.get("usage"), Mapping):
         return dict(doc["usage"])
     total: dict[str, float] = {}
     for entry in doc.get("scenarios", []):
-        for variant in entry.get("variants", {}).values():
-            for part in ("usage", "judge_usage", "retrieval_usage"):
-                for key, value in (variant.get(part) or {}).items():
-                    if isinstance(value, (int, float)):
-                        total[key] = total.get(key, 0) + value
+        parts = [v.get(part) for v in entry.get("variants", {}).values() for part in ("usage", "judge_usage", "retrieval_usage")]
+        for used in [*parts, (entry.get("search") or {}).get("usage")]:
+            for key, value in (used or {}).items():
+                if isinstance(value, (int, float)):
+                    total[key] = total.get(key, 0) + value
     return total
 
 
