@@ -336,7 +336,8 @@ def test_a_worker_waits_for_another_workers_batch_and_takes_over_when_it_is_gone
 ) -> None:
     from llmopt.engine import batch
 
-    with FakeOpenAIBatch(delay=0.05) as fake:
+    # The batch ends well after worker A's one look (a shorter delay lets A collect it itself).
+    with FakeOpenAIBatch(delay=1.0) as fake:
         path = spec(tmp_path, fake.base_url)
         first = run_phase(runner(tmp_path), path, wait=False)  # worker A submits, then dies
         monkeypatch.setattr(batch, "ORPHAN_AFTER_S", 0.05)
