@@ -3,7 +3,7 @@
 (``results``).
 
 Each request's ``params`` are the same Messages API body a synchronous call sends
-(``AnthropicProvider.arguments``), so an answer is filed under the same cache key.
+(``AnthropicProvider.request_body``), so an answer is filed under the same cache key.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ._batch import BatchEntry, BatchLimits, BatchOutcome, BatchStatus
 from ._hosted_batch import BATCH_REQUEST_TIMEOUT_S, HostedBatcher
 
 if TYPE_CHECKING:
-    from .anthropic import AnthropicProvider
+    from ._hosted import HostedProvider
 
 __all__ = ["AnthropicBatcher", "ANTHROPIC_LIMITS"]
 
@@ -32,13 +32,11 @@ _WHY = {
 class AnthropicBatcher(HostedBatcher):
     """The Message Batches API of one Claude model."""
 
-    provider: "AnthropicProvider"
-
-    def __init__(self, provider: "AnthropicProvider") -> None:
+    def __init__(self, provider: "HostedProvider") -> None:
         super().__init__(provider, ANTHROPIC_LIMITS)
 
     def entry(self, custom_id: str, request: Request) -> BatchEntry:
-        body, _options = self.provider.arguments(request)
+        body, _options = self.provider.request_body(request)
         item = {"custom_id": custom_id, "params": body}
         return BatchEntry(custom_id, item, len(json.dumps(item, ensure_ascii=False).encode("utf-8")) + 2)
 

@@ -11,9 +11,10 @@ then reaches the response cache through the call gateway.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
-from ._base import Request, Response
+if TYPE_CHECKING:
+    from ._base import Request, Response
 
 __all__ = ["BatchEntry", "BatchOutcome", "BatchStatus", "Batcher"]
 

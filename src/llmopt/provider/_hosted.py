@@ -336,6 +336,11 @@ class HostedProvider(ProviderBase, ABC):
         request's budget)."""
 
     @abstractmethod
+    def request_body(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The API's request body and the SDK's request options for ``request``: what
+        a synchronous call and a batch entry send alike (so both share a cache key)."""
+
+    @abstractmethod
     def read(self, raw: Any) -> Reply:
         """Text, usage and metadata of a response; ProviderError for a refusal."""
 

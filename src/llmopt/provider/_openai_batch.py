@@ -17,7 +17,7 @@ from ._batch import BatchEntry, BatchLimits, BatchOutcome, BatchStatus
 from ._hosted_batch import BATCH_REQUEST_TIMEOUT_S, HostedBatcher
 
 if TYPE_CHECKING:
-    from .openai import OpenAIProvider
+    from ._hosted import HostedProvider
 
 __all__ = ["OpenAIBatcher", "OPENAI_LIMITS"]
 
@@ -31,13 +31,11 @@ _ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 class OpenAIBatcher(HostedBatcher):
     """The Batch API of one OpenAI model (or a compatible server that has it)."""
 
-    def __init__(self, provider: "OpenAIProvider") -> None:
+    def __init__(self, provider: "HostedProvider") -> None:
         super().__init__(provider, OPENAI_LIMITS)
 
     def entry(self, custom_id: str, request: Request) -> BatchEntry:
-        from .openai import chat_request
-
-        body, _options = chat_request(self.provider.spec.id, request)
+        body, _options = self.provider.request_body(request)
         line = {"custom_id": custom_id, "method": "POST", "url": CHAT_URL, "body": body}
         data = _jsonl(line)
         return BatchEntry(custom_id, line, len(data), data)

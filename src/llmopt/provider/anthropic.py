@@ -155,14 +155,14 @@ class AnthropicProvider(HostedProvider):
     # -- one call -------------------------------------------------------------------
 
     async def call(self, client: Any, request: Request, timeout: float) -> Any:
-        body, options = self.arguments(request)
+        body, options = self.request_body(request)
         # The client's generic POST keeps the SDK's auth, timeouts and errors but skips
         # its typed request transform and response models (see the openai provider:
         # they cost more CPU per call than the HTTP exchange).
         sent = attempt_options(options, timeout)
         return await client.post("/v1/messages", body=body, options=sent, cast_to=object)
 
-    def arguments(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    def request_body(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
         """The Messages API body and the SDK request options: every parameter goes into
         the body as it is (``extra_body`` merged in), ``extra_headers`` and
         ``extra_query`` become request options."""

@@ -131,8 +131,11 @@ class OpenAIProvider(HostedProvider):
             self._batcher = OpenAIBatcher(self)
         return self._batcher
 
+    def request_body(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        return chat_request(self.spec.id, request)
+
     async def call(self, client: Any, request: Request, timeout: float) -> Any:
-        body, options = chat_request(self.spec.id, request)
+        body, options = self.request_body(request)
         # The client's generic POST keeps the SDK's auth, timeouts and errors but skips
         # its typed request transform and response models, which cost more CPU per call
         # than the HTTP exchange itself at a few hundred calls a second.
