@@ -7,15 +7,13 @@ and lines are never re-wrapped.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
-import tempfile
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from ..errors import FineTuneError
+from ..spec._files import replace_text
 
 __all__ = ["write_model_id"]
 
@@ -42,7 +40,7 @@ def write_model_id(spec_path: Path, variant: str, model_id: str, *, provider: st
     _set(model, "id", model_id, lines)
     if provider is not None:
         _set(model, "provider", provider, lines)
-    _write(spec_path, preamble + _dump(yaml, data))
+    replace_text(spec_path, preamble + _dump(yaml, data))
 
 
 def _split_preamble(text: str) -> tuple[str, str]:
@@ -171,16 +169,3 @@ def _dump(yaml: Any, data: Any) -> str:
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace the file atomically (a crash never leaves half a spec)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

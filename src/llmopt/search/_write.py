@@ -13,13 +13,12 @@ from __future__ import annotations
 import copy
 import io
 import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ..errors import Problem, SpecError
+from ..spec._files import replace_text
 from ..spec._problems import Spots, to_problems
 from ..spec._yaml import YamlDoc, parse_yaml
 
@@ -554,24 +553,10 @@ def _null(representer: Any, _: None) -> Any:
 
 def _replace_checked(path: Path, text: str, original: str, check: Callable[[str], None]) -> None:
     """Write ``text``, read it back and ``check`` it; put ``original`` back if that fails."""
-    _replace(path, text)
+    replace_text(path, text)
     try:
         with open(path, encoding="utf-8", newline="") as handle:
             check(handle.read())
     except Exception:
-        _replace(path, original)
-        raise
-
-
-def _replace(path: Path, text: str) -> None:
-    """Replace the file atomically, keeping its permissions."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        replace_text(path, original)
         raise
