@@ -81,5 +81,6 @@ def variant_from_json(scenario: str, name: str, data: Mapping[str, Any]) -> Vari
         identity=dict(data.get("identity") or {}),
         duration_s=float(data.get("duration_s") or 0.0),
         identity_hash=data.get("identity_hash"),
+        demos=dict(data["demos"]) if data.get("demos") else None,
         **optional,
     )

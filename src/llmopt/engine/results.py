@@ -183,6 +183,8 @@ class VariantResult:
     identity_hash: str | None = None
     #: What embedding calls for retrieval used (None when the variant made none).
     retrieval_usage: Usage | None = None
+    #: The recipe's demonstrations: k, select, pool size, the ids shown, notes.
+    demos: Mapping[str, Any] | None = None
 
     @property
     def n(self) -> int:
@@ -217,6 +219,7 @@ class VariantResult:
             "duration_s": round(self.duration_s, 3),
             **({"judge_usage": self.judge_usage.to_json()} if self.judge_usage is not None else {}),
             **({"retrieval_usage": self.retrieval_usage.to_json()} if self.retrieval_usage is not None else {}),
+            **({"demos": dict(self.demos)} if self.demos is not None else {}),
         }
 
 

@@ -37,9 +37,10 @@ if TYPE_CHECKING:
     from ..recipe import RenderedPrompt
     from ..registry import Registry
     from ..retrieval import Hit, Index, RetrievalSession
-    from ..spec import RecipeSpec, Scenario, VariantSpec
+    from ..spec import ModelSpec, RecipeSpec, Scenario, VariantSpec
     from .budget import Budget
     from .cache import ResponseCache
+    from .demos import DemoPlan
     from .judging import CaseJudging, JudgeCalls
 
 T = TypeVar("T")
@@ -92,6 +93,10 @@ class _Plan:
     index: "Index | None"
     #: The judging models of judge metrics (None when no metric asks one).
     judging: "JudgeCalls | None" = None
+    #: The recipe's demonstrations (None without ``recipe.demos``).
+    demos: "DemoPlan | None" = None
+    #: Why the demonstrations could not be drawn: every case's error then.
+    demos_error: str | None = None
 
     @property
     def where(self) -> str:
@@ -122,6 +127,9 @@ class Runner:
         self._providers: dict[str, "Provider"] = {}
         self._retrieval: "RetrievalSession | None" = None
         self._memo: dict[tuple[str, str, str], VariantResult | LLMOptError] = {}
+        #: What helpers of this runner keep between variants (demonstration pools,
+        #: a teacher's answers), by their own keys.
+        self.memo: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def evaluate(self, scenario: "Scenario", variant: str, spec: "VariantSpec | None" = None) -> VariantResult:
@@ -168,6 +176,7 @@ class Runner:
             cases = load_cases(plan.variant.task, scenario.path, unreadable_as_cases=True)
         self._check_relevant(plan, cases)
         _check_cluster(plan, cases)
+        plan = await self._with_demos(plan, cases)
         positions = self.positions(cases)
         selected = [cases[i] for i in positions]
         limit = plan.provider.concurrency if plan.provider is not None else RETRIEVAL_CONCURRENCY
@@ -239,15 +248,31 @@ class Runner:
         judging = JudgeCalls(self.registry, self.calls, scenario.base_dir, plan.where)
         return replace(plan, judging=judging)
 
+    async def _with_demos(self, plan: _Plan, cases: Sequence["Case"]) -> _Plan:
+        """The plan with its demonstrations drawn (or why they could not be)."""
+        if plan.variant.recipe.demos is None or plan.provider is None:
+            return plan
+        from .demos import plan_demos
+
+        try:
+            return replace(plan, demos=await plan_demos(self, plan.scenario, plan.variant, plan.index, plan.where, cases))
+        except ProviderUnavailable:
+            raise
+        except LLMOptError as exc:
+            return replace(plan, demos_error=str(exc))
+
     def _provider(self, spec: "VariantSpec", scenario: "Scenario") -> "Provider | None":
-        if spec.model is None:
-            return None
-        key = json.dumps([asdict(spec.model), str(scenario.base_dir)], sort_keys=True, default=str)
+        return self.model_provider(spec.model, scenario) if spec.model is not None else None
+
+    def model_provider(self, model: "ModelSpec", scenario: "Scenario") -> "Provider":
+        """The provider answering ``model`` for ``scenario`` (one per model and folder;
+        callers send its calls through ``self.calls``)."""
+        key = json.dumps([asdict(model), str(scenario.base_dir)], sort_keys=True, default=str)
         if key not in self._providers:
             from ..provider import declared_provider
 
-            ptype = self.registry.providers[spec.model.provider]
-            self._providers[key] = declared_provider(ptype.create(spec.model, scenario.base_dir))
+            ptype = self.registry.providers[model.provider]
+            self._providers[key] = declared_provider(ptype.create(model, scenario.base_dir))
         return self._providers[key]
 
     def _check_relevant(self, plan: _Plan, cases: Sequence["Case"]) -> None:
@@ -293,7 +318,10 @@ class Runner:
         responses: list["Response"] = []
         where = f"{plan.where} case {case.id!r}"
         try:
-            built = await build_prompt(plan.variant, case, plan.index, self._renderer, where)
+            if plan.demos_error is not None:
+                raise LLMOptError(plan.demos_error)
+            demos = await plan.demos.for_case(case, where) if plan.demos is not None else ()
+            built = await build_prompt(plan.variant, case, plan.index, self._renderer, where, demos)
             shown = _input_text(plan, case, built.prompt.user)
             for r in range(plan.variant.task.repeat):
                 responses.append(await self._generate(plan, case, built.prompt, built.context, r))
@@ -382,6 +410,8 @@ class Runner:
         metrics = {use.key: (use.metric.name, use.args) for use in plan.metrics}
         served = {**_serving(plan.provider), **plan.provider.identity()} if plan.provider is not None else None
         identity = variant_identity(plan.variant, plan.scenario.base_dir, loaded, metrics, served)
+        if plan.demos is not None:
+            identity["demos"] = plan.demos.identity()
         return VariantResult(
             scenario=plan.scenario.id,
             variant=plan.variant.name,
@@ -392,6 +422,7 @@ class Runner:
             duration_s=duration,
             identity_hash=identity_hash(identity),
             judge_usage=_judge_usage(cases) if plan.judging is not None else None,
+            demos=plan.demos.to_json() if plan.demos is not None else None,
         )
 
 

@@ -9,7 +9,7 @@ sandbox with StrictUndefined, and a prompt that breaks a guardrail is a case err
 from ._load import check_recipe, load_book, read_recipe, recipe_schema
 from ._model import FieldSpec, Recipe, RecipeBook, RecipeVersion
 from ._prompt import BuiltPrompt, build_prompt, case_variables, retrieval_query
-from ._render import RenderedPrompt, Renderer, check_template
+from ._render import Demo, RenderedPrompt, Renderer, check_template
 
 __all__ = [
     "BuiltPrompt",
@@ -20,6 +20,7 @@ __all__ = [
     "Recipe",
     "RecipeBook",
     "RecipeVersion",
+    "Demo",
     "RenderedPrompt",
     "Renderer",
     "check_recipe",

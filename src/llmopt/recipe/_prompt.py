@@ -4,9 +4,9 @@ fine-tuning alike, so a model is trained on exactly the prompts it is evaluated 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ._render import RenderedPrompt, Renderer
+from ._render import Demo, RenderedPrompt, Renderer
 
 if TYPE_CHECKING:
     from ..dataset import Case
@@ -48,11 +48,13 @@ async def case_variables(
 
 
 async def build_prompt(
-    variant: "VariantSpec", case: "Case", index: "Index | None", renderer: Renderer, where: str
+    variant: "VariantSpec", case: "Case", index: "Index | None", renderer: Renderer, where: str,
+    demos: Sequence["Demo"] = (),
 ) -> BuiltPrompt:
-    """Retrieve for the case (when the variant does) and render its recipe."""
+    """Retrieve for the case (when the variant does) and render its recipe, with the
+    case's demonstrations (see :mod:`llmopt.engine.demos`)."""
     variables, hits = await case_variables(variant, case, index, renderer, where)
-    return BuiltPrompt(renderer.render(variant.recipe, variables, where), variables, hits)
+    return BuiltPrompt(renderer.render(variant.recipe, variables, where, demos), variables, hits)
 
 
 def retrieval_query(variant: "VariantSpec", case: "Case", renderer: Renderer, where: str) -> str:

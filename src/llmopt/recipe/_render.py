@@ -7,19 +7,30 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import GuardrailError, RenderError
 from ._bounds import LimitExceeded, RenderLimits, RenderTimeout, Watchdog, bounded_environment, joined
 from ._guard import breaches
 
-__all__ = ["RenderLimits", "RenderedPrompt", "Renderer", "check_template"]
+__all__ = ["Demo", "RenderLimits", "RenderedPrompt", "Renderer", "check_template", "demos_block"]
 
 if TYPE_CHECKING:
     from jinja2 import Template
     from jinja2.sandbox import SandboxedEnvironment
 
     from ..spec._model import RecipeSpec
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One demonstration: a training case's id, its input text, its prompt (the
+    recipe's user message rendered for it) and the answer shown."""
+
+    id: str
+    input: str
+    prompt: str
+    answer: str
 
 
 @dataclass(frozen=True)
@@ -71,27 +82,55 @@ class Renderer:
         self._compile = lru_cache(maxsize=256)(self._env.from_string)
         self._watchdog = Watchdog()
 
-    def render(self, recipe: "RecipeSpec", variables: Mapping[str, Any], where: str) -> RenderedPrompt:
+    def render(
+        self, recipe: "RecipeSpec", variables: Mapping[str, Any], where: str,
+        demos: Sequence["Demo"] = (),
+    ) -> RenderedPrompt:
         """Render for one case; the recipe's fields are variables too (over the case's).
 
-        Raises :class:`GuardrailError` when the prompt breaks a guardrail.
+        ``demos``, already rendered, go after the recipe's own
+        examples as earlier turns (instead of them with ``demos.examples: replace``),
+        or into the template's ``{{ demos }}`` when it uses that variable. The recipe's
+        ``instruction`` fills ``{{ instruction }}`` when the template uses it, else it
+        is the system message. Raises :class:`GuardrailError` when the prompt breaks a
+        guardrail.
         """
         key = f"recipe {recipe.ref} " if recipe.ref else "recipe."
         values = {**variables, **recipe.fields}
-        system = self._render_one(recipe.system, values, where, f"{key}system") if recipe.system else None
+        uses = self.variables_of(recipe.template) | (self.variables_of(recipe.system) if recipe.system else set())
+        as_block = "demos" in uses
+        if as_block:
+            values["demos"] = demos_block(demos)
+        system_source = recipe.system
+        if recipe.instruction is not None:
+            if "instruction" in uses:
+                values["instruction"] = recipe.instruction
+            else:
+                system_source = None
+        system = self._render_one(system_source, values, where, f"{key}system") if system_source else None
+        if recipe.instruction is not None and "instruction" not in uses:
+            system = recipe.instruction.strip() or None
         user = self._render_one(recipe.template, values, where, f"{key}template")
+        own = () if recipe.demos is not None and recipe.demos.examples == "replace" else recipe.examples
         examples = tuple(
             (
                 self._render_one(u, recipe.fields, where, f"{key}examples[{i}].user"),
                 self._render_one(a, recipe.fields, where, f"{key}examples[{i}].assistant"),
             )
-            for i, (u, a) in enumerate(recipe.examples)
+            for i, (u, a) in enumerate(own)
         )
+        if not as_block:
+            examples += tuple((demo.prompt, demo.answer) for demo in demos)
         prompt = RenderedPrompt(system=system, user=user, examples=examples)
         found = breaches(recipe.guardrails, prompt.text)
         if found:
             raise GuardrailError(f"{where}: recipe {recipe.ref or '(inline)'}: " + "; ".join(found))
         return prompt
+
+    def variables_of(self, source: str) -> set[str]:
+        """The variables a template reads (empty when it does not parse: rendering
+        reports that)."""
+        return set(_variables_of(source))
 
     def _render_one(self, source: str, variables: Mapping[str, Any], where: str, key: str) -> str:
         from jinja2 import TemplateError, UndefinedError
@@ -112,6 +151,21 @@ class Renderer:
             raise RenderError(f"{where}: {key}: {type(exc).__name__}: {exc}") from None
         except (RecursionError, ArithmeticError, ValueError, TypeError, LookupError, AttributeError, MemoryError) as exc:
             raise RenderError(f"{where}: {key}: the template failed: {type(exc).__name__}: {_short(exc)}") from None
+
+
+@lru_cache(maxsize=256)
+def _variables_of(source: str) -> frozenset[str]:
+    from jinja2 import TemplateSyntaxError, meta
+
+    try:
+        return frozenset(meta.find_undeclared_variables(_environment().parse(source)))
+    except TemplateSyntaxError:
+        return frozenset()
+
+
+def demos_block(demos: Sequence["Demo"]) -> str:
+    """Demonstrations as one block of text, for a template's ``{{ demos }}``."""
+    return "\n\n".join(f"Input: {demo.input}\nAnswer: {demo.answer}" for demo in demos)
 
 
 def check_template(source: str) -> str | None:

@@ -10,7 +10,9 @@ from ._effects import Effect, level_text
 
 if TYPE_CHECKING:
     from ..engine.results import CaseResult
-    from ..spec import Candidate, SearchSpec
+    from ..recipe import Demo
+    from ..spec import Candidate, DemosSpec, SearchSpec
+    from ._propose import Proposals
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,29 @@ class RoundScore:
         return {"round": self.round, "n": self.n, "value": self.value, "ci": ci, "se": self.se}
 
 
+@dataclass(frozen=True)
+class Generated:
+    """What the search generated for a candidate: a proposed instruction, drawn
+    demonstrations (``fixed_demos``: the ones random and bootstrap chose; None for
+    similar, whose demonstrations differ by case)."""
+
+    instruction: str | None
+    proposal: int | None
+    demos: "DemosSpec | None"
+    fixed_demos: tuple["Demo", ...] | None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.proposal is not None:
+            out["proposal"] = self.proposal
+            out["instruction"] = self.instruction
+        if self.demos is not None:
+            out["demos"] = self.demos.identity()
+            if self.fixed_demos is not None:
+                out["demo_ids"] = [d.id for d in self.fixed_demos]
+        return out
+
+
 @dataclass
 class CandidateRun:
     """One candidate as the search saw it: case results by id, scores per round."""
@@ -37,6 +62,8 @@ class CandidateRun:
     rounds: list[RoundScore] = field(default_factory=list)
     dropped_in: int | None = None
     error: str | None = None
+    #: The demonstrations of its last evaluation (``VariantResult.demos``).
+    demos: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -45,6 +72,18 @@ class CandidateRun:
     @property
     def last(self) -> RoundScore | None:
         return self.rounds[-1] if self.rounds else None
+
+    @property
+    def generated(self) -> Generated | None:
+        """The candidate's generated parts (None when it has none)."""
+        from ..recipe import Demo
+
+        recipe = self.candidate.variant.recipe
+        if self.candidate.proposal is None and recipe.demos is None:
+            return None
+        shown = (self.demos or {}).get("shown")
+        fixed = tuple(Demo(**d) for d in shown) if shown is not None and recipe.demos is not None else None
+        return Generated(recipe.instruction, self.candidate.proposal, recipe.demos, fixed)
 
     def to_json(self) -> dict[str, Any]:
         c = self.candidate
@@ -56,6 +95,7 @@ class CandidateRun:
             "rounds": [r.to_json() for r in self.rounds],
             "dropped_in": self.dropped_in,
             "error": self.error,
+            **({"generated": g.to_json()} if (g := self.generated) is not None else {}),
         }
 
 
@@ -89,6 +129,8 @@ class SearchOutcome:
     stopped: str | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: The proposed instructions (None without an instructions axis).
+    proposals: "Proposals | None" = None
 
     def to_json(self) -> dict[str, Any]:
         spec = self.spec
@@ -111,7 +153,19 @@ class SearchOutcome:
             "stopped": self.stopped,
             "error": self.error,
             "notes": self.notes,
+            "generated": self.generated_json(),
         }
+
+    def generated_json(self) -> dict[str, Any] | None:
+        """How many candidates the search generated, and how many it tried on dev."""
+        generated = [run for run in self.runs if run.generated is not None]
+        if not generated and self.proposals is None:
+            return None
+        tried = [run for run in generated if run.rounds]
+        out: dict[str, Any] = {"candidates": len(generated), "tried": len(tried)}
+        if self.proposals is not None:
+            out["proposals"] = self.proposals.to_json()
+        return out
 
     def _winner_json(self) -> dict[str, Any] | None:
         if self.winner is None:

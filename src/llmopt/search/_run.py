@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..engine.runner import Runner
     from ..metric import Metric
     from ..spec import Scenario, SearchSpec
+    from ._propose import Proposals
 
 __all__ = ["arun_search", "dev_order"]
 
@@ -56,6 +57,8 @@ async def arun_search(runner: "Runner", scenario: "Scenario") -> SearchOutcome:
     limit = CallLimit(spec.budget_calls, spec.budget_usd)
     state = _State(runner, scenario, metric, order, outcome, limit)
     with runner.calls.limited(limit):
+        if spec.proposals is not None:
+            await state.propose()
         await state.rounds()
         if outcome.winner is not None:
             await state.compare_dev()
@@ -97,10 +100,48 @@ class _State:
         random.Random(f"llmopt-search-ties:{self.spec.seed}").shuffle(names)
         self.tiebreak = {name: i for i, name in enumerate(names)}
 
+    # -- proposals ----------------------------------------------------------------------
+
+    async def propose(self) -> None:
+        """Write the proposed instructions (from the training cases only) and give each
+        candidate its text; a candidate whose proposal was dropped is not evaluated."""
+        from ..dataset import load_training_cases
+        from ..errors import BudgetExceeded
+        from ..spec._search import deduplicated
+        from ._propose import propose_instructions
+
+        spec = self.spec
+        assert spec.proposals is not None
+        start = next(run.candidate.variant for run in self.outcome.runs if run.candidate.proposal is None)
+        train = [c for c in load_training_cases(start.task, self.scenario.path) if c.error is None]
+        try:
+            proposals = await propose_instructions(
+                self.runner, self.scenario, spec.proposals, start, spec.metric, spec.args, train
+            )
+        except BudgetExceeded as exc:
+            self.outcome.stopped = self.outcome.error = f"the search's budget was used up while proposing instructions: {exc}"
+            for run in self.outcome.runs:
+                run.error = run.error or "not evaluated: the budget ran out while proposing instructions"
+            return
+        self.outcome.proposals = proposals
+        self.outcome.usage = self.outcome.usage + proposals.usage
+        for run in self.outcome.runs:
+            number = run.candidate.proposal
+            if number is None:
+                continue
+            text = proposals.text_of(number)
+            if text is None:
+                run.error = f"not evaluated: proposal {number} was dropped ({_reason(proposals, number)})"
+                continue
+            variant = run.candidate.variant
+            run.candidate = replace(run.candidate, variant=replace(variant, recipe=replace(variant.recipe, instruction=text)))
+        for run, candidate in zip(self.outcome.runs, deduplicated([r.candidate for r in self.outcome.runs]), strict=True):
+            run.candidate = candidate
+
     # -- rounds -----------------------------------------------------------------------
 
     async def rounds(self) -> None:
-        alive = list(self.outcome.runs)
+        alive = [run for run in self.outcome.runs if run.error is None]
         number = 1
         while alive:
             n = self._round_size(number, len(alive))
@@ -149,7 +190,7 @@ class _State:
             if not await self._score(twin, cases):
                 return False
             run.cases.update({c.id: twin.cases[c.id] for c in cases if c.id in twin.cases})
-            run.error = twin.error
+            run.error, run.demos = twin.error, twin.demos
             return True
         new = [c for c in cases if c.id not in run.cases]
         if not new:
@@ -159,6 +200,8 @@ class _State:
         variant = replace(run.candidate.variant, name=run.name)
         result = await self.runner.aevaluate_spec(self.scenario, variant, self.needed, cases=new)
         self._count(result)
+        if result.demos is not None:
+            run.demos = dict(result.demos)
         return self._keep(run, result)
 
     def _keep(self, run: CandidateRun, result: "VariantResult") -> bool:
@@ -249,7 +292,9 @@ class _State:
         """Main effects and interactions, when every grid candidate was scored on every dev case."""
         runs = self.outcome.runs
         if any(run.error is not None for run in runs):
-            self.outcome.notes.append("no effects: some candidates could not be scored")
+            dropped = sum(1 for run in runs if (run.error or "").startswith("not evaluated: proposal"))
+            why = f"{dropped} candidates use a dropped proposal" if dropped else "some candidates could not be scored"
+            self.outcome.notes.append(f"no effects: {why}")
             return
         axes = [(axis.path, axis.values) for axis in self.spec.axes]
         ids = [c.id for c in self.order if all(_ok(run, c.id, self.spec.metric_key) for run in runs)]
@@ -258,6 +303,10 @@ class _State:
         scores = {_index(run, axes): {i: run.cases[i].scores[self.spec.metric_key] for i in ids} for run in runs}
         mains, pairs = grid_effects(axes, scores, ids)
         self.outcome.effects, self.outcome.interactions = mains, pairs
+
+
+def _reason(proposals: "Proposals", number: int) -> str:
+    return next((p.dropped or "" for p in proposals.items if p.number == number), "")
 
 
 def _scored_on(run: CandidateRun, number: int) -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ._merge import Merged
 from ._model import (
+    DemosSpec,
     FineTuneSpec,
     Location,
     ModelSpec,
@@ -86,7 +87,25 @@ def _finetune(finetune: dict[str, Any] | None, spec_path: Path, location: Locati
 
 def build_recipe(recipe: dict[str, Any]) -> RecipeSpec:
     """The recipe; a retrieval-only variant may have none (it renders nothing)."""
-    return RecipeSpec(template=recipe.get("template", ""), system=recipe.get("system"))
+    return RecipeSpec(template=recipe.get("template", ""), system=recipe.get("system"), demos=build_demos(recipe.get("demos")))
+
+
+def build_demos(demos: Mapping[str, Any] | None) -> DemosSpec | None:
+    """``recipe.demos`` (None for none, or ``k: 0``)."""
+    if not demos or not int(demos.get("k") or 0):
+        return None
+    teacher = demos.get("teacher")
+    return DemosSpec(
+        k=int(demos["k"]),
+        select=str(demos.get("select") or "random"),
+        seed=int(demos.get("seed") or 0),
+        teacher=build_model(dict(teacher)) if teacher else None,
+        metric=demos.get("metric"),
+        args=dict(demos.get("args") or {}),
+        min_score=float(demos["min_score"]) if demos.get("min_score") is not None else 1.0,
+        retriever=str(demos.get("retriever") or "tfidf"),
+        examples=str(demos.get("examples") or "extend"),
+    )
 
 
 def build_model(model: dict[str, Any]) -> ModelSpec:

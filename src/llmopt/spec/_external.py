@@ -30,6 +30,21 @@ def written_issues(data: dict[str, Any], registry: "Registry | None") -> list[Is
         if registry is not None and isinstance(retrieval, dict) and isinstance(retrieval.get("retriever"), str):
             path = base + ("retrieval", "retriever")
             issues += _name_issues("retriever", retrieval["retriever"], path, registry.retrievers)
+        if registry is not None and isinstance(recipe, dict) and isinstance(recipe.get("demos"), dict):
+            issues += demos_name_issues(recipe["demos"], base + ("recipe", "demos"), registry)
+    return issues
+
+
+def demos_name_issues(demos: dict[str, Any], path: KeyPath, registry: "Registry") -> list[Issue]:
+    """The retriever, teacher provider and metric a ``demos`` setting names."""
+    issues: list[Issue] = []
+    if isinstance(demos.get("retriever"), str):
+        issues += _name_issues("retriever", demos["retriever"], path + ("retriever",), registry.retrievers)
+    teacher = demos.get("teacher")
+    if isinstance(teacher, dict) and isinstance(teacher.get("provider"), str):
+        issues += _name_issues("provider", teacher["provider"], path + ("teacher", "provider"), registry.providers)
+    if isinstance(demos.get("metric"), str):
+        issues += _name_issues("metric", demos["metric"], path + ("metric",), registry.metrics)
     return issues
 
 
@@ -95,6 +110,23 @@ def variant_issues(variant: VariantSpec, merged: Merged, spec_path: Path, regist
         issues += _model_issues(variant.model, merged, spec_path, registry)
     if variant.retrieval is not None:
         issues += _retrieval_issues(variant.retrieval, merged, spec_path, registry)
+    if variant.recipe.demos is not None:
+        issues += _demos_issues(variant, merged)
+    return issues
+
+
+def _demos_issues(variant: VariantSpec, merged: Merged) -> list[Issue]:
+    """Demonstrations need training cases, and bootstrap a metric to call an answer right."""
+    demos, task = variant.recipe.demos, variant.task
+    assert demos is not None
+    issues: list[Issue] = []
+    where = merged.source(("recipe", "demos"))
+    if task.train is None and (task.split is None or task.split.train <= 0):
+        issues.append(Issue(where, "demos come from the training cases only: give task.train (a dataset file) "
+                                   "or a train share in task.split (train: 0.5, dev: 0.25, test: 0.25)"))
+    if demos.select == "bootstrap" and demos.metric is None:
+        issues.append(Issue(where, "bootstrap demos need the metric that decides a right answer: "
+                                   "give demos.metric (and args)"))
     return issues
 
 

@@ -133,7 +133,7 @@ def _search(
         return [issue for issue in found if issue.path[:2] == ("variants", name)]
 
     found, issues = build_search(data, variants, build, locate, checks, skip=bad_axes)
-    issues += objective
+    issues += objective + _proposer_issues(search, lookups.registry, spec_path)
     return (None if blocked or issues else found), issues
 
 
@@ -146,6 +146,35 @@ def _objective_issues(search: dict[str, Any], registry: "Registry | None", earli
 
     item = {"metric": objective.get("metric"), "args": objective.get("args") or {}}
     return metric_issues(item, ("search", "objective"), registry)
+
+
+def _proposer_issues(search: dict[str, Any], registry: "Registry | None", spec_path: Path) -> list[Issue]:
+    """The names the generated axes give (the demos' retriever, teacher and metric),
+    and the instructions axis's proposer, checked like a model section."""
+    demos = search["axes"].get("demos")
+    issues: list[Issue] = []
+    if registry is not None and isinstance(demos, dict):
+        from ._external import demos_name_issues
+
+        issues += demos_name_issues(demos, ("search", "axes", "demos"), registry)
+    return issues + _proposer_model_issues(search, registry, spec_path)
+
+
+def _proposer_model_issues(search: dict[str, Any], registry: "Registry | None", spec_path: Path) -> list[Issue]:
+    given = search["axes"].get("instructions")
+    proposer = given.get("proposer") if isinstance(given, dict) else None
+    if registry is None or not isinstance(proposer, dict) or not isinstance(proposer.get("provider"), str):
+        return []
+    from ._build import build_model
+    from ._external import guarded
+    from ._suggest import unknown_name
+
+    where: KeyPath = ("search", "axes", "instructions", "proposer")
+    ptype = registry.providers.get(proposer["provider"])
+    if ptype is None:
+        return [Issue(where + ("provider",), unknown_name("provider", proposer["provider"], sorted(registry.providers)),
+                      at_value=True)]
+    return [Issue(where, message) for message in guarded(ptype.check, build_model(proposer), spec_path.absolute().parent)]
 
 
 def _read(path: Path, shown: str) -> str:

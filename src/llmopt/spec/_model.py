@@ -98,6 +98,39 @@ class Guardrails:
         return self.max_length is None and not self.required and not self.forbidden
 
 
+#: How ``recipe.demos`` picks its training cases.
+DEMO_SELECTS = ("random", "bootstrap", "similar")
+
+
+@dataclass(frozen=True)
+class DemosSpec:
+    """``recipe.demos``: few-shot demonstrations drawn from the task's training cases.
+
+    ``random`` takes a seeded sample of ``k``; ``bootstrap`` the first ``k`` training
+    cases (in a seeded order) that ``teacher`` (default: the variant's own model)
+    answers with a ``metric`` score of at least ``min_score``, its answers as the
+    demonstrations'; ``similar`` the ``k`` training cases nearest each case's input by
+    ``retriever``. They are sent as earlier user/assistant turns, or as the template's
+    ``{{ demos }}`` when it uses that variable; ``examples: extend`` keeps the recipe's
+    own examples before them, ``replace`` drops them.
+    """
+
+    k: int
+    select: str = "random"
+    seed: int = 0
+    teacher: "ModelSpec | None" = None
+    metric: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+    min_score: float = 1.0
+    retriever: str = "tfidf"
+    examples: str = "extend"
+
+    def identity(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class RecipeSpec:
     """The prompt: an optional system message and a user template (Jinja2).
@@ -116,6 +149,11 @@ class RecipeSpec:
     #: Few-shot (user, assistant) pairs, rendered before the case.
     examples: tuple[tuple[str, str], ...] = ()
     guardrails: Guardrails = field(default_factory=Guardrails)
+    #: Demonstrations drawn from the training cases at run time (None: none).
+    demos: DemosSpec | None = None
+    #: An instruction that replaces the system message, or fills the template's
+    #: ``{{ instruction }}`` when it uses that variable (a search's proposals).
+    instruction: str | None = None
 
     @property
     def ref(self) -> str | None:
@@ -131,6 +169,8 @@ class RecipeSpec:
             "template": self.template,
             "examples": [list(pair) for pair in self.examples],
             "fields": dict(self.fields),
+            **({"demos": self.demos.identity()} if self.demos is not None else {}),
+            **({"instruction": self.instruction} if self.instruction is not None else {}),
         }
 
 
@@ -300,10 +340,44 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Axis:
-    """One searched setting: a spec path (``retrieval.top_k``) and its alternatives."""
+    """One searched setting: a spec path (``retrieval.top_k``) and its alternatives.
+
+    The generated axes: ``demos`` (values: ``recipe.demos`` settings, None for none)
+    and ``instructions`` (values: 0 for the instruction as written, then proposal
+    numbers 1, 2, ..., whose texts the search proposes before its rounds).
+    """
 
     path: str
     values: tuple[Any, ...]
+    #: ``path`` (a spec path), ``demos`` or ``instructions``.
+    kind: str = "path"
+
+    @property
+    def target(self) -> str:
+        """The spec path the axis's values are set at."""
+        return {"demos": "recipe.demos", "instructions": "recipe.instruction"}.get(self.kind, self.path)
+
+
+#: What a proposer may be shown: the task, and the current best's wrong answers.
+PROPOSE_SOURCES = ("task", "failures")
+
+
+@dataclass(frozen=True)
+class ProposeSpec:
+    """``search.axes.instructions``: how many instructions a proposer model writes.
+
+    With ``failures`` among ``sources`` the proposals come in two rounds: the second
+    is shown the wrong answers, on ``sample`` training cases, of the best instruction
+    so far (as written, or of the first round's) beside their expected answers.
+    """
+
+    propose: int
+    proposer: "ModelSpec | None" = None
+    sources: tuple[str, ...] = ("task",)
+    seed: int = 0
+    #: Training cases shown to the proposer and, with ``failures``, scored for them.
+    sample: int = 8
+    location: "Location | None" = None
 
 
 @dataclass(frozen=True)
@@ -318,6 +392,8 @@ class Candidate:
     variant: VariantSpec
     #: An earlier candidate that makes exactly the same requests (evaluated once).
     same_as: str | None = None
+    #: The proposed instruction this candidate uses (1-based; None: as written).
+    proposal: int | None = None
 
 
 @dataclass(frozen=True)
@@ -352,6 +428,8 @@ class SearchSpec:
     #: The number of candidates in the whole space (a random search samples ``trials``).
     size: int = 0
     location: Location | None = None
+    #: ``axes.instructions``: the proposals to write before the rounds (None: none).
+    proposals: ProposeSpec | None = None
 
     @property
     def metric_key(self) -> str:

@@ -3,9 +3,10 @@ when the spec is loaded, so nothing past the loader needs the folder."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ._build import build_recipe
+from ._build import build_demos, build_recipe
 from ._merge import Merged
 from ._model import RecipeSpec
 from ._problems import Issue, KeyPath
@@ -36,7 +37,12 @@ def resolve_recipe(merged: Merged, book: "RecipeBook | None") -> tuple[RecipeSpe
         message = f"recipe '{name}' has no version {wanted} (versions: {versions}; latest: {found.latest})"
         return None, [Issue(where, message, at_value=True)]
     values, issues = field_values(version, recipe.get("fields") or {}, merged, where)
-    return (None if issues else version.to_spec(values)), issues
+    if issues:
+        return None, issues
+    spec = version.to_spec(values)
+    if "demos" in recipe:  # the spec's demos over the version's (k: 0 for none)
+        spec = replace(spec, demos=build_demos(recipe.get("demos")))
+    return spec, []
 
 
 def _pick(recipe: "Recipe", wanted: str) -> "RecipeVersion | None":

@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ._merge import DEFAULT_VARIANT, merge_variant, top_level
-from ._model import AssertionSpec, Axis, Candidate, ConfirmSpec, Location, SearchSpec, VariantSpec
+from ._model import AssertionSpec, Axis, Candidate, ConfirmSpec, Location, ProposeSpec, SearchSpec, VariantSpec
 from ._problems import Issue, KeyPath, is_dirty, key_text
 from ._suggest import unknown_name
 
@@ -30,6 +30,10 @@ WINNER = "search"
 SEARCHABLE = ("recipe", "retrieval", "model")
 #: Most candidates grid and halving evaluate (random samples ``trials`` of any space).
 MAX_CANDIDATES = 1000
+#: The axes whose values the search generates: demonstrations and proposed instructions.
+GENERATED = ("demos", "instructions")
+#: How the instructions axis names its levels.
+AS_WRITTEN = "as written"
 
 BuildVariant = Callable[["Merged"], tuple["VariantSpec | None", list[Issue]]]
 Locate = Callable[[KeyPath], Location]
@@ -52,8 +56,9 @@ def search_issues_early(data: dict[str, Any], names: list[str] | None) -> list[I
         where: KeyPath = ("search", "confirm", "vs") if "vs" in (search.get("confirm") or {}) else ("search",)
         hint = "" if "vs" in (search.get("confirm") or {}) else " (confirm.vs defaults to 'baseline')"
         issues.append(Issue(where, unknown_name("variant", vs, names) + hint, at_value=True))
-    for axis in (search.get("axes") or {}) if isinstance(search.get("axes"), dict) else ():
-        issues += _axis_path_issues(str(axis))
+    for axis, values in (search.get("axes") or {}).items() if isinstance(search.get("axes"), dict) else ():
+        if str(axis) not in GENERATED or not isinstance(values, dict):
+            issues += _axis_path_issues(str(axis))
     if search.get("strategy") == "random" and search.get("trials") is None:
         issues.append(Issue(("search",), "strategy random needs 'trials': how many candidates to sample"))
     return issues
@@ -84,7 +89,7 @@ def build_search(
     source = search.get("from")
     start = variants.get(source or DEFAULT_VARIANT) if source is not None or DEFAULT_VARIANT in variants else None
     start_override = _start_override(data, source)
-    axes = tuple(Axis(str(path), tuple(values)) for path, values in search["axes"].items() if path not in skip)
+    axes = tuple(_axis(str(path), values, search) for path, values in search["axes"].items() if path not in skip)
     if not axes:
         return None, []
     levels = _levels(axes, search)
@@ -100,10 +105,52 @@ def build_search(
         variant, found = _candidate(data, name, overrides, build, checks)
         issues += _placed(found, name, axes, choice)
         if variant is not None:
-            candidates.append(Candidate(name, _level_map(axes, choice), overrides, variant))
+            candidates.append(Candidate(name, _level_map(axes, choice), overrides, variant, proposal=_proposal(axes, choice)))
     if issues or skip:
         return None, issues
-    return _spec(search, axes, tuple(_deduplicated(candidates)), locate, _size(axes)), []
+    return _spec(search, axes, tuple(deduplicated(candidates)), locate, _size(axes)), []
+
+
+def _axis(path: str, values: Any, search: dict[str, Any]) -> Axis:
+    """An axis as written, or a generated one (``demos``, ``instructions``) with its levels."""
+    if path == "demos" and isinstance(values, dict):
+        return Axis(path, _demo_levels(values, search.get("objective") or {}), kind="demos")
+    if path == "instructions" and isinstance(values, dict):
+        count = int(values.get("propose") or 0)
+        return Axis(path, (AS_WRITTEN, *(f"proposal {i}" for i in range(1, count + 1))), kind="instructions")
+    return Axis(path, tuple(values))
+
+
+def _demo_levels(given: dict[str, Any], objective: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """Every k with every select (k 0 once: no demonstrations); bootstrap judges
+    answers by the search's objective unless the axis names its own metric."""
+    common = {key: value for key, value in given.items() if key not in ("k", "select", "from")}
+    levels: list[dict[str, Any]] = []
+    for k in dict.fromkeys(int(k) for k in given.get("k") or ()):
+        if k == 0:
+            levels.append({"k": 0})
+            continue
+        for select in dict.fromkeys(given.get("select") or ["random"]):
+            level = {"k": k, "select": select, **common}
+            if select == "bootstrap" and "metric" not in level and objective.get("metric"):
+                level["metric"] = objective["metric"]
+                if objective.get("args"):
+                    level["args"] = dict(objective["args"])
+            if select != "bootstrap":
+                for key in ("teacher", "metric", "args", "min_score"):
+                    level.pop(key, None)
+            if select != "similar":
+                level.pop("retriever", None)
+            levels.append(level)
+    return tuple(levels)
+
+
+def _proposal(axes: Sequence[Axis], choice: Sequence[int]) -> int | None:
+    """The proposal number a candidate uses (None: the instruction as written)."""
+    for axis, index in zip(axes, choice, strict=True):
+        if axis.kind == "instructions" and index > 0:
+            return index
+    return None
 
 
 def _start_override(data: dict[str, Any], source: str | None) -> dict[str, Any]:
@@ -153,7 +200,8 @@ def _unrank(axes: Sequence[Axis], rank: int) -> tuple[int, ...]:
 def _overrides(start: dict[str, Any], axes: Sequence[Axis], choice: Sequence[int]) -> dict[str, Any]:
     out = copy.deepcopy(start)
     for axis, index in zip(axes, choice, strict=True):
-        _set(out, axis.path.split("."), copy.deepcopy(axis.values[index]))
+        if axis.kind != "instructions":  # a proposal's text is set once it is written
+            _set(out, axis.target.split("."), copy.deepcopy(axis.values[index]))
     return out
 
 
@@ -220,7 +268,7 @@ def _placed(issues: Sequence[Issue], name: str, axes: Sequence[Axis], choice: Se
 
 def _axis_of(rest: KeyPath, axes: Sequence[Axis]) -> int | None:
     for number, axis in enumerate(axes):
-        path = tuple(axis.path.split("."))
+        path = tuple(axis.target.split("."))
         if rest[: len(path)] == path or (rest and path[: len(rest)] == rest):
             return number
     return None
@@ -231,11 +279,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _deduplicated(candidates: Sequence[Candidate]) -> Iterator[Candidate]:
-    """Candidates whose variants make the same requests are marked ``same_as`` the first."""
+def deduplicated(candidates: Sequence[Candidate]) -> Iterator[Candidate]:
+    """Candidates whose variants make the same requests are marked ``same_as`` the first
+    (the proposal number counts until its text is known)."""
     seen: dict[str, str] = {}
     for candidate in candidates:
-        plain = json.dumps(asdict(replace(candidate.variant, name="")), sort_keys=True, default=str)
+        candidate = replace(candidate, same_as=None)
+        pending = candidate.proposal if candidate.variant.recipe.instruction is None else None
+        plain = json.dumps([asdict(replace(candidate.variant, name="")), pending], sort_keys=True, default=str)
         first = seen.setdefault(plain, candidate.name)
         yield candidate if first == candidate.name else replace(candidate, same_as=first)
 
@@ -245,7 +296,9 @@ def _spec(search: dict[str, Any], axes: tuple[Axis, ...], candidates: tuple[Cand
     objective = search.get("objective") or {}
     confirm = search.get("confirm") or {}
     budget = search.get("budget") or {}
+    instructions = search["axes"].get("instructions")
     return SearchSpec(
+        proposals=_propose_spec(instructions, locate) if any(a.kind == "instructions" for a in axes) else None,
         source=search.get("from"),
         axes=axes,
         metric=str(objective.get("metric") or ""),
@@ -267,6 +320,20 @@ def _spec(search: dict[str, Any], axes: tuple[Axis, ...], candidates: tuple[Cand
         budget_usd=float(budget["usd"]) if budget.get("usd") is not None else None,
         size=size,
         location=locate(("search",)),
+    )
+
+
+def _propose_spec(given: dict[str, Any], locate: Locate) -> ProposeSpec:
+    from ._build import build_model
+
+    proposer = given.get("proposer")
+    return ProposeSpec(
+        propose=int(given["propose"]),
+        proposer=build_model(dict(proposer)) if proposer else None,
+        sources=tuple(given.get("from") or ("task",)),
+        seed=int(given.get("seed") or 0),
+        sample=int(given.get("sample") or 8),
+        location=locate(("search", "axes", "instructions")),
     )
 
 
