@@ -259,3 +259,18 @@ def test_a_bootstrap_axis_judges_by_the_objective_and_its_values_are_checked(tmp
     assert scenario.search is not None
     demos = scenario.search.candidates[1].variant.recipe.demos
     assert demos is not None and demos.select == "bootstrap" and demos.metric == "exact_match"
+
+
+def test_generated_axes_are_checked_at_their_own_keys_once(tmp_path: Path, registry: Registry) -> None:
+    extra = SEARCH.replace("select: [random, similar]}", "select: [random, similar], retriever: tfidx}\n"
+                           "    instructions: {propose: 2, proposer: {provider: pythn}}")
+    path = _project(tmp_path, spec_text("", extra=extra, task_extra=""))
+    with pytest.raises(SpecError) as raised:
+        load_scenario(path, registry)
+    lines = str(raised.value).splitlines()[1:]
+    assert len(lines) == 4, lines
+    text = "\n".join(lines)
+    assert ":21:5: search.axes.demos: demos come from the training cases only" in text
+    assert "search.axes.demos.retriever: unknown retriever 'tfidx'" in text
+    assert ":22:5: search.axes.instructions: instructions are proposed from the training cases only" in text
+    assert "search.axes.instructions.proposer.provider: unknown provider 'pythn'" in text

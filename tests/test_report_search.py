@@ -344,3 +344,36 @@ def test_a_candidate_that_could_not_be_evaluated_comes_last_with_its_error() -> 
     html = _html_search(search)
     assert "<td>error: provider refused &lt;temperature&gt;</td>" in html
     assert re.findall(r'class="lbl">(c\d+)[ <]', html.split("</svg>")[0]) == ["c2", "c3", "c1"]
+
+
+def generated_search() -> dict[str, Any]:
+    """The halving search with c4 given a proposed instruction and c5 demonstrations."""
+    search = halving_search()
+    search["candidates"][3]["generated"] = {"proposal": 2, "instruction": "Answer in one sentence, from the page."}
+    search["candidates"][4]["generated"] = {"demos": {"k": 4, "select": "bootstrap"}, "demo_ids": ["t1", "t7"]}
+    search["generated"] = {"candidates": 3, "tried": 2, "proposals": {
+        "counts": {"proposed": 3, "kept": 2, "dropped": 1},
+        "items": [
+            {"number": 1, "round": 1, "text": "Be brief.", "dropped": None, "train_score": 0.5},
+            {"number": 2, "round": 1, "text": "Answer in one sentence, from the page.", "dropped": None, "train_score": 0.75},
+            {"number": 3, "round": 2, "text": EVIL, "dropped": "breaks a guardrail: forbidden 'onerror'", "train_score": None},
+        ]}}
+    return search
+
+
+def test_every_format_counts_the_generated_candidates_and_shows_what_the_winner_was_given() -> None:
+    lines = _terminal(generated_search())
+    text = "\n".join(lines)
+    assert "generated: 3 candidates with generated parts, 2 of them tried on dev" in text
+    assert "instructions: 3 proposed, 2 kept, 1 dropped (proposal 3: breaks a guardrail" in text
+    assert "winner's instruction (proposal 2): Answer in one sentence, from the page." in text
+    md = render_markdown(_doc(generated_search()))
+    assert "generated: 3 candidates with generated parts" in md and "winner's instruction (proposal 2)" in md
+    part = _html_search(generated_search())
+    assert "2 of them tried on dev" in part and "the proposed instructions" in part
+    assert "<b>proposal 3</b> (round 2, dropped: breaks a guardrail" in part
+    assert EVIL not in part and "&lt;img src=x onerror=alert(1)&gt;" in part
+    demos = generated_search()
+    demos["winner"]["name"] = "c5"
+    assert "winner's demonstrations: k=4 bootstrap from train: t1, t7" in "\n".join(_terminal(demos))
+    assert not [line for line in _terminal(halving_search()) if "generated:" in line]

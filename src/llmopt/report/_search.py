@@ -257,6 +257,45 @@ def usage_line(search: Mapping[str, Any]) -> str | None:
     )
 
 
+def generated_lines(search: Mapping[str, Any], width: int | None = MAX_TEXT) -> list[str]:
+    """How many candidates the search generated and tried, the proposals kept and
+    dropped, and what the winner was given (its instruction, its demonstrations)."""
+    generated = search.get("generated")
+    if not isinstance(generated, Mapping):
+        return []
+    line = (f"generated: {d.fmt(generated.get('candidates'))} candidates with generated parts, "
+            f"{d.fmt(generated.get('tried'))} of them tried on dev")
+    proposals = generated.get("proposals")
+    lines = [line]
+    if isinstance(proposals, Mapping):
+        counts = proposals.get("counts") or {}
+        text = (f"instructions: {d.fmt(counts.get('proposed'))} proposed, {d.fmt(counts.get('kept'))} kept, "
+                f"{d.fmt(counts.get('dropped'))} dropped")
+        reasons = [f"proposal {p.get('number')}: {p.get('dropped')}" for p in proposals.get("items") or []
+                   if isinstance(p, Mapping) and p.get("dropped")]
+        lines.append(text + (f" ({'; '.join(short(r, width) for r in reasons[:4])}"
+                             f"{'; ...' if len(reasons) > 4 else ''})" if reasons else ""))
+    lines += _winner_generated(search, width)
+    return lines
+
+
+def _winner_generated(search: Mapping[str, Any], width: int | None) -> list[str]:
+    name = winner_name(search)
+    run = next((c for c in search.get("candidates") or [] if isinstance(c, Mapping) and c.get("name") == name), None)
+    made = run.get("generated") if isinstance(run, Mapping) else None
+    if not isinstance(made, Mapping):
+        return []
+    out = []
+    if made.get("instruction") is not None:
+        out.append(f"winner's instruction (proposal {made.get('proposal')}): {short(made['instruction'], width)}")
+    demos = made.get("demos")
+    if isinstance(demos, Mapping):
+        ids = made.get("demo_ids")
+        which = f": {', '.join(map(str, ids))}" if ids else " (nearest training cases of each case)"
+        out.append(f"winner's demonstrations: k={demos.get('k')} {demos.get('select')} from train{which}")
+    return out
+
+
 def notes(search: Mapping[str, Any]) -> list[str]:
     """The search's own notes (the selection-bias one is said by every format anyway)."""
     return [f"note: {n}" for n in search.get("notes") or [] if isinstance(n, str) and n != BIASED]
@@ -267,7 +306,7 @@ def search_blocks(search: Mapping[str, Any], limit: int | None = MAX_LEADERBOARD
     conf = search.get("confirmation") or {}
     blocks: list[Block | None] = [
         heading(search), space_line(search, width), splits_line(search), rounds_line(search),
-        leaderboard_table(search, limit, width), BIASED, winner_line(search),
+        leaderboard_table(search, limit, width), BIASED, winner_line(search), *generated_lines(search, width),
     ]
     if (effects := effects_table(search, width)) is not None:
         blocks += ["effects (each level against its axis's first level):", effects]

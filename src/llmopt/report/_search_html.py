@@ -135,6 +135,24 @@ def _paragraphs(lines: Sequence[str | None], css: str = "") -> str:
     return f"<p{attr}>{'<br>'.join(shown)}</p>" if shown else ""
 
 
+def _generated(search: Mapping[str, Any]) -> str:
+    """The generated candidates' counts, and every proposed instruction in full."""
+    lines = s.generated_lines(search, None)
+    if not lines:
+        return ""
+    proposals = ((search.get("generated") or {}).get("proposals") or {}).get("items") or []
+    rows = []
+    for p in proposals:
+        if not isinstance(p, Mapping):
+            continue
+        state = f"dropped: {p['dropped']}" if p.get("dropped") else "kept"
+        score = f", train {p['train_score']:.3f}" if isinstance(p.get("train_score"), (int, float)) else ""
+        rows.append(f"<li><b>proposal {_e(p.get('number'))}</b> (round {_e(p.get('round'))}, {_e(state)}{_e(score)})"
+                    f"<pre>{_e(p.get('text') or '')}</pre></li>")
+    detail = f"<details><summary>the proposed instructions</summary><ul>{''.join(rows)}</ul></details>" if rows else ""
+    return _paragraphs(lines) + detail
+
+
 def _effects(search: Mapping[str, Any]) -> str:
     effects = s.effects_table(search, width=None)
     interactions = s.interactions_table(search, width=None)
@@ -157,7 +175,7 @@ def search_section(entry: Mapping[str, Any]) -> str:
         f"<h3>Search <small>{_e(s.heading(search))}</small></h3>"
         + _paragraphs([s.space_line(search, None), s.splits_line(search), s.rounds_line(search)])
         + _charts([leaderboard_chart(search)], "No candidate was evaluated.")
-        + f'<p class="muted">{_e(s.BIASED)}</p>{_leaderboard(search)}{_winner(search)}{_effects(search)}'
+        + f'<p class="muted">{_e(s.BIASED)}</p>{_leaderboard(search)}{_winner(search)}{_generated(search)}{_effects(search)}'
         + f"<h4>Confirmation on the test split</h4>{_confirmation(search)}"
         + _paragraphs([s.usage_line(search)]) + _paragraphs([stopped], "err") + _paragraphs(s.notes(search), "muted")
     )

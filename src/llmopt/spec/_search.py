@@ -106,9 +106,22 @@ def build_search(
         issues += _placed(found, name, axes, choice)
         if variant is not None:
             candidates.append(Candidate(name, _level_map(axes, choice), overrides, variant, proposal=_proposal(axes, choice)))
+    issues += _generated_issues(axes, candidates)
+    issues = list({(issue.path, issue.message): issue for issue in issues}.values())  # once per axis, not per candidate
     if issues or skip:
         return None, issues
     return _spec(search, axes, tuple(deduplicated(candidates)), locate, _size(axes)), []
+
+
+def _generated_issues(axes: Sequence[Axis], candidates: Sequence[Candidate]) -> list[Issue]:
+    """Proposals are written from training cases, so the task must have some."""
+    if not any(axis.kind == "instructions" for axis in axes) or not candidates:
+        return []
+    task = candidates[0].variant.task
+    if task.train is not None or (task.split is not None and task.split.train > 0):
+        return []
+    return [Issue(("search", "axes", "instructions"), "instructions are proposed from the training cases only: give "
+                  "task.train (a dataset file) or a train share in task.split (train: 0.5, dev: 0.25, test: 0.25)")]
 
 
 def _axis(path: str, values: Any, search: dict[str, Any]) -> Axis:
@@ -254,7 +267,13 @@ def _placed(issues: Sequence[Issue], name: str, axes: Sequence[Axis], choice: Se
     for issue in issues:
         rest = issue.path[2:] if issue.path[:2] == ("variants", name) else None
         axis_at = _axis_of(rest, axes) if rest is not None else None
-        if axis_at is not None:
+        if axis_at is not None and axes[axis_at].kind != "path":  # at the generated axis's own key
+            axis = axes[axis_at]
+            assert rest is not None
+            below = tuple(rest[len(axis.target.split(".")):])
+            out.append(Issue(("search", "axes", axis.path, *below), issue.message.replace(f"variants.{name}.", ""),
+                             at_value=issue.at_value))
+        elif axis_at is not None:
             axis = axes[axis_at]
             where = f" (at {key_text(rest)})" if rest and key_text(rest) != axis.path else ""
             path: KeyPath = ("search", "axes", axis.path, choice[axis_at])
