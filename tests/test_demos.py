@@ -274,3 +274,36 @@ def test_generated_axes_are_checked_at_their_own_keys_once(tmp_path: Path, regis
     assert "search.axes.demos.retriever: unknown retriever 'tfidx'" in text
     assert ":22:5: search.axes.instructions: instructions are proposed from the training cases only" in text
     assert "search.axes.instructions.proposer.provider: unknown provider 'pythn'" in text
+
+
+def test_a_demos_search_under_pytest_confirms_its_winner_on_test_with_training_demos_only(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\nllmopt_cache_dir = .cache-llmopt\n")
+    specs = pytester.path / "specs"
+    _project(specs, spec_text("", extra=SEARCH))
+    result = pytester.runpytest("specs", "-p", "no:cacheprovider", "--llmopt-json=out.json")
+    result.assert_outcomes(passed=4)  # baseline >= 0, search >= 0, the search item, its confirmation
+    doc = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))
+    search = doc["scenarios"][0]["search"]
+    assert search["confirmation"]["outcome"] == "passed" and search["generated"]["candidates"] == 2
+    winner = doc["scenarios"][0]["variants"]["search"]
+    assert winner["demos"]["select"] == "similar" and winner["metrics"]["exact_match"]["value"] == 1.0
+    asked = _calls(specs)
+    assert all(_numbers(_demo_ids(c)) <= set(range(24)) for c in asked)  # never a dev or test case as a demo
+    assert "generated: 2 candidates with generated parts, 2 of them tried on dev" in result.stdout.str()
+
+
+def test_validate_reads_dev_and_test_files_and_names_a_bad_row(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = _project(tmp_path, spec_text("  shots: {recipe: {demos: {k: 2}}}\n", extra=SEARCH))
+    run = subprocess.run([sys.executable, "-m", "llmopt.cli", "validate", str(path)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 0 and "1 spec(s), 0 with problems" in run.stdout, run.stdout + run.stderr
+    with (tmp_path / "dev.jsonl").open("a", encoding="utf-8") as dev:
+        dev.write('{"question": "no id here"}\n')
+    run = subprocess.run([sys.executable, "-m", "llmopt.cli", "validate", str(path)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 1 and "dev.jsonl:13" in run.stdout, run.stdout + run.stderr

@@ -140,6 +140,8 @@ def read_cases(task: TaskSpec, spec_path: Path) -> tuple[list[Case], list[str]]:
     """Every case of the task (before any split or sample) and every problem found,
     without raising: what ``llmopt validate`` reports."""
     try:
+        if task.dev_dataset is not None and task.test_dataset is not None:
+            return [c for path in (task.dev_dataset, task.test_dataset) for c in _named_file_cases(task, path, spec_path)], []
         return _all_cases(task, spec_path), []
     except DatasetError as exc:
         return [], list(exc.problems) if isinstance(exc, _Problems) else [str(exc)]

@@ -61,7 +61,8 @@ def _cases(variant: VariantSpec, spec_path: Path, read: dict[Any, Any]) -> tuple
     from ..dataset import read_cases
 
     task = variant.task
-    key = (task.dataset, task.cases and repr(task.cases), task.id_field, task.expected_field, task.input_field)
+    key = (task.dataset, task.dev_dataset, task.test_dataset, task.cases and repr(task.cases), task.id_field,
+           task.expected_field, task.input_field)
     if key not in read:
         read[key] = read_cases(task, spec_path)
     found: tuple[list[Case], list[str]] = read[key]
