@@ -407,3 +407,13 @@ def test_the_search_evaluates_the_kept_proposals_on_dev_and_skips_a_dropped_one(
     assert outcome.winner is by_proposal[2]
     dev = {r.case.id for r in fake.sent("student")} - {f"t{i}" for i in range(12)}
     assert dev and all(case_id.startswith("d") for case_id in dev)  # proposals from train, selection on dev only
+
+
+def test_cases_the_recipe_as_written_cannot_make_a_prompt_for_are_left_out_of_the_check(
+    scenario: Scenario, registry: Registry, fake: FakeType
+) -> None:
+    base = scenario.variants["baseline"]
+    guarded = replace(base.recipe, guardrails=Guardrails(forbidden=(r"ticket \d+ about tech",)))
+    proposals = _propose(Runner(registry), scenario, start=replace(base, recipe=guarded), sample=12, propose=1)
+    assert proposals.items[0].dropped is None  # every tech ticket breaks it as written too
+    assert "does not make a valid prompt for 4 of the 12 training cases shown" in " ".join(proposals.notes)

@@ -228,7 +228,7 @@ class _Job:
         if first < total:
             basis = await self._basis()
             await self._round(2, range(first + 1, total + 1), basis)
-        self._note_drops()
+        self._add_notes()
         return self.out
 
     # -- writing ------------------------------------------------------------------------
@@ -248,7 +248,7 @@ class _Job:
         try:
             response = await self.runner.calls.call(Call(self.provider, self.model.provider, request, what, "proposer"))
         except BudgetExceeded as exc:
-            self._note_drops()
+            self._add_notes()
             written = f"{number - 1} of {self.spec.propose} proposals written"
             raise ProposingStopped(f"{exc} ({written})", self.out) from None
         except ProviderError as exc:
@@ -393,11 +393,15 @@ class _Job:
             for c, _ in wrong[:MAX_FAILURES]
         )
 
-    def _note_drops(self) -> None:
+    def _add_notes(self) -> None:
         dropped = [p for p in self.out.items if p.dropped is not None]
         if dropped:
             reasons = "; ".join(f"proposal {p.number}: {p.dropped}" for p in dropped)
             self.out.notes.insert(0, f"{len(dropped)} of {len(self.out.items)} proposals dropped: {reasons}")
+        unchecked = len(self.sample) - len(self.checkable)
+        if unchecked:
+            self.out.notes.append(f"the recipe as written does not make a valid prompt for {unchecked} of the "
+                                  f"{len(self.sample)} training cases shown: proposals were checked on the others")
         if len(self.sample) < self.spec.sample:
             self.out.notes.append(f"only {len(self.sample)} training cases for sample={self.spec.sample}")
 

@@ -119,6 +119,10 @@ class _State:
                 self.runner, self.scenario, spec.proposals, start, spec.metric, spec.args, train
             )
         except BudgetExceeded as exc:
+            partial = getattr(exc, "partial", None)  # what was written (and paid for) before the stop
+            if partial is not None:
+                self.outcome.proposals = partial
+                self.outcome.usage = self.outcome.usage + partial.usage
             self.outcome.stopped = self.outcome.error = f"the search's budget was used up while proposing instructions: {exc}"
             for run in self.outcome.runs:
                 run.error = run.error or "not evaluated: the budget ran out while proposing instructions"
