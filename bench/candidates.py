@@ -28,9 +28,11 @@ spec has its own scenario id, so each winner is the first look at its test split
 comparing generators by their test rows is a selection of its own (only each row's
 confirmation is honest).
 
-The table: candidates generated and tried on dev; `calls` = model calls made by the
-run (search usage plus the two confirmation variants, cache hits excluded), `asked` =
-calls plus cache hits (what the run would cost on a cold cache); the winner; its dev
+The table: candidates generated and tried on dev; `calls` = the model calls the run
+reports (search usage plus the two confirmation variants, cache hits excluded) and
+`hits` its cache hits; `made` = the answers the run added to the response cache,
+counted independently (every local answer is cached, so this is every call it really
+made; a `made` above `calls` means calls the usage left out); the winner; its dev
 delta over the recipe (on all dev cases: grid); the confirmed test delta with its 95%
 interval and p; whether the confirmation passed; and the gap (dev delta - test delta,
 the winner's curse plus noise).
@@ -47,10 +49,12 @@ search's own dev-only evaluation (tests/test_search*.py cover it).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -82,6 +86,8 @@ class TaskSetup:
     recipe: dict[str, Any]
     model: dict[str, Any]
     objective: dict[str, Any]
+    #: The training file's ids, when train is a file of its own (not a share of the split).
+    train_ids: set[str] | None = None
 
 
 @dataclass
@@ -92,6 +98,8 @@ class Row:
     seconds: float = 0.0
     doc: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
+    #: Responses the run added to the cache: every model call it made (local answers are cached).
+    new: int = 0
 
 
 def _yaml() -> YAML:
@@ -124,7 +132,13 @@ def routing_setup() -> TaskSetup:
         recipe=_hand_written(spec),
         model={"provider": "local", "params": dict(spec["model"]["params"])},
         objective={"metric": "accuracy", "args": {"labels": list(LABELS)}},
+        train_ids=_csv_ids(data / "train.csv"),
     )
+
+
+def _csv_ids(path: Path) -> set[str]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["id"] for row in csv.DictReader(handle)}
 
 
 def extraction_setup() -> TaskSetup:
@@ -204,6 +218,7 @@ def run_one(folder: Path, setup: TaskSetup, generator: str, quick: bool) -> Row:
     out.unlink(missing_ok=True)
     with spec.open("w", encoding="utf-8") as handle:
         _yaml().dump(spec_doc(setup, generator, quick), handle)
+    before = cached_responses(folder)
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
@@ -211,10 +226,20 @@ def run_one(folder: Path, setup: TaskSetup, generator: str, quick: bool) -> Row:
         done = subprocess.run([sys.executable, "-m", "llmopt.cli", "search", str(spec), "--json", str(out)],
                               cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
     row = Row(setup.name, generator, done.returncode, time.perf_counter() - started)
+    row.new = cached_responses(folder) - before
     if out.is_file():
         row.doc = json.loads(out.read_text(encoding="utf-8"))
-    check(row, folder / "out" / f"{name}.log")
+    check(row, setup, folder / "out" / f"{name}.log")
     return row
+
+
+def cached_responses(folder: Path) -> int:
+    """How many answers the project's response cache holds."""
+    path = folder / ".llmopt" / "cache" / "responses.sqlite3"
+    if not path.is_file():
+        return 0
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT count(*) FROM responses").fetchone()[0])
 
 
 def _search(row: Row) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -224,7 +249,7 @@ def _search(row: Row) -> tuple[dict[str, Any], dict[str, Any]] | None:
     return scenario, scenario.get("search") or {}
 
 
-def check(row: Row, log: Path) -> None:
+def check(row: Row, setup: TaskSetup, log: Path) -> None:
     """Errors and anything that shows a test case reachable by the selection."""
     found = _search(row)
     if row.status == 2 or found is None:
@@ -237,6 +262,8 @@ def check(row: Row, log: Path) -> None:
         row.problems.append(f"search error: {search['error']}")
     splits = search.get("splits") or {}
     ids = {part: set((splits.get(part) or {}).get("ids") or ()) for part in ("dev", "test", "train")}
+    if not ids["train"] and setup.train_ids is not None:  # task.train: a file of its own
+        ids["train"] = set(setup.train_ids)
     for a, b in (("dev", "test"), ("train", "dev"), ("train", "test")):
         if ids[a] & ids[b]:
             row.problems.append(f"{a} and {b} share ids {sorted(ids[a] & ids[b])[:5]}")
@@ -278,7 +305,7 @@ def _winner_label(winner: dict[str, Any]) -> str:
 def table_row(row: Row) -> list[str]:
     found = _search(row)
     if found is None:
-        return [row.task, row.generator] + ["-"] * 10 + [f"ERROR ({row.seconds:.0f} s)"]
+        return [row.task, row.generator] + ["-"] * 11 + [f"ERROR ({row.seconds:.0f} s)"]
     scenario, search = found
     generated = search.get("generated") or {}
     usage = search.get("usage") or {}
@@ -295,11 +322,11 @@ def table_row(row: Row) -> list[str]:
         conf.get("delta"), (int, float)) else math.nan
     confirmed = {"passed": "yes", "failed": "no"}.get(str(conf.get("outcome")), str(conf.get("outcome") or "-"))
     return [row.task, row.generator, str(generated.get("candidates", "-")), str(generated.get("tried", "-")),
-            str(calls), str(calls + hits), _winner_label(winner) if winner else "-", _num(dev.get("delta")), test,
+            str(calls), str(hits), str(row.new), _winner_label(winner) if winner else "-", _num(dev.get("delta")), test,
             _num(conf.get("p"), ".3f"), confirmed, _num(gap), f"{row.seconds:.0f} s"]
 
 
-HEADER = ["task", "generator", "gen", "tried", "calls", "asked", "winner", "dev delta", "test delta [95% CI]", "p",
+HEADER = ["task", "generator", "gen", "tried", "calls", "hits", "made", "winner", "dev delta", "test delta [95% CI]", "p",
           "confirmed", "gap", "time"]
 
 
@@ -310,17 +337,18 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
 
 
-def split_line(rows: list[Row], task: str) -> str | None:
+def split_line(rows: list[Row], setup: TaskSetup) -> str | None:
     for row in rows:
         found = _search(row)
-        if row.task == task and found is not None:
+        if row.task == setup.name and found is not None:
             search = found[1]
             splits = search.get("splits") or {}
+            train = len(setup.train_ids) if setup.train_ids is not None else (splits.get("train") or {}).get("n")
             objective = search.get("objective") or {}
-            recipe = next((v for k, v in (found[0].get("variants") or {}).items() if k == "recipe"), {})
+            recipe: dict[str, Any] = (found[0].get("variants") or {}).get("recipe") or {}
             value = ((recipe.get("metrics") or {}).get(objective.get("key") or "") or {}).get("value")
-            return (f"{task}: train {splits.get('train', {}).get('n')}, dev {splits.get('dev', {}).get('n')}, "
-                    f"test {splits.get('test', {}).get('n')} cases; objective {objective.get('key')}; "
+            return (f"{setup.name}: train {train}, dev {(splits.get('dev') or {}).get('n')}, "
+                    f"test {(splits.get('test') or {}).get('n')} cases; objective {objective.get('key')}; "
                     f"hand-written recipe on test {_num(value, '.3f')}")
     return None
 
@@ -364,8 +392,8 @@ def main() -> int:
     mode = "quick: k [2], 2 proposals" if options.quick else "k [2, 4], 4 proposals"
     print(f"\ngenerated candidates against the hand-written recipe on the embedded model ({mode}; grid; "
           f"confirm: paired delta > 0 at 95% on test)")
-    for task in tasks:
-        line = split_line(rows, task)
+    for setup in setups:
+        line = split_line(rows, setup)
         if line:
             print(line)
     print_table(rows)

@@ -241,9 +241,11 @@ def test_the_demos_axis_searches_k_and_select_on_dev_with_training_demos_only(tm
     assert all(_numbers(_demo_ids(c)) <= set(range(24)) for c in asked)  # demonstrations from train only
     doc = outcome.to_json()
     assert doc["generated"] == {"candidates": 2, "tried": 2}
-    similar = next(c for c in doc["candidates"] if c["levels"]["demos"] == '{"k": 2, "select": "similar"}')
+    assert doc["space"]["axes"]["demos"] == ["k=0", "k=2 random", "k=2 similar"]
+    assert doc["splits"]["train"]["n"] == 24 and doc["splits"]["dev"]["n"] == 12
+    similar = next(c for c in doc["candidates"] if c["levels"]["demos"] == "k=2 similar")
     assert similar["generated"]["demos"]["select"] == "similar"
-    random_run = next(c for c in doc["candidates"] if c["levels"]["demos"] == '{"k": 2, "select": "random"}')
+    random_run = next(c for c in doc["candidates"] if c["levels"]["demos"] == "k=2 random")
     assert len(random_run["generated"]["demo_ids"]) == 2
     winner = outcome.winner.generated
     assert winner is not None and winner.demos is not None and winner.fixed_demos is None

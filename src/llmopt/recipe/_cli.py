@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ..errors import RenderError
 from ..spec._suggest import unknown_name
-from ._model import Recipe, RecipeBook, RecipeVersion
+from ._model import Recipe, RecipeBook, RecipeVersion, demos_mapping
 
 SETTING = "llmopt_recipes"
 
@@ -155,6 +155,10 @@ def document(version: RecipeVersion) -> dict[str, Any]:
     rails["forbidden"] = list(guardrails.forbidden)
     if not guardrails.empty:
         doc["guardrails"] = {k: v for k, v in rails.items() if v not in (None, [])}
+    if version.demos is not None:
+        doc["demos"] = demos_mapping(version.demos)
+    if version.provenance is not None:
+        doc["provenance"] = dict(version.provenance)
     return doc
 
 

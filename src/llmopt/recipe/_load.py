@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import Problem, SpecError
+from ..spec._build import build_demos
 from ..spec._model import Guardrails, Location
 from ..spec._problems import Issue, KeyPath, Spots, is_dirty, to_problems
 from ..spec._schema import schema_issues, schema_validator
@@ -77,6 +78,11 @@ def read_recipe(path: Path, shown: str) -> Recipe | tuple[Problem, ...]:
         text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return (Problem(shown, None, None, "", f"cannot read the recipe file: {exc}"),)
+    return parse_recipe(text, shown)
+
+
+def parse_recipe(text: str, shown: str) -> Recipe | tuple[Problem, ...]:
+    """The recipe in a recipe file's text (see :func:`read_recipe`)."""
     doc, issues = parse_yaml(text, KIND, "recipe: NAME")
     if doc is None or not isinstance(doc.data, dict):
         return tuple(to_problems(issues, doc.spots if doc else Spots(), shown))
@@ -201,4 +207,6 @@ def _version(name: str, number: int, data: dict[str, Any], location: Location) -
             forbidden=tuple(guardrails.get("forbidden") or ()),
         ),
         location=location,
+        demos=build_demos(data.get("demos")),
+        provenance=data.get("provenance"),
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import Problem
-from ..spec._model import Guardrails, Location, RecipeSpec
+from ..spec._model import DemosSpec, Guardrails, Location, RecipeSpec
 
 #: The field types a recipe may declare, and the Python values each accepts.
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
@@ -102,6 +102,10 @@ class RecipeVersion:
     fields: Mapping[str, FieldSpec] = field(default_factory=dict)
     guardrails: Guardrails = field(default_factory=Guardrails)
     location: Location | None = None
+    #: Demonstrations drawn from the task's training cases at run time (None: none).
+    demos: DemosSpec | None = None
+    #: Where the version came from (``llmopt search --write`` records its search), as written.
+    provenance: Mapping[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -117,11 +121,29 @@ class RecipeVersion:
             fields=dict(values),
             examples=self.examples,
             guardrails=self.guardrails,
+            demos=self.demos,
         )
 
     def default_values(self) -> dict[str, Any]:
         """Every field's default (None for an optional field without one)."""
         return {n: f.default if f.has_default else None for n, f in self.fields.items() if not f.required}
+
+
+def demos_mapping(demos: DemosSpec) -> dict[str, Any]:
+    """``demos`` as a recipe file or a spec writes it: k, select, seed and examples,
+    with what bootstrap (teacher, metric, args, min_score) or similar (retriever) reads."""
+    out: dict[str, Any] = {"k": demos.k, "select": demos.select, "seed": demos.seed}
+    if demos.select == "bootstrap":
+        if demos.teacher is not None:
+            teacher = demos.teacher
+            out["teacher"] = {"provider": teacher.provider, **({"id": teacher.id} if teacher.id is not None else {})}
+            out["teacher"].update({k: v for k, v in (("params", dict(teacher.params)), ("base_url", teacher.base_url)) if v})
+        out.update({k: v for k, v in (("metric", demos.metric), ("args", dict(demos.args))) if v})
+        out["min_score"] = demos.min_score
+    if demos.select == "similar":
+        out["retriever"] = demos.retriever
+    out["examples"] = demos.examples
+    return out
 
 
 @dataclass(frozen=True)

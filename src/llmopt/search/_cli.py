@@ -4,20 +4,25 @@ confirmation on test, and the winner written into the spec as variant ``optimize
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
+import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO
 
 from ..errors import LLMOptError
 
 if TYPE_CHECKING:
     from ..engine.results import CaseResult, VariantResult
     from ..engine.runner import Runner
+    from ..recipe import RecipeVersion
     from ..report import ResultsStore
     from ..spec import Scenario
+    from ..spec._model import RecipeSpec
     from ..spec._project import Project
-    from ._outcome import SearchOutcome
+    from ._outcome import Generated, SearchOutcome
 
 #: The variant ``--write`` adds to the spec.
 WRITTEN = "optimized"
@@ -131,6 +136,8 @@ def _confirm(
 
 
 def _write(path: Path, scenario: "Scenario", outcome: "SearchOutcome", doc: dict[str, Any]) -> None:
+    """The winner as variant ``optimized`` with its assertion; a generated winner of a
+    recipe file's recipe first as that file's next version, which the variant uses."""
     from ._write import write_winner
 
     assert scenario.search is not None and outcome.winner is not None
@@ -150,8 +157,156 @@ def _write(path: Path, scenario: "Scenario", outcome: "SearchOutcome", doc: dict
                  "min_delta": search.confirm.min_delta, "confidence": search.confirm.confidence}
     if search.args:
         assertion = {"metric": search.metric, "args": dict(search.args), **{k: v for k, v in assertion.items() if k != "metric"}}
-    write_winner(path, name=WRITTEN, overrides=outcome.winner.candidate.overrides, comment=comment, assertion=assertion)
+    written = _generated_part(path, scenario, outcome, entry)
+    try:
+        write_winner(path, name=WRITTEN, overrides=written.overrides, comment=comment + written.comment,
+                     assertion=assertion)
+    except BaseException:
+        written.undo()
+        raise
     print(f"wrote variant {WRITTEN!r} and its assertion into {_shown(path)}")
+    for line in written.printed:
+        print(line)
+
+
+@dataclass
+class _Written:
+    """The winner's overrides as the spec gets them, with what a generated winner adds:
+    comment lines above the variant, lines to print, and how to take back a recipe version."""
+
+    overrides: Mapping[str, Any]
+    comment: list[str] = field(default_factory=list)
+    printed: list[str] = field(default_factory=list)
+    undo: Callable[[], None] = lambda: None
+
+
+def _generated_part(path: Path, scenario: "Scenario", outcome: "SearchOutcome", entry: dict[str, Any]) -> _Written:
+    """A generated winner (proposed instruction, drawn demonstrations) of a recipe
+    file's recipe as its next version; of an inline recipe, in the variant's recipe."""
+    assert outcome.winner is not None
+    winner = outcome.winner
+    generated = getattr(winner, "generated", None)
+    recipe = winner.candidate.variant.recipe
+    if generated is None:
+        return _Written(winner.candidate.overrides)
+    found = _recipe_file(path, recipe)
+    if found is None:
+        return _inline(winner.candidate.overrides, recipe, generated)
+    file, version = found
+    if generated.proposal is None and generated.demos == version.demos:
+        return _Written(winner.candidate.overrides)  # the version's own demonstrations: nothing new
+    return _new_version(path, scenario, outcome, entry, file, version)
+
+
+def _recipe_file(path: Path, recipe: "RecipeSpec") -> "tuple[Path, RecipeVersion] | None":
+    """The recipe file and version the recipe came from (None for an inline recipe)."""
+    from ..spec._project import Project
+
+    if recipe.name is None or recipe.version is None:
+        return None
+    book = Project.of(path).recipe_book(_shown)
+    found = book.find(recipe.name)
+    if found is None or found.problems or recipe.version not in found.versions:
+        raise LLMOptError(f"cannot write the winner as a version of recipe {recipe.ref}: it is no longer in {book.folder}")
+    return Path(found.path), found.versions[recipe.version]
+
+
+def _inline(overrides: Mapping[str, Any], recipe: "RecipeSpec", generated: "Generated") -> _Written:
+    """An inline recipe's generated parts in the variant: the instruction as
+    ``recipe.system`` (or in its template), the demonstrations as ``recipe.demos``."""
+    from ..recipe._write import with_instruction
+
+    out = copy.deepcopy(dict(overrides))
+    part = dict(out.get("recipe") or {})
+    said = []
+    if generated.instruction is not None:
+        changes = with_instruction(recipe.system, recipe.template, generated.instruction)
+        part.update(changes)
+        said.append(f"its instruction as recipe.{'template' if 'template' in changes else 'system'}")
+    if generated.demos is not None:
+        said.append("its demonstrations as recipe.demos")
+    out["recipe"] = part
+    note = f"the winner's recipe is inline (no recipe file): variant {WRITTEN!r} holds {' and '.join(said)}"
+    return _Written(out, printed=[note])
+
+
+def _new_version(
+    path: Path, scenario: "Scenario", outcome: "SearchOutcome", entry: dict[str, Any], file: Path, version: "RecipeVersion"
+) -> _Written:
+    """Version N+1 of ``file`` from ``version`` with the winner's generated parts (the
+    version already holding them, when there is one), and the variant pointed at it."""
+    from ..recipe._write import equal_version, version_changes, write_version
+    from ..spec._files import replace_text
+
+    assert outcome.winner is not None and outcome.winner.generated is not None
+    generated = outcome.winner.generated
+    changes = version_changes(version, instruction=generated.instruction, demos=generated.demos, fixed=generated.fixed_demos)
+    what = _generator(generated)
+    original = file.read_bytes()
+    number = equal_version(file, base=version.version, **changes)
+    if number is None:
+        provenance = _provenance(path, scenario, outcome, entry, file, what)
+        description = f"The winner of llmopt search of {scenario.id} ({what}), from {version.ref}."
+        number = write_version(file, base=version.version, description=description, provenance=provenance, **changes)
+        done = f"wrote recipe version {version.name}@{number} into {_shown(file)} ({what}, from {version.ref})"
+    else:
+        done = f"recipe version {version.name}@{number} in {_shown(file)} already holds the winner ({what})"
+    ref = f"{version.name}@{number}"
+    review = f"llmopt recipes diff {version.ref} {ref}"
+
+    def undo() -> None:
+        if file.read_bytes() != original:
+            replace_text(Path(os.path.realpath(file)), original.decode("utf-8"))
+
+    comment = [f"recipe {ref}: {what}, from {version.ref} (review: {review})"]
+    return _Written(_pointed(path, outcome.winner.candidate.overrides, ref), comment, [done, f"review it: {review}"], undo)
+
+
+def _generator(generated: "Generated") -> str:
+    """``instruction: proposal 3; demos: k=4 bootstrap``."""
+    parts = [f"instruction: proposal {generated.proposal}"] if generated.proposal is not None else []
+    if generated.demos is not None:
+        parts.append(f"demos: k={generated.demos.k} {generated.demos.select}")
+    return "; ".join(parts) or "as written"
+
+
+def _provenance(
+    path: Path, scenario: "Scenario", outcome: "SearchOutcome", entry: dict[str, Any], file: Path, what: str
+) -> dict[str, Any]:
+    """The search that found the version: spec, candidate, objective, dev and test, confirmation."""
+    assert scenario.search is not None and outcome.winner is not None
+    search, winner = scenario.search, outcome.winner
+    splits, c = entry["splits"], entry.get("confirmation") or {}
+    last = winner.last
+    dev = {"n": last.n, "value": _rounded(last.value)} if last is not None else {"n": splits["dev"]["n"]}
+    confirmation = {"vs": search.confirm.vs, "delta": _rounded(c.get("delta")),
+                    "ci": [_rounded(x) for x in c["ci"]] if c.get("ci") else None,
+                    "p": float(f"{c['p']:.3g}") if isinstance(c.get("p"), (int, float)) else None,
+                    "passed": c.get("outcome") == "passed"}
+    spec = Path(os.path.relpath(path.resolve(), file.resolve().parent)).as_posix()
+    return {"search": scenario.id, "spec": spec, "candidate": winner.name, "generator": what,
+            "objective": search.metric_key, "dev": dev, "test": {"n": splits["test"]["n"]},
+            "confirmation": {k: v for k, v in confirmation.items() if v is not None},
+            "written": datetime.date.today().isoformat()}
+
+
+def _rounded(value: Any) -> float | None:
+    return round(float(value), 4) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _pointed(path: Path, overrides: Mapping[str, Any], ref: str) -> dict[str, Any]:
+    """The winner's overrides with its recipe part ``{use: ref}`` (and its ``fields``):
+    the top level's other recipe keys (demos, an inline template) set to null."""
+    from ..spec._yaml import parse_yaml
+
+    out = copy.deepcopy(dict(overrides))
+    given: dict[str, Any] = out["recipe"] if isinstance(out.get("recipe"), dict) else {}
+    part: dict[str, Any] = {"use": ref, **({"fields": given["fields"]} if "fields" in given else {})}
+    doc, _ = parse_yaml(path.read_text(encoding="utf-8"))
+    top = doc.data.get("recipe") if doc is not None and isinstance(doc.data, dict) else None
+    part.update({key: None for key in (top if isinstance(top, dict) else {}) if key not in ("use", "fields")})
+    out["recipe"] = part
+    return out
 
 
 def _confirmation_text(c: dict[str, Any]) -> str:

@@ -44,10 +44,20 @@ class Effect:
                 "delta": self.delta, "ci": ci, "n": self.n}
 
 
+#: The keys of a ``demos`` axis level (``recipe.demos`` settings).
+_DEMO_KEYS = frozenset({"k", "select", "seed", "teacher", "metric", "args", "min_score", "retriever", "examples"})
+
+
 def level_text(value: Any) -> str:
-    """An axis value as the reports show it."""
+    """An axis value as the reports show it (a ``demos`` level as ``k=4 similar``)."""
     if isinstance(value, str):
         return value
+    if isinstance(value, dict) and "k" in value and set(value) <= _DEMO_KEYS:
+        shown = [f"k={value['k']}", *([str(value["select"])] if value.get("select") else [])]
+        shown += [f"{key}={value[key]}" for key in ("seed", "retriever", "examples", "min_score") if key in value]
+        if isinstance(value.get("teacher"), dict):
+            shown.append(f"teacher={value['teacher'].get('provider')}:{value['teacher'].get('id') or 'default'}")
+        return " ".join(shown)
     import json
 
     return json.dumps(value, sort_keys=True, default=str)

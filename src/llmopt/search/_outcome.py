@@ -136,7 +136,8 @@ class SearchOutcome:
         spec = self.spec
         return {
             "from": spec.source or "",
-            "space": {"axes": {a.path: list(a.values) for a in spec.axes}, "size": spec.size},
+            "space": {"axes": {a.path: [level_text(v) for v in a.values] if a.kind == "demos" else list(a.values)
+                               for a in spec.axes}, "size": spec.size},
             "strategy": {"name": spec.strategy, "eta": spec.eta, "min_cases": spec.min_cases,
                          "trials": spec.trials, "seed": spec.seed},
             "objective": {"metric": spec.metric, "key": spec.metric_key, "args": dict(spec.args),

@@ -74,6 +74,10 @@ def _splits(scenario: "Scenario") -> dict[str, Any]:
     assert scenario.search is not None
     task = scenario.search.candidates[0].variant.task
     parts = load_parts(task, scenario.path)
+    if task.train is not None:  # a training file beside dev and test (demonstrations, proposals)
+        from ..dataset import load_training_cases
+
+        parts["train"] = load_training_cases(task, scenario.path)
     seed = task.split.seed if task.split is not None else None
     return {"seed": seed, **{p: {"n": len(parts[p]), "ids": [c.id for c in parts[p]]} for p in ("dev", "test", "train")}}
 
