@@ -71,6 +71,7 @@ ERROR_KINDS: Mapping[str, str] = MappingProxyType(
         "InternalServerError": "status",
         "HTTPNotImplementedError": "status",
         "ServiceUnavailableError": "status",
+        "StorageNotReadyError": "status",
         "GatewayTimeoutError": "status",
         "OverloadedError": "status",
         "RampLimitExceededError": "status",

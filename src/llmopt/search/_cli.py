@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..engine.runner import Runner
     from ..recipe import RecipeVersion
     from ..report import ResultsStore
-    from ..spec import Scenario
+    from ..spec import Scenario, SearchSpec
     from ..spec._model import RecipeSpec
     from ..spec._project import Project
     from ._outcome import Generated, SearchOutcome
@@ -141,22 +141,8 @@ def _write(path: Path, scenario: "Scenario", outcome: "SearchOutcome", doc: dict
     from ._write import write_winner
 
     assert scenario.search is not None and outcome.winner is not None
-    search = scenario.search
     entry = next(s for s in doc["scenarios"] if s["scenario"] == scenario.id)["search"]
-    confirmation = entry.get("confirmation") or {}
-    direction = "maximized" if outcome.higher_is_better else "minimized"
-    splits = entry["splits"]
-    today = datetime.date.today().isoformat()
-    comment = [
-        f"written by llmopt search {today}: candidate {outcome.winner.name} of {len(search.candidates)} "
-        f"({search.strategy}), objective {search.metric_key} ({direction})",
-        f"dev n={splits['dev']['n']}, test n={splits['test']['n']}; confirmed vs {search.confirm.vs}: "
-        f"{_confirmation_text(confirmation)}",
-    ]
-    assertion = {"metric": search.metric, "variant": WRITTEN, "vs": search.confirm.vs,
-                 "min_delta": search.confirm.min_delta, "confidence": search.confirm.confidence}
-    if search.args:
-        assertion = {"metric": search.metric, "args": dict(search.args), **{k: v for k, v in assertion.items() if k != "metric"}}
+    comment, assertion = _comment(scenario.search, outcome, entry), _assertion(scenario.search)
     written = _generated_part(path, scenario, outcome, entry)
     try:
         write_winner(path, name=WRITTEN, overrides=written.overrides, comment=comment + written.comment,
@@ -167,6 +153,29 @@ def _write(path: Path, scenario: "Scenario", outcome: "SearchOutcome", doc: dict
     print(f"wrote variant {WRITTEN!r} and its assertion into {_shown(path)}")
     for line in written.printed:
         print(line)
+
+
+def _comment(search: "SearchSpec", outcome: "SearchOutcome", entry: dict[str, Any]) -> list[str]:
+    """The lines above the written variant: the search and its confirmation."""
+    assert outcome.winner is not None
+    direction = "maximized" if outcome.higher_is_better else "minimized"
+    splits = entry["splits"]
+    today = datetime.date.today().isoformat()
+    return [
+        f"written by llmopt search {today}: candidate {outcome.winner.name} of {len(search.candidates)} "
+        f"({search.strategy}), objective {search.metric_key} ({direction})",
+        f"dev n={splits['dev']['n']}, test n={splits['test']['n']}; confirmed vs {search.confirm.vs}: "
+        f"{_confirmation_text(entry.get('confirmation') or {})}",
+    ]
+
+
+def _assertion(search: "SearchSpec") -> dict[str, Any]:
+    """The confirmation as an assertion on the written variant."""
+    assertion = {"metric": search.metric, "variant": WRITTEN, "vs": search.confirm.vs,
+                 "min_delta": search.confirm.min_delta, "confidence": search.confirm.confidence}
+    if search.args:
+        assertion = {"metric": search.metric, "args": dict(search.args), **{k: v for k, v in assertion.items() if k != "metric"}}
+    return assertion
 
 
 @dataclass
