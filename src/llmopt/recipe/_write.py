@@ -22,16 +22,20 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import Problem, SpecError
-from ..spec._files import replace_text
+from ..spec._splice import dash_column as _dash_column
+from ..spec._splice import indent as _indent
+from ..spec._splice import is_block as _is_block
+from ..spec._splice import layout_yaml as _yaml
+from ..spec._splice import replace_checked as _replace_checked
+from ..spec._splice import skippable as _skippable
 from ..spec._yaml import parse_yaml
 from ._load import KIND, parse_recipe
 from ._model import Recipe, RecipeVersion, demos_mapping
 
 if TYPE_CHECKING:
-    from ruamel.yaml import YAML
     from ruamel.yaml.nodes import MappingNode, Node
 
     from ..spec._model import DemosSpec
@@ -282,17 +286,6 @@ def _verify(text: str, expected: dict[str, Any], shown: str, number: int) -> Non
     raise SpecError([Problem(shown, None, None, "", message)], kind=KIND)
 
 
-def _replace_checked(path: Path, text: str, original: str, check: Callable[[str], None]) -> None:
-    """Write ``text``, read it back and ``check`` it; put ``original`` back if that fails."""
-    replace_text(path, text)
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            check(handle.read())
-    except Exception:
-        replace_text(path, original)
-        raise
-
-
 # -- splicing the text ------------------------------------------------------------------
 
 
@@ -377,19 +370,6 @@ def _last_line(lines: _Lines, key: "Node", value: "Node") -> int:
     return int(number)
 
 
-def _skippable(line: str, *, comments: bool) -> bool:
-    stripped = line.strip()
-    return not stripped or (comments and stripped.startswith("#"))
-
-
-def _is_block(node: "Node") -> bool:
-    return isinstance(node.value, list) and bool(node.value) and not getattr(node, "flow_style", False)
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
 def _layout(root: "MappingNode", lines: _Lines, newline: str) -> _Layout:
     """The file's indentation as first shown; 2 and 2 for what it does not show."""
     mapping: int | None = None
@@ -407,11 +387,6 @@ def _layout(root: "MappingNode", lines: _Lines, newline: str) -> _Layout:
             elif not isinstance(first, tuple) and offset is None:
                 offset = _dash_column(lines, first) - int(key.start_mark.column)
     return _Layout(mapping if mapping and mapping > 0 else 2, offset if offset is not None and offset >= 0 else 2, newline)
-
-
-def _dash_column(lines: _Lines, item: "Node") -> int:
-    before = lines[item.start_mark.line][: item.start_mark.column].rstrip()
-    return len(before) - 1 if before.endswith("-") else max(int(item.start_mark.column) - 2, 0)
 
 
 # -- rendering the new lines ------------------------------------------------------------
@@ -474,21 +449,3 @@ def _is_literal(value: Any) -> bool:
     return all(line == line.rstrip() for line in value.split("\n"))
 
 
-def _yaml(layout: _Layout) -> "YAML":
-    """A round-trip YAML that indents like the file, never wraps, and writes null."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.representer import RoundTripRepresenter
-
-    class _Representer(RoundTripRepresenter):  # a subclass: ruamel's own class stays as it is
-        pass
-
-    _Representer.add_representer(type(None), _null)
-    yaml = YAML(typ="rt")
-    yaml.Representer = _Representer
-    yaml.width = 1 << 16
-    yaml.indent(mapping=layout.mapping, sequence=layout.offset + 2, offset=layout.offset)
-    return yaml
-
-
-def _null(representer: Any, _: None) -> Any:
-    return representer.represent_scalar("tag:yaml.org,2002:null", "null")

@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ..errors import Problem, SpecError
-from ..spec._files import replace_text
 from ..spec._problems import Spots, to_problems
+from ..spec._splice import dash_column as _dash_column
+from ..spec._splice import indent as _indent
+from ..spec._splice import is_block as _is_block
+from ..spec._splice import layout_yaml as _yaml
+from ..spec._splice import replace_checked as _replace_checked
+from ..spec._splice import skippable as _skippable
 from ..spec._yaml import YamlDoc, parse_yaml
 
 if TYPE_CHECKING:
-    from ruamel.yaml import YAML
     from ruamel.yaml.nodes import MappingNode, Node
 
 __all__ = ["write_winner"]
@@ -320,10 +324,6 @@ def _blank_before(lines: _Lines, number: int) -> bool:
 # -- where things are -------------------------------------------------------------------
 
 
-def _is_block(node: "Node") -> bool:
-    return isinstance(node.value, list) and bool(node.value) and not getattr(node, "flow_style", False)
-
-
 def _is_empty(node: "Node") -> bool:
     """A value left out (``key:`` and nothing after it): null, placed where the next
     token starts rather than on the key's line."""
@@ -343,11 +343,6 @@ def _last_line(lines: _Lines, key: "Node", value: "Node") -> int:
     return int(number)
 
 
-def _skippable(line: str, *, comments: bool) -> bool:
-    stripped = line.strip()
-    return not stripped or (comments and stripped.startswith("#"))
-
-
 def _section_end(lines: _Lines, key: "Node", value: "Node", column: int) -> int:
     """The line after ``key: value`` and the comments indented under it that follow."""
     end = _last_line(lines, key, value) + 1
@@ -365,15 +360,6 @@ def _comment_start(lines: _Lines, number: int, indent: int) -> int:
     while number > 0 and lines[number - 1].lstrip().startswith("#") and _indent(lines[number - 1]) == indent:
         number -= 1
     return number
-
-
-def _dash_column(lines: _Lines, item: "Node") -> int:
-    before = lines[item.start_mark.line][: item.start_mark.column].rstrip()
-    return len(before) - 1 if before.endswith("-") else max(int(item.start_mark.column) - 2, 0)
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
 
 
 def _layout(root: "MappingNode", lines: _Lines, newline: str) -> _Layout:
@@ -528,35 +514,6 @@ def _dump(layout: _Layout, data: Any) -> str:
     return out.getvalue()
 
 
-def _yaml(layout: _Layout) -> "YAML":
-    """A round-trip YAML that indents like the file, never wraps, and writes null."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.representer import RoundTripRepresenter
-
-    class _Representer(RoundTripRepresenter):  # a subclass: ruamel's own class stays as it is
-        pass
-
-    _Representer.add_representer(type(None), _null)
-    yaml = YAML(typ="rt")
-    yaml.Representer = _Representer
-    yaml.width = 1 << 16
-    yaml.indent(mapping=layout.mapping, sequence=layout.offset + 2, offset=layout.offset)
-    return yaml
-
-
-def _null(representer: Any, _: None) -> Any:
-    return representer.represent_scalar("tag:yaml.org,2002:null", "null")
-
-
 # -- replacing the file -----------------------------------------------------------------
 
 
-def _replace_checked(path: Path, text: str, original: str, check: Callable[[str], None]) -> None:
-    """Write ``text``, read it back and ``check`` it; put ``original`` back if that fails."""
-    replace_text(path, text)
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            check(handle.read())
-    except Exception:
-        replace_text(path, original)
-        raise
