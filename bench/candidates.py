@@ -86,6 +86,8 @@ class TaskSetup:
     recipe: dict[str, Any]
     model: dict[str, Any]
     objective: dict[str, Any]
+    #: The scenario's description: what the instruction proposer is told the task is.
+    description: str
     #: The training file's ids, when train is a file of its own (not a share of the split).
     train_ids: set[str] | None = None
 
@@ -132,6 +134,7 @@ def routing_setup() -> TaskSetup:
         recipe=_hand_written(spec),
         model={"provider": "local", "params": dict(spec["model"]["params"])},
         objective={"metric": "accuracy", "args": {"labels": list(LABELS)}},
+        description="Route a customer support ticket to its queue: billing, login, bug or feature.",
         train_ids=_csv_ids(data / "train.csv"),
     )
 
@@ -155,6 +158,7 @@ def extraction_setup() -> TaskSetup:
         recipe=_hand_written(spec),
         model={"provider": "local", "params": dict(spec["model"]["params"])},
         objective=objective,
+        description="Pull the order id, the customer's name and the quantity out of a customer e-mail, as JSON.",
     )
 
 
@@ -171,7 +175,7 @@ def spec_doc(setup: TaskSetup, generator: str, quick: bool) -> dict[str, Any]:
     return {
         "llmopt": 1,
         "scenario": f"{setup.name}-{generator}",
-        "description": f"bench/candidates.py: {generator} candidates against the hand-written recipe",
+        "description": setup.description,  # the proposer reads it as the task's description
         "task": setup.task,
         "recipe": recipe,
         "model": setup.model,
@@ -288,6 +292,12 @@ def _num(value: Any, fmt: str = "+.3f") -> str:
     return format(value, fmt) if isinstance(value, (int, float)) and not math.isnan(value) else "-"
 
 
+def _p(value: Any) -> str:
+    if isinstance(value, (int, float)) and not math.isnan(value) and value < 0.001:
+        return "<0.001"
+    return _num(value, ".3f")
+
+
 def _winner_label(winner: dict[str, Any]) -> str:
     levels = winner.get("levels") or {}
     parts = []
@@ -323,7 +333,7 @@ def table_row(row: Row) -> list[str]:
     confirmed = {"passed": "yes", "failed": "no"}.get(str(conf.get("outcome")), str(conf.get("outcome") or "-"))
     return [row.task, row.generator, str(generated.get("candidates", "-")), str(generated.get("tried", "-")),
             str(calls), str(hits), str(row.new), _winner_label(winner) if winner else "-", _num(dev.get("delta")), test,
-            _num(conf.get("p"), ".3f"), confirmed, _num(gap), f"{row.seconds:.0f} s"]
+            _p(conf.get("p")), confirmed, _num(gap), f"{row.seconds:.0f} s"]
 
 
 HEADER = ["task", "generator", "gen", "tried", "calls", "hits", "made", "winner", "dev delta", "test delta [95% CI]", "p",

@@ -166,12 +166,15 @@ def test_bootstrap_keeps_the_first_training_cases_the_teacher_gets_right_with_it
     assert right == 4 and tried >= 4
     asked = [c for c in _calls(tmp_path) if c["params"].get("teacher")]
     assert len(asked) == tried and all(c["id"].startswith("t") for c in asked)  # training cases only
+    assert result.demos_usage is not None and result.demos_usage.calls == tried  # counted, beside the variant's own
     shown = {d["id"]: d["answer"] for d in result.demos["shown"]}
     assert set(shown) <= {c["id"] for c in asked} and all(a.isupper() for a in shown.values())
     # A rerun with the response cache asks the teacher nothing.
     before = len(_calls(tmp_path))
     again = Runner(registry, ResponseCache(tmp_path / "cache")).evaluate(load_scenario(path, registry), "boot")
     assert len(_calls(tmp_path)) == before and again.demos is not None and again.demos["ids"] == result.demos["ids"]
+    assert again.demos_usage is not None and again.demos_usage.calls == 0 and again.demos_usage.cache_hits == tried
+    assert again.to_json()["demos_usage"]["cache_hits"] == tried
 
 
 def test_bootstrap_says_when_it_found_fewer_than_k(tmp_path: Path, registry: Registry) -> None:

@@ -71,7 +71,7 @@ def variant_from_json(scenario: str, name: str, data: Mapping[str, Any]) -> Vari
         )
         for key, m in (data.get("metrics") or {}).items()
     }
-    optional = {part: usage_from_json(data[part]) for part in ("judge_usage", "retrieval_usage") if data.get(part)}
+    optional = {part: usage_from_json(data[part]) for part in ("judge_usage", "retrieval_usage", "demos_usage") if data.get(part)}
     return VariantResult(
         scenario=scenario,
         variant=name,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..recipe import Renderer
     from ..retrieval import Index
     from ..spec import DemosSpec, Scenario, VariantSpec
+    from .results import Usage
     from .runner import Runner
 
 __all__ = ["DemoPlan", "plan_demos"]
@@ -51,6 +52,9 @@ class DemoPlan:
     bootstrap: tuple[int, int] | None = None
     index: "Index | None" = None
     prompts: "_Prompts | None" = None
+    #: What the bootstrap teacher's calls for this plan used (answers memoized by the
+    #: runner are counted once, by the plan that asked them).
+    usage: "Usage" = field(default_factory=lambda: _usage())
 
     async def for_case(self, case: "Case", where: str) -> tuple[Demo, ...]:
         """The demonstrations shown before ``case``."""
@@ -105,6 +109,12 @@ class _Prompts:
     async def demo(self, case: "Case", where: str, answer: str | None = None) -> Demo:
         shown = answer if answer is not None else _expected_text(case.expected)
         return Demo(id=case.id, input=self.input_of(case), prompt=await self.prompt(case, where), answer=shown)
+
+
+def _usage() -> "Usage":
+    from .results import Usage
+
+    return Usage()
 
 
 def _expected_text(expected: Any) -> str:
@@ -211,6 +221,7 @@ async def _bootstrap(runner: "Runner", scenario: "Scenario", variant: "VariantSp
         missing = [c for c in batch if c.id not in answers]
         if missing:
             result = await runner.aevaluate_spec(scenario, teacher, {key: (spec.metric, dict(spec.args))}, cases=missing)
+            plan.usage = plan.usage + result.usage
             failed = next((c.error for c in result.cases if c.error is not None), None)
             if failed is not None:
                 raise LLMOptError(f"{where}: bootstrap demonstrations: the teacher failed: {failed}")

@@ -185,6 +185,8 @@ class VariantResult:
     retrieval_usage: Usage | None = None
     #: The recipe's demonstrations: k, select, pool size, the ids shown, notes.
     demos: Mapping[str, Any] | None = None
+    #: What drawing them used: a bootstrap teacher's calls (None when it made none).
+    demos_usage: Usage | None = None
 
     @property
     def n(self) -> int:
@@ -220,6 +222,7 @@ class VariantResult:
             **({"judge_usage": self.judge_usage.to_json()} if self.judge_usage is not None else {}),
             **({"retrieval_usage": self.retrieval_usage.to_json()} if self.retrieval_usage is not None else {}),
             **({"demos": dict(self.demos)} if self.demos is not None else {}),
+            **({"demos_usage": self.demos_usage.to_json()} if self.demos_usage is not None else {}),
         }
 
 

@@ -423,6 +423,8 @@ class Runner:
             identity_hash=identity_hash(identity),
             judge_usage=_judge_usage(cases) if plan.judging is not None else None,
             demos=plan.demos.to_json() if plan.demos is not None else None,
+            demos_usage=plan.demos.usage if plan.demos is not None and (plan.demos.usage.calls or
+                                                                         plan.demos.usage.cache_hits) else None,
         )
 
 

@@ -131,7 +131,7 @@ class ResultsStore:
         total = Usage()
         for entry in self._scenarios.values():
             for variant in entry["variants"].values():
-                for part in ("usage", "judge_usage", "retrieval_usage"):
+                for part in ("usage", "judge_usage", "retrieval_usage", "demos_usage"):
                     if variant.get(part):
                         total = total + Usage(**variant[part])
             total = total + _search_usage(entry.get("search"))

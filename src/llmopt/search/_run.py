@@ -224,7 +224,7 @@ class _State:
 
     def _count(self, result: "VariantResult") -> None:
         usage = result.usage
-        for extra in (result.judge_usage, result.retrieval_usage):
+        for extra in (result.judge_usage, result.retrieval_usage, result.demos_usage):
             if extra is not None:
                 usage = usage + extra
         self.outcome.usage = self.outcome.usage + usage
