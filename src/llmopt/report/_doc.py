@@ -87,7 +87,8 @@ def run_usage(doc: Mapping[str, Any]) -> dict[str, float]:
         return dict(doc["usage"])
     total: dict[str, float] = {}
     for entry in doc.get("scenarios", []):
-        parts = [v.get(part) for v in entry.get("variants", {}).values() for part in ("usage", "judge_usage", "retrieval_usage", "demos_usage")]
+        kinds = ("usage", "judge_usage", "retrieval_usage", "demos_usage")
+        parts = [v.get(part) for v in entry.get("variants", {}).values() for part in kinds]
         for used in [*parts, (entry.get("search") or {}).get("usage")]:
             for key, value in (used or {}).items():
                 if isinstance(value, (int, float)):
