@@ -177,7 +177,7 @@ def _pool(
 def _without_leaks(
     train: Sequence["Case"], held: Sequence["Case"], input_field: str | None, expected_field: str | None
 ) -> tuple[dict[str, "Case"], list[str]]:
-    from ..finetune import find_leaks
+    from ..dataset._leaks import find_leaks
 
     def text(case: "Case") -> str:
         if input_field and input_field in case.fields:

@@ -9,10 +9,10 @@ keeping its comments. ``train_local`` trains a LoRA of a local GGUF model with t
 ``LoraSettings`` it is given (``llmopt finetune train``; needs ``llmopt[finetune-local]``).
 """
 
+from ..dataset._leaks import Leak, find_leaks, normalize_text
 from ._examples import ChatExample, TrainingSet, case_text, training_set
 from ._file import read_training_file
 from ._file_leaks import LeakageWarning, leak_warnings, training_file_leaks
-from ._leaks import Leak, find_leaks, normalize_text
 from ._local import LocalRun, train_local
 from ._lora_settings import LoraSettings, lora_settings
 from ._spec_edit import write_model_id

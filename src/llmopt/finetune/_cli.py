@@ -20,10 +20,10 @@ from ..errors import FineTuneError, ProviderError, ProviderUnavailable
 from ._commands import choose_variant, print_leaks, spec_scenario
 
 if TYPE_CHECKING:
+    from ..dataset._leaks import Leak
     from ..spec import Scenario
     from ._examples import ChatExample
     from ._jobs import Connection, FineTuningAPI, Job
-    from ._leaks import Leak
     from ._validate import ValidationReport
 
 __all__ = ["add_parser", "run"]

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Sequence, TextIO
 from ..errors import FineTuneError
 
 if TYPE_CHECKING:
+    from ..dataset._leaks import Leak
     from ..spec import Scenario
-    from ._leaks import Leak
 
 __all__ = ["choose_variant", "print_leaks", "spec_scenario"]
 

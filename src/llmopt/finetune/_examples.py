@@ -20,11 +20,11 @@ from ..errors import FineTuneError
 
 if TYPE_CHECKING:
     from ..dataset import Case
+    from ..dataset._leaks import Leak
     from ..recipe import Renderer
     from ..registry import Registry
     from ..retrieval import Index
     from ..spec import Scenario, TaskSpec, VariantSpec
-    from ._leaks import Leak
 
 __all__ = ["ChatExample", "TrainingSet", "case_text", "training_set"]
 
@@ -70,7 +70,7 @@ class TrainingSet:
 
     def leaks(self, threshold: float = 0.9) -> list["Leak"]:
         """Training inputs that equal or nearly equal evaluation inputs."""
-        from ._leaks import find_leaks
+        from ..dataset._leaks import find_leaks
 
         return find_leaks(self.train_inputs, self.eval_inputs, threshold)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from ..dataset._leaks import Leak, find_leaks, normalize_text
 from ..errors import LLMOptError
-from ._leaks import Leak, find_leaks, normalize_text
 
 if TYPE_CHECKING:
     from ..spec import Scenario, VariantSpec

@@ -1,4 +1,4 @@
-"""Leakage between training and evaluation inputs: exact and near duplicates.
+"""Leakage between training and evaluation inputs (fine-tuning data, demonstrations): exact and near duplicates.
 
 Exact: equal after normalization (Unicode NFKC, case folded, punctuation dropped,
 whitespace collapsed). Near: cosine similarity of TF-IDF vectors over character
