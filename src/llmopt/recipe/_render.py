@@ -101,15 +101,12 @@ class Renderer:
         as_block = "demos" in uses
         if as_block:
             values["demos"] = demos_block(demos)
-        system_source = recipe.system
-        if recipe.instruction is not None:
-            if "instruction" in uses:
-                values["instruction"] = recipe.instruction
-            else:
-                system_source = None
-        system = self._render_one(system_source, values, where, f"{key}system") if system_source else None
-        if recipe.instruction is not None and "instruction" not in uses:
+        if recipe.instruction is not None and "instruction" not in uses:  # the instruction is the system message
             system = recipe.instruction.strip() or None
+        else:
+            if recipe.instruction is not None:
+                values["instruction"] = recipe.instruction
+            system = self._render_one(recipe.system, values, where, f"{key}system") if recipe.system else None
         user = self._render_one(recipe.template, values, where, f"{key}template")
         own = () if recipe.demos is not None and recipe.demos.examples == "replace" else recipe.examples
         examples = tuple(
