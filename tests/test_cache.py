@@ -167,9 +167,76 @@ def test_lock_held_too_long_is_a_clear_error(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(llmopt.engine.cache, "_BUSY_TIMEOUT_S", 0.1)
     cache = ResponseCache(tmp_path)
     try:
+        cache.put("k2", Response("y"))  # waits in memory
+        assert cache.get("k2").text == "y"
         with pytest.raises(LLMOptError, match="stayed locked .*--llmopt-no-cache"):
-            cache.put("k2", Response("y"))
+            cache.flush()
+        assert cache.get("k2").text == "y"  # kept for a later commit
     finally:
         holder.execute("ROLLBACK")
         holder.close()
         cache.close()
+
+
+def _committed(directory: Path) -> set[str]:
+    """The keys another connection sees (what is on disk)."""
+    with sqlite3.connect(directory / CACHE_FILE_NAME) as other:
+        return {key for (key,) in other.execute("SELECT key FROM responses")}
+
+
+def test_writes_are_committed_together_and_read_back_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmopt.engine.cache
+
+    monkeypatch.setattr(llmopt.engine.cache, "_FLUSH_AFTER_S", 3600.0)
+    cache = ResponseCache(tmp_path)
+    for i in range(llmopt.engine.cache._FLUSH_ROWS - 1):
+        cache.put(f"k{i}", Response(f"v{i}"))
+    assert _committed(tmp_path) == set()  # waiting in memory ...
+    assert cache.get("k3") == Response("v3", cached=True)  # ... and answered from there
+    cache.put("last", Response("v"))  # the batch is full: one transaction
+    assert len(_committed(tmp_path)) == llmopt.engine.cache._FLUSH_ROWS
+    cache.put("next", Response("n"))
+    cache.flush()
+    assert "next" in _committed(tmp_path)
+    assert cache.writes == llmopt.engine.cache._FLUSH_ROWS + 1
+    cache.close()
+
+
+def test_a_write_after_the_wait_commits_what_waited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmopt.engine.cache
+
+    monkeypatch.setattr(llmopt.engine.cache, "_FLUSH_AFTER_S", 0.0)
+    with ResponseCache(tmp_path) as cache:
+        cache.put("a", Response("x"))
+        assert _committed(tmp_path) == {"a"}  # slow calls: each answer as it comes
+
+
+def test_close_commits_what_waits(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path)
+    cache.put("a", Response("x"))
+    cache.close()
+    assert _committed(tmp_path) == {"a"}
+
+
+def _write_and_exit(directory: str) -> None:
+    cache = ResponseCache(Path(directory))
+    cache.put("kept", Response("written just before the process ended"))
+    # no close: the exit hook commits it
+
+
+def test_a_process_that_ends_without_closing_keeps_its_answers(tmp_path: Path) -> None:
+    proc = multiprocessing.get_context("spawn").Process(target=_write_and_exit, args=(str(tmp_path),))
+    proc.start()
+    proc.join(timeout=60)
+    assert proc.exitcode == 0
+    assert _committed(tmp_path) == {"kept"}
+
+
+def test_two_caches_on_one_file_read_what_the_other_has_not_committed(tmp_path: Path) -> None:
+    first, second = ResponseCache(tmp_path), ResponseCache(tmp_path / ".")
+    first.put("k", Response("from the first"))
+    assert _committed(tmp_path) == set()
+    assert second.get("k") == Response("from the first", cached=True)
+    second.close()  # commits what both wrote
+    assert _committed(tmp_path) == {"k"}
+    first.close()

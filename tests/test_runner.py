@@ -97,3 +97,49 @@ def test_run_sync_without_a_loop() -> None:
         return 7
 
     assert run_sync(seven) == 7
+
+
+def test_an_evaluation_commits_its_answers_before_it_returns(spec: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    from llmopt.engine.cache import CACHE_FILE_NAME, ResponseCache
+
+    spec.write_text(SPEC.replace("id: agent.py:answer", "id: agent.py:answer\n  options: {cache: true}"), encoding="utf-8")
+    cache = ResponseCache(tmp_path / "cache")
+    result = Runner(create_registry(entry_points=False), cache=cache).evaluate(load_scenario(spec), "default")
+    assert len(result.cases) == 2
+    with sqlite3.connect(tmp_path / "cache" / CACHE_FILE_NAME) as other:  # another process's view
+        assert other.execute("SELECT count(*) FROM responses").fetchone() == (2,)
+    cache.close()
+
+
+def test_in_turn_keeps_order_bounds_work_and_stops_at_the_first_error() -> None:
+    from llmopt.engine.runner import in_turn
+
+    running, peak, seen = 0, 0, []
+
+    async def work(n: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.001 * (n % 3))
+        running -= 1
+        seen.append(n)
+        return n * n
+
+    assert asyncio.run(in_turn(list(range(20)), 4, work)) == [n * n for n in range(20)]
+    assert peak == 4 and sorted(seen) == list(range(20))
+    assert asyncio.run(in_turn([], 4, work)) == []
+
+    started: list[int] = []
+
+    async def failing(n: int) -> int:
+        started.append(n)
+        if n == 2:
+            raise ProviderUnavailable("gone")
+        await asyncio.sleep(0.05)
+        return n
+
+    with pytest.raises(ProviderUnavailable, match="gone"):
+        asyncio.run(in_turn(list(range(100)), 3, failing))
+    assert len(started) < 10  # the other workers were cancelled, not left to run on
