@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 
 from llmopt.dataset._case import Case
-from llmopt.errors import ProviderError, ProviderUnavailable
+from llmopt.errors import ProviderError, ProviderUnavailable, SpecError
 from llmopt.provider import LocalProviderType, Provider, Request, Response, _gguf
+from llmopt.registry import create_registry
+from llmopt.spec import load_scenario
 from llmopt.spec._model import ModelSpec
 
 
@@ -118,6 +120,47 @@ def test_check_reports_bad_runtime_options(tmp_path: Path) -> None:
     ]
     good = {"n_ctx": 512, "n_threads": 2, "precision": "F16", "flash_attn": True}
     assert LocalProviderType().check(_spec(options=good), tmp_path) == []
+
+
+BAD_OPTIONS = """\
+llmopt: 1
+scenario: opts
+task:
+  dataset: data.jsonl
+  expected: answer
+  input: question
+recipe:
+  template: "{{ question }}"
+model:
+  provider: local
+  options:
+    precision: Q3
+    flash_atn: true
+variants:
+  other:
+    model:
+      options: {n_ctx: -1}
+  elsewhere:
+    model: {id: models/model.gguf}
+assertions:
+  - metric: contains
+    min: 0.5
+"""
+
+
+def test_a_bad_option_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "data.jsonl").write_text('{"id": "a", "question": "q", "answer": "a"}\n')
+    (tmp_path / "spec.yaml").write_text(BAD_OPTIONS)
+    with pytest.raises(SpecError) as info:
+        load_scenario(tmp_path / "spec.yaml", create_registry(), display_path="spec.yaml")
+    shown = str(info.value)
+    # each problem once, where it is written, not once per variant that inherits it
+    assert shown.startswith("4 problems in spec:")
+    assert "spec.yaml:12:5: model.options.precision: model.options.precision must be one of" in shown
+    assert "spec.yaml:13:5: model.options.flash_atn: unknown option for the local provider" in shown
+    assert "spec.yaml:17:17: variants.other.model.options.n_ctx: model.options.n_ctx must be" in shown
+    # a file called model.gguf names no key: the problem stays on the variant's model
+    assert "spec.yaml:19:5: variants.elsewhere.model: model file not found:" in shown
 
 
 def test_check_does_not_import_the_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -149,7 +150,21 @@ def _model_issues(model: ModelSpec, merged: Merged, spec_path: Path, registry: "
     if provider_type is None:
         return []
     found = guarded(provider_type.check, model, spec_path.absolute().parent)
-    return [Issue(merged.source(("model",)), message) for message in found]
+    written = merged.data.get("model")
+    keys = set(written) if isinstance(written, dict) else set()
+    return [Issue(merged.source(_named_key(message, keys)), message) for message in found]
+
+
+_MODEL_KEY = re.compile(r"\bmodel((?:\.[A-Za-z_][\w-]*)+)")
+
+
+def _named_key(message: str, keys: set[str]) -> KeyPath:
+    """The key a provider's problem names (``model.options.precision must be ...``), so
+    the problem points at that key's line; ``model`` when it names none of ``keys``
+    (the model's own keys: a file called ``model.gguf`` names no key)."""
+    named = _MODEL_KEY.search(message)
+    parts = named.group(1)[1:].split(".") if named else []
+    return ("model", *parts) if parts and parts[0] in keys else ("model",)
 
 
 def _retrieval_issues(
