@@ -12,6 +12,12 @@ a noisy machine slows both sides alike:
   KL divergence of the next-token distributions and the share of positions whose most
   likely token agrees, over the policy pages read as text; Q4_0 and IQ4_NL (faster,
   4-bit) are shown for contrast;
+- **sharing**: the local provider answering every question of the demo (bare and with
+  its policy page) one call at a time, against all of them in flight at once, so that
+  greedy answers are decoded side by side: seconds per round, the ratio, and how many
+  answers are the same (all of them, or shared decoding is broken).
+
+``--sharing`` runs only the last comparison (no conversions).
 
 Needs ``llmopt[local]`` and numpy. Converted files go to a temporary folder.
 """
@@ -39,6 +45,7 @@ FTYPES = {"Q8_0": 7, "Q4_0": 2, "IQ4_NL": 25}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="turns of every prompt on every side")
+    parser.add_argument("--sharing", action="store_true", help="only compare one call at a time with shared decoding")
     args = parser.parse_args()
     try:
         import llama_cpp
@@ -49,6 +56,9 @@ def main() -> int:
     from llmopt.provider._gguf import default_model_path
 
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    if args.sharing:
+        _sharing(args.rounds)
+        return 0
     shipped = default_model_path()
     with tempfile.TemporaryDirectory(prefix="llmopt-bench-local-") as tmp:
         files = {"Q4_1 (shipped)": shipped}
@@ -58,6 +68,7 @@ def main() -> int:
         print(f"{len(prompts)} prompts from {QUESTIONS.relative_to(ROOT)}, {args.rounds} rounds, 24 tokens at most")
         _precision(files, prompts, args.rounds)
         _fidelity(files)
+    _sharing(args.rounds)
     return 0
 
 
@@ -69,11 +80,11 @@ def _convert(llama_cpp: Any, source: Path, target: Path, ftype: int) -> Path:
     return target
 
 
-def _prompts() -> list[list[dict[str, str]]]:
+def _prompts(count: int = 6) -> list[list[dict[str, str]]]:
     import json
 
     pages = {p.stem: p.read_text(encoding="utf-8") for p in sorted(POLICIES.glob("*.md"))}
-    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()][:6]
+    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()][:count]
     prompts = []
     for row in rows:
         page = pages.get(Path(str((row.get("relevant") or [""])[0])).stem, next(iter(pages.values())))
@@ -150,6 +161,46 @@ def _fidelity(files: dict[str, Path]) -> None:
             kl.append(float(np.mean(np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12)), axis=1))))
             top.append(float(np.mean(p.argmax(axis=1) == q.argmax(axis=1))))
         print(f"  {name:8} KL {statistics.fmean(kl):.4f}  top-1 agreement {statistics.fmean(top):.3f}")
+
+
+def _sharing(rounds: int) -> None:
+    import asyncio
+
+    from llmopt.dataset._case import Case
+    from llmopt.provider import LocalProviderType, Request
+    from llmopt.spec._model import ModelSpec
+
+    ptype = LocalProviderType()
+    provider = ptype.create(ModelSpec(provider="local"), ROOT)
+    model = ptype.model(provider.run_path(), None, provider.runtime())
+    requests = [
+        Request(messages=m, prompt=m[-1]["content"], case=Case(id=str(i)), params={"max_tokens": 24})
+        for i, m in enumerate(_prompts(count=100))
+    ]
+
+    async def together() -> list[Any]:
+        gate = asyncio.Semaphore(provider.concurrency)
+
+        async def one(request: Request) -> Any:
+            async with gate:
+                return await provider.generate(request)
+
+        return await asyncio.gather(*(one(r) for r in requests))
+
+    seconds: dict[str, list[float]] = {"one at a time": [], "shared": []}
+    texts: dict[str, list[str]] = {}
+    for _ in range(rounds):
+        start = time.perf_counter()
+        texts["one at a time"] = [provider._complete(model, r).text for r in requests]
+        seconds["one at a time"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        texts["shared"] = [r.text for r in asyncio.run(together())]
+        seconds["shared"].append(time.perf_counter() - start)
+    alone, shared = (statistics.median(seconds[k]) for k in ("one at a time", "shared"))
+    same = sum(a == b for a, b in zip(texts["one at a time"], texts["shared"], strict=True))
+    print(f"\nsharing ({len(requests)} demo prompts, {provider.concurrency} in flight, median of {rounds} rounds in turns)")
+    print(f"  one at a time  {alone:6.2f} s")
+    print(f"  shared         {shared:6.2f} s  x{shared / alone:.2f}  same answers: {same}/{len(requests)}")
 
 
 if __name__ == "__main__":

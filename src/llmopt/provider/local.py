@@ -16,7 +16,10 @@ cached answer is keyed by.
 
 A loaded model is kept by the :class:`LocalProviderType` (which lives as long as the
 registry, i.e. the test session) and shared by every variant that uses the same file.
-llama.cpp is not thread-safe, so calls on one model are serialized.
+Greedy requests without penalties (the default) that arrive together are decoded side
+by side in one llama.cpp batch, each answer bit for bit what it is alone (see
+:mod:`._shared_decode`), so they keep their identity and cached answers; any other
+request runs alone on the model's own context, one at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import importlib.metadata
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -36,6 +40,7 @@ from ._adapters import FT_PREFIX, FineTunedModel, find_finetuned, finetuned_name
 from ._base import ProviderBase, Request, Response
 from ._convert import FILE_PRECISION, PRECISIONS, converted_copy
 from ._gguf import RUNTIME_HINT, default_model_path, file_sha256, gguf_file_type, is_default_alias
+from ._shared_decode import SLOTS, SharedDecoder, shared_llama_class, shared_ok
 
 __all__ = ["LocalProvider", "LocalProviderType", "PARAMS", "DEFAULT_PARAMS"]
 
@@ -66,6 +71,16 @@ class _LoadedModel:
 
     llama: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _shared: SharedDecoder | None = None
+
+    def shared(self) -> SharedDecoder | None:
+        """The decoder that answers this model's greedy requests together (made on first
+        use), or None when the runtime cannot (a stand-in without llama.cpp's low level)."""
+        if self._shared is None and getattr(type(self.llama), "__name__", "") == "SharedLlama":
+            with self.lock:
+                if self._shared is None:
+                    self._shared = SharedDecoder(self.llama, self.lock)
+        return self._shared
 
 
 @dataclass(frozen=True)
@@ -81,11 +96,13 @@ def _load_llama(path: Path, adapter: Path | None, runtime: _Runtime) -> Any:
     """Import llama_cpp and load ``path`` with an optional LoRA ``adapter`` (slow: call
     it from a worker thread)."""
     try:
+        import llama_cpp
         from llama_cpp import Llama
     except ImportError:
         raise ProviderUnavailable(RUNTIME_HINT) from None
+    loader: Any = shared_llama_class(Llama) if hasattr(llama_cpp, "llama_init_from_model") else Llama
     try:
-        return Llama(
+        return loader(
             model_path=str(path),
             lora_path=str(adapter) if adapter is not None else None,
             n_ctx=runtime.n_ctx,
@@ -109,6 +126,7 @@ class LocalProviderType:
         self._copies: dict[tuple[str, str], Path] = {}
         self._load_lock = threading.Lock()
         self._hash_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         #: How many times a model file was loaded (once per file, adapter and runtime).
         self.loads = 0
 
@@ -157,6 +175,13 @@ class LocalProviderType:
                 self.loads += 1
             return self._models[key]
 
+    def pool(self) -> ThreadPoolExecutor:
+        """The threads that wait on shared decoding: one per answer decoded at once."""
+        with self._load_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=SLOTS, thread_name_prefix="llmopt-local")
+            return self._pool
+
     def copy(self, path: Path, precision: str) -> Path:
         """``path`` converted to ``precision`` (once per process; see :mod:`._convert`)."""
         sha256 = self.sha256(path)
@@ -188,7 +213,8 @@ def _resolve(model_id: str, base_dir: Path) -> Path:
 class LocalProvider(ProviderBase):
     """One model spec on the local runtime; the model loads on the first request."""
 
-    concurrency: int = 1
+    #: Requests in flight: greedy ones are decoded together, up to this many at once.
+    concurrency: int = SLOTS
     cacheable: bool = True
     #: Runs on this machine: no call costs money, so a used-up budget does not stop it.
     free: bool = True
@@ -306,7 +332,26 @@ class LocalProvider(ProviderBase):
         adapter = self.adapter_path()
         path = await asyncio.to_thread(self.run_path)
         model = await asyncio.to_thread(self._ptype.model, path, adapter, self.runtime())
+        options = _call_options(request.params)
+        if shared_ok(options) and await asyncio.to_thread(model.shared) is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._ptype.pool(), self._complete_shared, model, request, options)
         return await asyncio.to_thread(self._complete, model, request)
+
+    def _complete_shared(self, model: _LoadedModel, request: Request, options: Mapping[str, Any]) -> Response:
+        """Run one greedy chat completion whose tokens come from the model's shared
+        decoder (in a worker thread; many at once)."""
+        decoder = model.shared()
+        assert decoder is not None
+        name = self.model_path().name
+        messages = [dict(m) for m in request.messages]
+        start = time.perf_counter()
+        try:
+            with decoder.route(options.get("max_tokens")):
+                out = model.llama.create_chat_completion(messages=messages, **options)
+        except Exception as exc:
+            raise ProviderError(f"local model {name}: {type(exc).__name__}: {exc}") from exc
+        return _response(out, time.perf_counter() - start, name)
 
     def _complete(self, model: _LoadedModel, request: Request) -> Response:
         """Run one chat completion (in a worker thread, one at a time per model)."""
