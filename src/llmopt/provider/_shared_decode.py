@@ -50,27 +50,26 @@ _END = object()
 _route = threading.local()
 
 
+#: The sampling settings under which llama.cpp's greedy sampler picks the plain argmax.
+_NEUTRAL = {"temperature": 0.0, "repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+
+
 def shared_ok(options: Mapping[str, Any]) -> bool:
     """Whether a request's options leave the next token the plain argmax (greedy, and
     every penalty neutral), which is what the shared decoder computes."""
-    return (
-        float(options.get("temperature", 0.0)) == 0.0
-        and float(options.get("repeat_penalty", 1.0)) == 1.0
-        and float(options.get("presence_penalty", 0.0)) == 0.0
-        and float(options.get("frequency_penalty", 0.0)) == 0.0
-    )
+    return all(options.get(k) is None or float(options[k]) == neutral for k, neutral in _NEUTRAL.items())
 
 
 def _neutral(kw: Mapping[str, Any]) -> bool:
+    """The same for the keywords llama-cpp-python passes ``Llama.generate``."""
     return (
-        shared_ok({"temperature": kw.get("temp", 0.0), **{k: kw.get(k, d) for k, d in _PENALTIES.items()}})
+        shared_ok({**kw, "temperature": kw.get("temp")})
         and kw.get("grammar") is None
         and kw.get("logits_processor") is None
         and not kw.get("mirostat_mode")
     )
 
 
-_PENALTIES = {"repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0}
 _classes: dict[Any, type] = {}
 
 
@@ -95,7 +94,7 @@ def shared_llama_class(base: Any) -> type:
             stopping = kw.get("stopping_criteria")
             evaluated = _route.evaluated = list(tokens)
             for token in decoder.tokens(list(tokens), _route.max_tokens):
-                if stopping is not None and stopping(np.array(evaluated, dtype=np.intc), _no_scores(self)[-1, :]):
+                if stopping is not None and stopping(np.array(evaluated, dtype=np.intc), decoder.no_scores[-1, :]):
                     return
                 yield token
                 evaluated.append(token)
@@ -106,14 +105,12 @@ def shared_llama_class(base: Any) -> type:
             return np.array(_route.evaluated, dtype=np.intc)
 
         def scores(self: Any) -> Any:
-            if getattr(_route, "decoder", None) is None:
-                return base._scores.fget(self)
-            return _no_scores(self)
+            decoder: SharedDecoder | None = getattr(_route, "decoder", None)
+            return base._scores.fget(self) if decoder is None else decoder.no_scores
 
-        def _no_scores(self: Any) -> Any:  # no logits are kept without logits_all, routed or not
-            return np.zeros((1, self.n_vocab()), dtype=np.single)
-
-        members = {"generate": generate, "_input_ids": property(input_ids), "_scores": property(scores)}
+        members = {
+            "generate": generate, "_input_ids": property(input_ids), "_scores": property(scores), "SHARES_DECODING": True,
+        }
         _classes[base] = type("SharedLlama", (base,), {**members, "__module__": __name__})
     return _classes[base]
 
@@ -171,6 +168,11 @@ class SharedDecoder:
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama._model.vocab
         self._n_vocab = int(llama.n_vocab())
+        import numpy as np
+
+        #: What ``Llama._scores`` reads as while routed: no logits are kept without
+        #: ``logits_all``, on either path (one row, made once).
+        self.no_scores = np.zeros((1, self._n_vocab), dtype=np.single)
         # Freed when the Llama closes, before its weights (its exit stack runs last in, first out).
         llama._stack.callback(self.close)
 

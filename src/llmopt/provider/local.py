@@ -25,6 +25,7 @@ request runs alone on the model's own context, one at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import os
 import threading
@@ -73,10 +74,16 @@ class _LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _shared: SharedDecoder | None = None
 
-    def shared(self) -> SharedDecoder | None:
+    @property
+    def can_share(self) -> bool:
+        """Whether greedy requests can be decoded together (not on a stand-in runtime
+        without llama.cpp's low-level API)."""
+        return bool(getattr(self.llama, "SHARES_DECODING", False))
+
+    def shared(self) -> SharedDecoder:
         """The decoder that answers this model's greedy requests together (made on first
-        use), or None when the runtime cannot (a stand-in without llama.cpp's low level)."""
-        if self._shared is None and getattr(type(self.llama), "__name__", "") == "SharedLlama":
+        use, from a worker thread)."""
+        if self._shared is None:
             with self.lock:
                 if self._shared is None:
                     self._shared = SharedDecoder(self.llama, self.lock)
@@ -332,36 +339,27 @@ class LocalProvider(ProviderBase):
         adapter = self.adapter_path()
         path = await asyncio.to_thread(self.run_path)
         model = await asyncio.to_thread(self._ptype.model, path, adapter, self.runtime())
-        options = _call_options(request.params)
-        if shared_ok(options) and await asyncio.to_thread(model.shared) is not None:
+        if model.can_share and shared_ok(_call_options(request.params)):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._ptype.pool(), self._complete_shared, model, request, options)
+            return await loop.run_in_executor(self._ptype.pool(), self._complete, model, request, True)
         return await asyncio.to_thread(self._complete, model, request)
 
-    def _complete_shared(self, model: _LoadedModel, request: Request, options: Mapping[str, Any]) -> Response:
-        """Run one greedy chat completion whose tokens come from the model's shared
-        decoder (in a worker thread; many at once)."""
-        decoder = model.shared()
-        assert decoder is not None
-        name = self.model_path().name
-        messages = [dict(m) for m in request.messages]
-        start = time.perf_counter()
-        try:
-            with decoder.route(options.get("max_tokens")):
-                out = model.llama.create_chat_completion(messages=messages, **options)
-        except Exception as exc:
-            raise ProviderError(f"local model {name}: {type(exc).__name__}: {exc}") from exc
-        return _response(out, time.perf_counter() - start, name)
-
-    def _complete(self, model: _LoadedModel, request: Request) -> Response:
-        """Run one chat completion (in a worker thread, one at a time per model)."""
+    def _complete(self, model: _LoadedModel, request: Request, shared: bool = False) -> Response:
+        """Run one chat completion in a worker thread: ``shared``, its tokens come from
+        the model's shared decoder (many at once); else it runs alone on the model's own
+        context (one at a time)."""
         name = self.model_path().name
         options = _call_options(request.params)
         messages = [dict(m) for m in request.messages]
-        with model.lock:
+        with contextlib.ExitStack() as held:
+            if shared:
+                held.enter_context(model.shared().route(options.get("max_tokens")))
+            else:
+                held.enter_context(model.lock)
             start = time.perf_counter()
             try:
-                model.llama.reset()  # no prompt reuse: an answer never depends on the previous one
+                if not shared:
+                    model.llama.reset()  # no prompt reuse: an answer never depends on the previous one
                 out = model.llama.create_chat_completion(messages=messages, **options)
             except Exception as exc:
                 raise ProviderError(f"local model {name}: {type(exc).__name__}: {exc}") from exc
