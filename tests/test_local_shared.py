@@ -17,7 +17,7 @@ from conftest import need_embedded_model
 from llmopt.dataset._case import Case
 from llmopt.errors import ProviderError
 from llmopt.provider import LocalProviderType, Request, Response
-from llmopt.provider._shared_decode import SHARED_CELLS
+from llmopt.provider._shared_decode import SHARED_CELLS, TILED_ROWS, reusable
 from llmopt.spec._model import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,3 +118,35 @@ def test_a_failed_decode_is_a_provider_error_and_the_decoder_recovers(local: Any
     monkeypatch.setattr(decoder, "_c", real)
     (response,) = _together(provider, [request])
     assert isinstance(response, Response) and response.output_tokens > 0
+
+
+def test_reusable_keeps_only_cells_with_the_values_of_a_whole_evaluation() -> None:
+    tiled = list(range(200))
+    assert reusable(tiled, tiled[:150] + [9000] * 50, 512) == 200 - TILED_ROWS  # 64 rows left to evaluate
+    assert reusable(tiled, tiled[:100] + [9000] * 100, 512) == 100
+    assert reusable(tiled, tiled[:40], 512) == 0  # 200 kept rows were tiled, 40 are not
+    short = list(range(40))
+    assert reusable(short, short[:30] + [9000] * 5, 512) == 0  # below TILED_ROWS: never
+    assert reusable(short, short[:30] + [9000] * 50, 512) == 0
+    long = list(range(700))
+    assert reusable(long, long[:600], 512) == 600 - TILED_ROWS
+    assert reusable(long, long[:540] + [9000] * 60, 512) == 536
+    assert reusable(long[:512], long[:512] + [9000] * 30, 512) == 512  # whole chunks always
+    assert reusable(tiled, tiled, 512) == 200 - TILED_ROWS
+    assert reusable([], tiled, 512) == 0
+
+
+def test_prompts_started_from_kept_cells_answer_as_if_evaluated_whole(local: Any) -> None:
+    provider, model = local
+    page = PAGES[1].read_text()
+    system = {"role": "system", "content": "Answer from this help page, in one sentence."}
+    questions = ["What does Pro cost?", "What does Team add?", "Who gets a discount?", "Is there a free plan?"]
+    requests = [_request([system, {"role": "user", "content": page + "\nQuestion: " + q}], max_tokens=10) for q in questions]
+    requests += [_request([{"role": "user", "content": q}], max_tokens=6) for q in questions]  # short: below TILED_ROWS
+    alone = [provider._complete(model, r) for r in requests]
+    decoder = model.shared()
+    before = decoder.reused
+    shared = [provider._complete(model, r, shared=True) for r in requests]  # in turn: each slot's last prompt is kept
+    assert decoder.reused > before
+    for one, got in zip(alone, shared, strict=True):
+        assert (got.text, got.input_tokens, got.output_tokens) == (one.text, one.input_tokens, one.output_tokens)

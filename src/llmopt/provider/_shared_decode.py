@@ -11,9 +11,14 @@ the real model):
   cells in their own order, as in a context of its own;
 * a prompt is evaluated in the same ``n_batch`` chunks as :meth:`llama_cpp.Llama.eval`
   does, and never beside another prompt (two prompts in one call get other values:
-  measured); its last chunk may carry one token of other answers;
+  measured); its last chunk may carry one token of other answers, unless it started from kept cells;
 * a decode call that carries several answers carries one token of each, and only of
   answers shorter than :data:`SHARED_CELLS`; a longer one is decoded alone;
+* a slot keeps the cells of the last prompt it evaluated, and a new prompt starts from
+  the cells it shares with one of them when that gives every row the values it gets
+  evaluated whole (:func:`reusable`): llama.cpp's CPU flash attention takes one path for
+  a stream with at least :data:`TILED_ROWS` rows in a call and another below, and each
+  path gives a row the same values whatever the call's size (measured);
 * the next token is the first maximum of the logits, which is what llama.cpp's greedy
   sampler picks when no penalty is set.
 
@@ -33,7 +38,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
-__all__ = ["SHARED_CELLS", "SLOTS", "SharedDecoder", "shared_llama_class", "shared_ok"]
+__all__ = ["SHARED_CELLS", "SLOTS", "TILED_ROWS", "SharedDecoder", "reusable", "shared_llama_class", "shared_ok"]
 
 #: How many answers are decoded together at most (each keeps a context of ``n_ctx``).
 SLOTS = 8
@@ -43,6 +48,8 @@ _MAX_CELLS = 16384
 #: past it, llama.cpp's CPU flash attention splits a lone query's cells among threads,
 #: which sums them in another order than when several queries share a call (measured).
 SHARED_CELLS = 256
+#: A prompt's rows take llama.cpp's tiled attention when a call carries this many of them.
+TILED_ROWS = 64
 #: A decoder thread with nothing to do for this long ends (the next request starts one).
 _LINGER_S = 2.0
 _END = object()
@@ -68,6 +75,28 @@ def _neutral(kw: Mapping[str, Any]) -> bool:
         and kw.get("logits_processor") is None
         and not kw.get("mirostat_mode")
     )
+
+
+def reusable(kept: Sequence[int], prompt: Sequence[int], n_batch: int) -> int:
+    """How many leading cells of a stream holding the prompt ``kept`` (evaluated in
+    ``n_batch`` chunks) may stand for ``prompt``'s, so that evaluating the rest gives
+    every row the values it gets when ``prompt`` is evaluated whole.
+
+    Whole ``n_batch`` chunks are always the same. Within a chunk, the cells kept must
+    come from the same attention path as ``prompt``'s own chunk there (at least
+    :data:`TILED_ROWS` rows, or fewer), and the rows left to evaluate must take that
+    tiled path too (below it, a LoRA model's answers were seen to change). At least one
+    row is always left to evaluate.
+    """
+    n, limit, shared = len(prompt), min(len(kept), len(prompt) - 1), 0
+    while shared < limit and kept[shared] == prompt[shared]:
+        shared += 1
+    start = shared // n_batch * n_batch
+    end, kept_end = min(start + n_batch, n), min(start + n_batch, len(kept))
+    tiled = end - start >= TILED_ROWS
+    if shared == start or tiled != (kept_end - start >= TILED_ROWS):
+        return start
+    return max(start, min(shared, end - TILED_ROWS)) if tiled else start
 
 
 _classes: dict[Any, type] = {}
@@ -123,6 +152,7 @@ class _Answer:
     budget: int  # tokens it may produce before its reader asks for more
     out: "queue.SimpleQueue[Any]" = field(default_factory=queue.SimpleQueue)
     slot: int = -1
+    start: int = 0  # the prompt's first position to evaluate (before it, its slot's kept cells)
     produced: int = 0
     last: int = -1
     done: bool = False  # ended (end of generation, failure or reader gone)
@@ -149,10 +179,14 @@ class SharedDecoder:
         self._waiting: deque[_Answer] = deque()
         self._active: dict[int, _Answer] = {}
         self._free = list(range(self.slots))
+        #: The prompt whose cells each slot holds, from where its own reading began.
+        self._kept: list[list[int]] = [[] for _ in range(self.slots)]
         self._thread: threading.Thread | None = None
         #: Decode calls made and the most answers one of them carried (for tests, benches).
         self.steps = 0
         self.widest = 0
+        #: Prompt tokens not evaluated because their slot held their cells already.
+        self.reused = 0
         self._ctx = llama_cpp.llama_init_from_model(llama._model.model, params)
         if not self._ctx:
             raise RuntimeError("llama.cpp could not create a context for shared decoding")
@@ -254,8 +288,14 @@ class SharedDecoder:
                 admitted = None
                 if self._waiting and self._free:
                     admitted = self._waiting.popleft()
-                    admitted.slot = self._free.pop(0)
-                    self._c.llama_memory_seq_rm(self._memory, admitted.slot, -1, -1)
+                    prompt = admitted.prompt
+                    keep, first = max((reusable(self._kept[s], prompt, self._n_batch), -i) for i, s in enumerate(self._free))
+                    admitted.slot = self._free.pop(-first)
+                    self._kept[admitted.slot] = []  # until its prompt is in
+                    if not keep or not self._c.llama_memory_seq_rm(self._memory, admitted.slot, keep, -1):
+                        keep = 0
+                        self._c.llama_memory_seq_rm(self._memory, admitted.slot, -1, -1)
+                    admitted.start = keep
                     self._active[admitted.slot] = admitted
                 stepping = [a for a in self._active.values() if a is not admitted and a.produced < a.budget]
             try:
@@ -279,16 +319,19 @@ class SharedDecoder:
         short = [row for row in rows if row[1] < SHARED_CELLS]
         if admitted is not None:
             prompt, size = admitted.prompt, self._n_batch
-            starts = list(range(0, len(prompt), size))
-            for start in starts[:-1]:
-                self._decode([(admitted, start, prompt[start : start + size])])
+            starts = [admitted.start, *range((admitted.start // size + 1) * size, len(prompt), size)]
+            for start, end in zip(starts, starts[1:], strict=False):
+                self._decode([(admitted, start, prompt[start:end])])
             last = (admitted, starts[-1], prompt[starts[-1] :])
-            if len(last[2]) + len(short) <= size:
+            if not admitted.start and len(last[2]) + len(short) <= size:
                 short = [last, *short]
             else:
                 self._decode([last])
         if short:
             self._decode(short)
+        if admitted is not None:  # its cells are all in
+            self._kept[admitted.slot] = admitted.prompt
+            self.reused += admitted.start
         for row in rows:
             if row[1] >= SHARED_CELLS:
                 self._decode([row])
