@@ -11,14 +11,15 @@ the real model):
   cells in their own order, as in a context of its own;
 * a prompt is evaluated in the same ``n_batch`` chunks as :meth:`llama_cpp.Llama.eval`
   does, and never beside another prompt (two prompts in one call get other values:
-  measured); its last chunk may carry one token of other answers, unless it started from kept cells;
+  measured); its last chunk may carry one token of other answers, unless it started
+  from kept cells;
 * a decode call that carries several answers carries one token of each, and only of
   answers shorter than :data:`SHARED_CELLS`; a longer one is decoded alone;
 * a slot keeps the cells of the last prompt it evaluated, and a new prompt starts from
   the cells it shares with one of them when that gives every row the values it gets
-  evaluated whole (:func:`reusable`): llama.cpp's CPU flash attention takes one path for
-  a stream with at least :data:`TILED_ROWS` rows in a call and another below, and each
-  path gives a row the same values whatever the call's size (measured);
+  evaluated whole (:func:`reusable`): llama.cpp's CPU flash attention takes a tiled path
+  for a stream with at least :data:`TILED_ROWS` rows in a call, which gives a row the
+  same values whatever the call's size, so only such cells and calls are reused (measured);
 * the next token is the first maximum of the logits, which is what llama.cpp's greedy
   sampler picks when no penalty is set.
 
@@ -93,10 +94,9 @@ def reusable(kept: Sequence[int], prompt: Sequence[int], n_batch: int) -> int:
         shared += 1
     start = shared // n_batch * n_batch
     end, kept_end = min(start + n_batch, n), min(start + n_batch, len(kept))
-    tiled = end - start >= TILED_ROWS
-    if shared == start or tiled != (kept_end - start >= TILED_ROWS):
+    if shared == start or min(end, kept_end) - start < TILED_ROWS:  # not both tiled
         return start
-    return max(start, min(shared, end - TILED_ROWS)) if tiled else start
+    return max(start, min(shared, end - TILED_ROWS))
 
 
 _classes: dict[Any, type] = {}
@@ -288,9 +288,12 @@ class SharedDecoder:
                 admitted = None
                 if self._waiting and self._free:
                     admitted = self._waiting.popleft()
-                    prompt = admitted.prompt
-                    keep, first = max((reusable(self._kept[s], prompt, self._n_batch), -i) for i, s in enumerate(self._free))
-                    admitted.slot = self._free.pop(-first)
+                    # The free slot whose kept cells save the most (the first of equals).
+                    keep, admitted.slot = max(
+                        ((reusable(self._kept[s], admitted.prompt, self._n_batch), s) for s in self._free),
+                        key=lambda pair: pair[0],
+                    )
+                    self._free.remove(admitted.slot)
                     self._kept[admitted.slot] = []  # until its prompt is in
                     if not keep or not self._c.llama_memory_seq_rm(self._memory, admitted.slot, keep, -1):
                         keep = 0
