@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from typing import Any, Mapping
@@ -22,6 +23,7 @@ from llmopt.metric import (
     percentile,
     strip_json_fence,
 )
+from llmopt.metric._normalize import is_punctuation
 
 NAMES = ["exact_match", "contains", "regex", "token_f1", "json_valid", "latency_p95", "cost", "accuracy", "f1_macro",
          "recall_at_k", "precision_at_k", "mrr", "ndcg_at_k", "hit_rate",
@@ -89,6 +91,14 @@ def test_import_does_not_load_sklearn() -> None:
 )
 def test_normalize_answer(text: str, normalized: str) -> None:
     assert normalize_answer(text) == normalized
+
+
+def test_normalize_answer_removes_exactly_the_characters_is_punctuation_holds() -> None:
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    without = "".join(char for char in text if not is_punctuation(char))
+    expected = " ".join(re.sub(r"\b(?:a|an|the)\b", " ", without, flags=re.IGNORECASE).split())
+    assert normalize_answer(text, lowercase=False) == expected
+    assert normalize_answer("¿Qué?” — «the» price…", lowercase=False) == "Qué price"
 
 
 def test_normalize_answer_keeps_case_on_request() -> None:

@@ -99,6 +99,54 @@ def test_run_sync_without_a_loop() -> None:
     assert run_sync(seven) == 7
 
 
+def test_run_sync_hands_back_a_result_whose_repr_is_never_built() -> None:
+    built: list[str] = []
+
+    class Large:
+        def __repr__(self) -> str:  # a variant of 100,000 cases takes seconds
+            built.append("repr")
+            return "Large()"
+
+    async def result() -> Large:
+        return Large()
+
+    assert isinstance(run_sync(result), Large)
+    assert built == []
+
+
+def test_the_collector_runs_less_often_while_cases_are_evaluated_and_as_before_after() -> None:
+    import gc
+    import threading
+
+    from llmopt.engine.runner import YOUNG_THRESHOLD, fewer_collections, in_turn
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+
+    async def work(n: int) -> int:
+        seen.append(gc.get_threshold())
+        return n
+
+    asyncio.run(in_turn(list(range(3)), 2, work))
+    assert seen == [(YOUNG_THRESHOLD, *before[1:])] * 3 and gc.get_threshold() == before
+    inside, released = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with fewer_collections():
+            inside.set()
+            released.wait(5)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait(5)
+    with fewer_collections():
+        pass
+    assert gc.get_threshold()[0] == YOUNG_THRESHOLD  # the other thread's block still runs
+    released.set()
+    thread.join(5)
+    assert gc.get_threshold() == before
+
+
 def test_an_evaluation_commits_its_answers_before_it_returns(spec: Path, tmp_path: Path) -> None:
     import sqlite3
 

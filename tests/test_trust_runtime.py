@@ -177,6 +177,37 @@ def test_a_render_longer_than_the_size_limit_is_a_render_error() -> None:
         renderer.render(_recipe("{% for i in range(100) %}{{ 'abcdefghij' * 2 }}{% endfor %}"), {}, "w")
 
 
+@pytest.mark.parametrize(
+    "template, one_pass",
+    [
+        ("{{ question }}", True),
+        ("Context:\n{{ context }}\n\nQuestion: {{ question }}\nAnswer:", True),
+        ("no variables at all", True),
+        ("{{ question | upper }}", False),
+        ("{{ case.question }}", False),
+        ("{{ a ~ b }}", False),
+        ("{{ f() }}", False),
+        ("{% for i in x %}{{ i }}{% endfor %}", False),
+        ("{% set y = 1 %}{{ y }}", False),
+        ("{% if x %}{{ x }}{% endif %}", False),
+    ],
+)
+def test_only_templates_of_text_and_bare_variables_render_without_the_watchdog(template: str, one_pass: bool) -> None:
+    from llmopt.recipe._bounds import runs_in_one_pass
+    from llmopt.recipe._render import _environment
+
+    assert runs_in_one_pass(_environment().parse(template)) is one_pass
+
+
+def test_a_bare_variable_longer_than_the_size_limit_is_a_render_error() -> None:
+    renderer = Renderer(RenderLimits(max_chars=1_000, max_seconds=5.0))
+    assert renderer.render(_recipe("Q: {{ question }}"), {"question": "a" * 990}, "w").user == "Q: " + "a" * 990
+    with pytest.raises(RenderError, match=r"w: recipe\.template: the rendered text is longer than 1,000 characters"):
+        renderer.render(_recipe("Q: {{ question }}"), {"question": "a" * 998}, "w")
+    with pytest.raises(RenderError, match=r"'missing' is undefined \(available: question\)"):
+        renderer.render(_recipe("{{ missing }}"), {"question": "q"}, "w")
+
+
 def test_the_size_limit_stops_a_render_before_it_fills_the_memory() -> None:
     renderer = Renderer(RenderLimits(max_chars=10_000, max_seconds=30.0))
     started = time.monotonic()

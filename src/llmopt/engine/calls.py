@@ -32,7 +32,7 @@ import asyncio
 import json
 import re
 import threading
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Protocol, Sequence
@@ -231,10 +231,11 @@ class ModelCalls:
             self.budget.release(held or 0.0, cost_usd)
 
     async def _generate(self, call: Call) -> "Response":
-        async with AsyncExitStack() as stack:
-            if call.gate is not None:
-                await stack.enter_async_context(call.gate)
+        if call.gate is None:
             response = await self._guarded(call.provider, call.provider_name, lambda: call.provider.generate(call.request))
+        else:
+            async with call.gate:
+                response = await self._guarded(call.provider, call.provider_name, lambda: call.provider.generate(call.request))
         return _redacted_response(response, call.provider.secrets())
 
     async def _guarded(self, provider: Any, name: str, make: Callable[[], Awaitable[Any]]) -> Any:

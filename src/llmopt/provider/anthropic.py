@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping  # not typing's alias: isinstance on it costs several times more
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec

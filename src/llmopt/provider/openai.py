@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping  # not typing's alias: isinstance on it costs several times more
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import LLMOptError, ProviderAuthError, ProviderError, ProviderUnavailable
 from ..spec._model import ModelSpec
@@ -203,6 +204,8 @@ class OpenAIProviderType(HostedProviderType):
 
 def _field(data: Any, key: str) -> Any:
     """``data[key]`` when ``data`` is a JSON object, else None."""
+    if type(data) is dict:  # what the SDK parses a body into: no abstract class check
+        return data.get(key)
     return data.get(key) if isinstance(data, Mapping) else None
 
 

@@ -27,10 +27,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 if TYPE_CHECKING:
+    from jinja2 import nodes
     from jinja2.runtime import Context
     from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["LimitExceeded", "MAX_INT_BITS", "RenderLimits", "RenderTimeout", "Watchdog", "bounded_environment", "joined"]
+__all__ = [
+    "LimitExceeded", "MAX_INT_BITS", "RenderLimits", "RenderTimeout", "Watchdog", "bounded_environment", "joined",
+    "runs_in_one_pass",
+]
 
 #: The largest integer a power or product may make (about 4,500 digits: Python itself
 #: refuses to print an integer of more than 4,300).
@@ -73,8 +77,11 @@ def bounded_environment(limits: RenderLimits, **options: Any) -> "SandboxedEnvir
     return env
 
 
-def joined(chunks: Iterable[str], limits: RenderLimits, watchdog: "Watchdog") -> str:
-    """The chunks a template's ``generate`` yields, joined, within ``limits``."""
+def joined(chunks: Iterable[str], limits: RenderLimits, watchdog: "Watchdog | None") -> str:
+    """The chunks a template's ``generate`` yields, joined, within ``limits``; no time
+    bound without a ``watchdog`` (a template that :func:`runs_in_one_pass`)."""
+    if watchdog is None:
+        return _within_size("".join(chunks), limits)
     parts: list[str] = []
     total = 0
     deadline = time.monotonic() + limits.max_seconds
@@ -87,6 +94,27 @@ def joined(chunks: Iterable[str], limits: RenderLimits, watchdog: "Watchdog") ->
                 raise RenderTimeout()
             parts.append(chunk)
     return "".join(parts)
+
+
+def _within_size(text: str, limits: RenderLimits) -> str:
+    if len(text) > limits.max_chars:
+        raise LimitExceeded(f"the rendered text is longer than {limits.max_chars:,} characters")
+    return text
+
+
+def runs_in_one_pass(tree: "nodes.Template") -> bool:
+    """True for a template made of text and bare variables only (``{{ question }}``):
+    it writes its parts once each and calls, loops over and builds nothing, so its
+    time is that of copying values already in memory and no watchdog need bound it
+    (its size is still bounded). A filter, an attribute, a test or any statement
+    makes it False."""
+    from jinja2 import nodes
+
+    return all(
+        isinstance(part, nodes.Output)
+        and all(isinstance(n, nodes.TemplateData) or (isinstance(n, nodes.Name) and n.ctx == "load") for n in part.nodes)
+        for part in tree.body
+    )
 
 
 def _check_operands(operator: str, left: Any, right: Any, max_chars: int) -> None:

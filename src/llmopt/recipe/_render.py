@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import GuardrailError, RenderError
-from ._bounds import LimitExceeded, RenderLimits, RenderTimeout, Watchdog, bounded_environment, joined
+from ._bounds import LimitExceeded, RenderLimits, RenderTimeout, Watchdog, bounded_environment, joined, runs_in_one_pass
 from ._guard import breaches
 
 __all__ = ["Demo", "RenderLimits", "RenderedPrompt", "Renderer", "check_template", "demos_block"]
@@ -134,7 +134,8 @@ class Renderer:
 
         try:
             template: Template = self._compile(source)
-            return joined(template.generate(**variables), self.limits, self._watchdog).strip()
+            watchdog = None if _in_one_pass(source) else self._watchdog
+            return joined(template.generate(**variables), self.limits, watchdog).strip()
         except LimitExceeded as exc:
             raise RenderError(f"{where}: {key}: {exc} (a limit of the template sandbox)") from None
         except RenderTimeout:
@@ -148,6 +149,17 @@ class Renderer:
             raise RenderError(f"{where}: {key}: {type(exc).__name__}: {exc}") from None
         except (RecursionError, ArithmeticError, ValueError, TypeError, LookupError, AttributeError, MemoryError) as exc:
             raise RenderError(f"{where}: {key}: the template failed: {type(exc).__name__}: {_short(exc)}") from None
+
+
+@lru_cache(maxsize=256)
+def _in_one_pass(source: str) -> bool:
+    """Whether ``source`` renders without a watchdog (see ``runs_in_one_pass``)."""
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        return runs_in_one_pass(_environment().parse(source))
+    except TemplateSyntaxError:
+        return False
 
 
 @lru_cache(maxsize=256)
