@@ -178,25 +178,31 @@ def test_a_render_longer_than_the_size_limit_is_a_render_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "template, one_pass",
+    "template, plain",
     [
         ("{{ question }}", True),
         ("Context:\n{{ context }}\n\nQuestion: {{ question }}\nAnswer:", True),
+        ("{{- question -}} {# a comment #}\n", True),
         ("no variables at all", True),
         ("{{ question | upper }}", False),
         ("{{ case.question }}", False),
         ("{{ a ~ b }}", False),
+        ("{{ 'literal' }}", False),
         ("{{ f() }}", False),
         ("{% for i in x %}{{ i }}{% endfor %}", False),
         ("{% set y = 1 %}{{ y }}", False),
         ("{% if x %}{{ x }}{% endif %}", False),
     ],
 )
-def test_only_templates_of_text_and_bare_variables_render_without_the_watchdog(template: str, one_pass: bool) -> None:
-    from llmopt.recipe._bounds import runs_in_one_pass
+def test_templates_of_text_and_bare_variables_render_as_jinja_does_without_it(template: str, plain: bool) -> None:
+    from llmopt.recipe._bounds import text_and_names
     from llmopt.recipe._render import _environment
 
-    assert runs_in_one_pass(_environment().parse(template)) is one_pass
+    assert (text_and_names(_environment().parse(template)) is not None) is plain
+    values = {"question": "Why?\n", "context": ["a", 1, None], "x": [1, 2], "a": 1.5, "b": {"k": "v"}, "f": dict,
+              "case": {"question": "q"}}
+    by_jinja = _environment().from_string(template).render(**values).strip()
+    assert Renderer().render(_recipe(template), values, "w").user == by_jinja
 
 
 def test_a_bare_variable_longer_than_the_size_limit_is_a_render_error() -> None:

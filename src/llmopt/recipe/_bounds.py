@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = [
-    "LimitExceeded", "MAX_INT_BITS", "RenderLimits", "RenderTimeout", "Watchdog", "bounded_environment", "joined",
-    "runs_in_one_pass",
+    "LimitExceeded", "MAX_INT_BITS", "Parts", "RenderLimits", "RenderTimeout", "Watchdog", "bounded_environment",
+    "joined", "text_and_names", "within_size",
 ]
 
 #: The largest integer a power or product may make (about 4,500 digits: Python itself
@@ -77,11 +77,8 @@ def bounded_environment(limits: RenderLimits, **options: Any) -> "SandboxedEnvir
     return env
 
 
-def joined(chunks: Iterable[str], limits: RenderLimits, watchdog: "Watchdog | None") -> str:
-    """The chunks a template's ``generate`` yields, joined, within ``limits``; no time
-    bound without a ``watchdog`` (a template that :func:`runs_in_one_pass`)."""
-    if watchdog is None:
-        return _within_size("".join(chunks), limits)
+def joined(chunks: Iterable[str], limits: RenderLimits, watchdog: "Watchdog") -> str:
+    """The chunks a template's ``generate`` yields, joined, within ``limits``."""
     parts: list[str] = []
     total = 0
     deadline = time.monotonic() + limits.max_seconds
@@ -96,25 +93,39 @@ def joined(chunks: Iterable[str], limits: RenderLimits, watchdog: "Watchdog | No
     return "".join(parts)
 
 
-def _within_size(text: str, limits: RenderLimits) -> str:
+def within_size(text: str, limits: RenderLimits) -> str:
+    """``text``, or LimitExceeded when it is longer than ``limits`` allow."""
     if len(text) > limits.max_chars:
         raise LimitExceeded(f"the rendered text is longer than {limits.max_chars:,} characters")
     return text
 
 
-def runs_in_one_pass(tree: "nodes.Template") -> bool:
-    """True for a template made of text and bare variables only (``{{ question }}``):
-    it writes its parts once each and calls, loops over and builds nothing, so its
-    time is that of copying values already in memory and no watchdog need bound it
-    (its size is still bounded). A filter, an attribute, a test or any statement
-    makes it False."""
+#: A template of text and bare variables, in order: (True, a variable's name) or
+#: (False, text).
+Parts = tuple[tuple[bool, str], ...]
+
+
+def text_and_names(tree: "nodes.Template") -> Parts | None:
+    """The parts of a template made of text and bare variables only
+    (``Question: {{ question }}``), else None. Such a template writes its parts once
+    each and calls, loops over and builds nothing: it is the text with each variable's
+    ``str`` in its place, which takes the time of copying values already in memory,
+    so it needs no watchdog (its size is still bounded). A filter, an attribute, a
+    test, a literal or any statement makes it None."""
     from jinja2 import nodes
 
-    return all(
-        isinstance(part, nodes.Output)
-        and all(isinstance(n, nodes.TemplateData) or (isinstance(n, nodes.Name) and n.ctx == "load") for n in part.nodes)
-        for part in tree.body
-    )
+    parts: list[tuple[bool, str]] = []
+    for output in tree.body:
+        if not isinstance(output, nodes.Output):
+            return None
+        for node in output.nodes:
+            if isinstance(node, nodes.TemplateData):
+                parts.append((False, node.data))
+            elif isinstance(node, nodes.Name) and node.ctx == "load":
+                parts.append((True, node.name))
+            else:
+                return None
+    return tuple(parts)
 
 
 def _check_operands(operator: str, left: Any, right: Any, max_chars: int) -> None:

@@ -10,7 +10,17 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import GuardrailError, RenderError
-from ._bounds import LimitExceeded, RenderLimits, RenderTimeout, Watchdog, bounded_environment, joined, runs_in_one_pass
+from ._bounds import (
+    LimitExceeded,
+    Parts,
+    RenderLimits,
+    RenderTimeout,
+    Watchdog,
+    bounded_environment,
+    joined,
+    text_and_names,
+    within_size,
+)
 from ._guard import breaches
 
 __all__ = ["Demo", "RenderLimits", "RenderedPrompt", "Renderer", "check_template", "demos_block"]
@@ -133,9 +143,12 @@ class Renderer:
         from jinja2 import TemplateError, UndefinedError
 
         try:
+            parts = _text_and_names(source)
+            if parts is not None and all(name in variables for is_name, name in parts if is_name):
+                text = "".join(str(variables[part]) if is_name else part for is_name, part in parts)
+                return within_size(text, self.limits).strip()
             template: Template = self._compile(source)
-            watchdog = None if _in_one_pass(source) else self._watchdog
-            return joined(template.generate(**variables), self.limits, watchdog).strip()
+            return joined(template.generate(**variables), self.limits, self._watchdog).strip()
         except LimitExceeded as exc:
             raise RenderError(f"{where}: {key}: {exc} (a limit of the template sandbox)") from None
         except RenderTimeout:
@@ -152,14 +165,17 @@ class Renderer:
 
 
 @lru_cache(maxsize=256)
-def _in_one_pass(source: str) -> bool:
-    """Whether ``source`` renders without a watchdog (see ``runs_in_one_pass``)."""
+def _text_and_names(source: str) -> Parts | None:
+    """``source`` as text and variables when it is only that (see ``text_and_names``):
+    it is then rendered by putting each variable's ``str`` in its place, as Jinja
+    would, without a template context, a generator or the watchdog per case. A name
+    the case does not have goes through Jinja (a global, or the undefined error)."""
     from jinja2 import TemplateSyntaxError
 
     try:
-        return runs_in_one_pass(_environment().parse(source))
+        return text_and_names(_environment().parse(source))
     except TemplateSyntaxError:
-        return False
+        return None
 
 
 @lru_cache(maxsize=256)
