@@ -191,3 +191,11 @@ def test_in_turn_keeps_order_bounds_work_and_stops_at_the_first_error() -> None:
     with pytest.raises(ProviderUnavailable, match="gone"):
         asyncio.run(in_turn(list(range(100)), 3, failing))
     assert len(started) < 10  # the other workers were cancelled, not left to run on
+
+
+def test_usage_total_adds_every_field_as_addition_does() -> None:
+    from llmopt.engine.results import Usage
+
+    parts = [Usage(3, 4, 0.25, 1, 2, 0.5, 1), Usage(1, 0, 0.125, 0, 1, 0.0, 0), Usage(0, 7, 0.0, 2, 0, 0.25, 3)]
+    assert Usage.total(parts) == parts[0] + parts[1] + parts[2]
+    assert Usage.total([]) == Usage()

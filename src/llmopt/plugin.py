@@ -343,6 +343,11 @@ class AssertionItem(pytest.Item):
         if not self.verdict.passed:
             raise AssertionFailed(self.verdict)
 
+    def teardown(self) -> None:
+        # The verdict and the report are made: the variants' results stay with the
+        # session's store only, which lets go of them at the end of the run.
+        self.results, self.stored = {}, None
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         from .report import failure_text
 
@@ -410,6 +415,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if state is not None:
         state.remove_ledger()
         state.remove_progress_dir()
+        state.release()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -31,9 +31,12 @@ def build_cases(
     problems: list[str] = []
     first_seen: dict[str, RawRow] = {}
     missing = _MissingFields()
+    readable_rows = 0
     for number, row in enumerate(rows, start=1):
-        case_id, errors = _check_row(row, number, task, noun)
-        lacking = missing.add(row, _missing_fields(row, task), problems)
+        errors = _shape_errors(row, noun)
+        readable_rows += not errors
+        case_id = None if errors else _case_id(row.value, number, task.id_field, errors)
+        lacking = missing.add(row, [] if errors else _missing_fields(row, task), problems)
         if case_id is not None:
             first = first_seen.setdefault(case_id, row)
             if first is not row:
@@ -43,7 +46,7 @@ def build_cases(
         problems.extend(row.problem(e) for e in errors)
         if case_id is not None and not errors and not lacking:
             cases.append(_case(row, case_id, task.expected_field, relevant))
-    missing.fill(problems, sum(1 for row in rows if not _shape_errors(row, noun)))
+    missing.fill(problems, readable_rows)
     return cases, problems
 
 
@@ -69,9 +72,7 @@ class _MissingFields:
 
 
 def _missing_fields(row: RawRow, task: TaskSpec) -> list[_Missing]:
-    """The fields named by the task that a readable row lacks."""
-    if _shape_errors(row, ""):
-        return []
+    """The fields named by the task that a readable row (a mapping of named fields) lacks."""
     named = (("task.id", task.id_field), ("task.expected", task.expected_field), ("task.input", task.input_field))
     return [(option, name) for option, name in named if name is not None and name not in row.value]
 
@@ -107,16 +108,6 @@ def _relevant(fields: Mapping[str, Any], field: str | None, errors: list[str]) -
 
 def _is_id(value: Any) -> bool:
     return (isinstance(value, str) and bool(value.strip())) or (isinstance(value, int) and not isinstance(value, bool))
-
-
-def _check_row(
-    row: RawRow, number: int, task: TaskSpec, noun: str
-) -> tuple[str | None, list[str]]:
-    """The row's id (when it has a usable one) and every problem of the row."""
-    errors = _shape_errors(row, noun)
-    if errors:
-        return None, errors
-    return _case_id(row.value, number, task.id_field, errors), errors
 
 
 def _shape_errors(row: RawRow, noun: str) -> list[str]:

@@ -84,11 +84,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+#: Made once: ``json.dumps`` with options builds a new encoder on every call, which
+#: cost more than encoding a request's few fields (bench/scale.py).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+_STORED = json.JSONEncoder(default=dict)
+
+
 def canonical_json(data: Mapping[str, Any]) -> str:
     """JSON with sorted keys and no whitespace: equal mappings give equal text."""
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    )
+    return _CANONICAL.encode(data)
 
 
 class ResponseCache:
@@ -283,7 +287,7 @@ def _waiting_for(path: Path) -> _Waiting:
 
 
 def _stored(response: Response) -> str:
-    return json.dumps({name: getattr(response, name) for name in _STORED_FIELDS}, default=dict)
+    return _STORED.encode({name: getattr(response, name) for name in _STORED_FIELDS})
 
 
 def _commit_left(path: Path, pending: dict[str, tuple[str, float]]) -> None:

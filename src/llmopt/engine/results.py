@@ -11,6 +11,10 @@ from ..provider._usage import Usage
 
 __all__ = ["AssertionOutcome", "CaseResult", "MetricValue", "Usage", "VariantResult"]
 
+#: Encodes case records (made once: ``json.dumps`` with options makes a new encoder
+#: on every call).
+_RECORD = json.JSONEncoder(ensure_ascii=False, default=str)
+
 
 @dataclass(frozen=True)
 class CaseResult:
@@ -77,10 +81,10 @@ class CaseResult:
         """The record of :meth:`to_json` as one line of JSON (one encoder pass, the
         surrogate check done on its text): how the results file streams its cases."""
         data = self._record()
-        text = json.dumps(data, ensure_ascii=False, default=str)
+        text = _RECORD.encode(data)
         if _SURROGATE.search(text) is None:
             return text
-        return json.dumps(_writable(data), ensure_ascii=False, default=str)
+        return _RECORD.encode(_writable(data))
 
     def _record(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -125,7 +129,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _has_surrogate(data: dict[str, Any]) -> bool:
     """Whether a lone surrogate is anywhere in ``data`` (one pass of the C encoder:
     walking every record in Python cost more than the rest of writing it)."""
-    return _SURROGATE.search(json.dumps(data, ensure_ascii=False, default=str)) is not None
+    return _SURROGATE.search(_RECORD.encode(data)) is not None
 
 
 def _writable(value: Any) -> Any:

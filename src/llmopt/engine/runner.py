@@ -593,10 +593,7 @@ def _judged(result: CaseResult, judging: "CaseJudging | None") -> CaseResult:
 
 
 def _judge_usage(cases: Sequence[CaseResult]) -> Usage:
-    total = Usage()
-    for case in cases:
-        total = total + case.judge_usage
-    return total
+    return Usage.total(case.judge_usage for case in cases)
 
 
 def _served(response: "Response") -> dict[str, Any]:
@@ -613,10 +610,7 @@ def _response_usage(responses: Sequence["Response"]) -> Usage:
 
 
 def _usage(cases: Sequence[CaseResult]) -> Usage:
-    total = Usage()
-    for case in cases:
-        total = total + case.usage
-    return total
+    return Usage.total(case.usage for case in cases)
 
 
 def _cluster(plan: _Plan, case: "Case") -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Iterable
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,22 @@ class Usage:
             self.cached_cost_usd - other.cached_cost_usd,
             self.batch_calls - other.batch_calls,
         )
+
+    @classmethod
+    def total(cls, usages: Iterable["Usage"]) -> "Usage":
+        """The sum of ``usages``, added field by field (one object made in all, not
+        one per addition: a variant of 100,000 cases adds up 100,000)."""
+        tokens_in = tokens_out = hits = calls = batch = 0
+        cost = cached_cost = 0.0
+        for u in usages:
+            tokens_in += u.input_tokens
+            tokens_out += u.output_tokens
+            cost += u.cost_usd
+            hits += u.cache_hits
+            calls += u.calls
+            cached_cost += u.cached_cost_usd
+            batch += u.batch_calls
+        return cls(tokens_in, tokens_out, cost, hits, calls, cached_cost, batch)
 
     def to_json(self) -> dict[str, Any]:
         # Not dataclasses.asdict, which deep-copies every value: a cost on every case record.

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from ..spec._model import RecipeSpec
 
 
+#: Made once (``json.dumps`` with options makes a new encoder on every call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Demo:
     """One demonstration: a training case's id, its input text, its prompt (the
@@ -68,7 +72,7 @@ class RenderedPrompt:
     @property
     def hash(self) -> str:
         """``sha256:`` and 12 hex digits of the messages: equal prompts, equal hashes."""
-        canonical = json.dumps(self.messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        canonical = _CANONICAL.encode(self.messages)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
