@@ -86,7 +86,7 @@ def joined(chunks: Iterable[str], limits: RenderLimits, watchdog: "Watchdog") ->
         for chunk in chunks:
             total += len(chunk)
             if total > limits.max_chars:
-                raise LimitExceeded(f"the rendered text is longer than {limits.max_chars:,} characters")
+                raise _too_long(limits)
             if time.monotonic() > deadline:
                 raise RenderTimeout()
             parts.append(chunk)
@@ -96,8 +96,12 @@ def joined(chunks: Iterable[str], limits: RenderLimits, watchdog: "Watchdog") ->
 def within_size(text: str, limits: RenderLimits) -> str:
     """``text``, or LimitExceeded when it is longer than ``limits`` allow."""
     if len(text) > limits.max_chars:
-        raise LimitExceeded(f"the rendered text is longer than {limits.max_chars:,} characters")
+        raise _too_long(limits)
     return text
+
+
+def _too_long(limits: RenderLimits) -> LimitExceeded:
+    return LimitExceeded(f"the rendered text is longer than {limits.max_chars:,} characters")
 
 
 #: A template of text and bare variables, in order: (True, a variable's name) or

@@ -26,7 +26,7 @@ from ._guard import breaches
 __all__ = ["Demo", "RenderLimits", "RenderedPrompt", "Renderer", "check_template", "demos_block"]
 
 if TYPE_CHECKING:
-    from jinja2 import Template
+    from jinja2 import Template, nodes
     from jinja2.sandbox import SandboxedEnvironment
 
     from ..spec._model import RecipeSpec
@@ -169,27 +169,33 @@ class Renderer:
 
 
 @lru_cache(maxsize=256)
-def _text_and_names(source: str) -> Parts | None:
-    """``source`` as text and variables when it is only that (see ``text_and_names``):
-    it is then rendered by putting each variable's ``str`` in its place, as Jinja
-    would, without a template context, a generator or the watchdog per case. A name
-    the case does not have goes through Jinja (a global, or the undefined error)."""
+def _tree(source: str) -> "nodes.Template | None":
+    """The parsed template (None when it does not parse: rendering reports that),
+    read by :func:`_text_and_names` and :func:`_variables_of` alike."""
     from jinja2 import TemplateSyntaxError
 
     try:
-        return text_and_names(_environment().parse(source))
+        return _environment().parse(source)
     except TemplateSyntaxError:
         return None
 
 
 @lru_cache(maxsize=256)
-def _variables_of(source: str) -> frozenset[str]:
-    from jinja2 import TemplateSyntaxError, meta
+def _text_and_names(source: str) -> Parts | None:
+    """``source`` as text and variables when it is only that (see ``text_and_names``):
+    it is then rendered by putting each variable's ``str`` in its place, as Jinja
+    would, without a template context, a generator or the watchdog per case. A name
+    the case does not have goes through Jinja (a global, or the undefined error)."""
+    tree = _tree(source)
+    return text_and_names(tree) if tree is not None else None
 
-    try:
-        return frozenset(meta.find_undeclared_variables(_environment().parse(source)))
-    except TemplateSyntaxError:
-        return frozenset()
+
+@lru_cache(maxsize=256)
+def _variables_of(source: str) -> frozenset[str]:
+    from jinja2 import meta
+
+    tree = _tree(source)
+    return frozenset(meta.find_undeclared_variables(tree)) if tree is not None else frozenset()
 
 
 def demos_block(demos: Sequence["Demo"]) -> str:
