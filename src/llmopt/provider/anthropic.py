@@ -36,7 +36,8 @@ _OPTION_PARAMS = {"extra_headers": "headers", "extra_query": "params", "timeout"
 #:   auth        the key was refused: ProviderAuthError naming the variable (stops the scenario)
 #:   credentials no usable credentials: ProviderAuthError naming the variable
 #:   account     the account cannot serve any request (billing, holds, spend limits,
-#:               encryption keys): ProviderUnavailable (stops the variant)
+#:               encryption keys, URL sources and web fetch turned off for the
+#:               organization): ProviderUnavailable (stops the variant)
 #:   not_found   the model does not exist: ProviderUnavailable naming the model id
 #:   status      any other HTTP error, after the SDK's retries: ProviderError (case error)
 #:   timeout     no answer in time: ProviderError
@@ -95,6 +96,7 @@ ERROR_KINDS: Mapping[str, str] = MappingProxyType(
         "CMEKKeyDisabledError": "account",
         "CMEKKeyNetworkBlockedError": "account",
         "SandboxEgressRestrictedError": "account",
+        "OrganizationURLFetchDisabledError": "account",
     }
 )
 
