@@ -240,3 +240,29 @@ def test_two_caches_on_one_file_read_what_the_other_has_not_committed(tmp_path: 
     second.close()  # commits what both wrote
     assert _committed(tmp_path) == {"k"}
     first.close()
+
+
+def test_request_keys_are_the_keys_of_the_request_identities() -> None:
+    """The composed keys equal ``key(request_identity(...))`` whatever the request holds,
+    and a provider whose identity or params change between calls gets its new key."""
+    from types import MappingProxyType
+
+    from llmopt.engine.cache import RequestKeys
+
+    cache, keys = ResponseCache(Path("unused")), RequestKeys()
+    case = Case(id="c1", fields={"q": "¿qué? 😀", "n": 3, "nested": {"b": [1, 2.5, None], "a": True}})
+    requests = [
+        _request(),
+        _request(repeat=3, params={"temperature": 0.7, "stop": ["\n", "</s>"], "extra_body": {"z": 1, "a": {"y": 2}}}),
+        _request(messages=({"role": "system", "content": "Be brief."}, {"role": "user", "content": "naïve \u2028 \"q\""})),
+        _request(messages=[MappingProxyType({"content": "hi", "role": "user"})], case=case, context="ctx ünïcode"),
+        _request(case=case, context=None, params={}),
+    ]
+    identities = [{"model": "gpt-4o-mini", "base_url": None}, {"base_url": "http://127.0.0.1:9/v1", "model": "m"},
+                  MappingProxyType({"file_sha256": "ab" * 32, "options": {"n_ctx": 2048}})]
+    for include_case in (False, True):
+        for provider in ("openai", "anthropic"):
+            for identity in identities:  # the same name with a new identity: new parts
+                for request in requests:
+                    expected = cache.key(request_identity(provider, identity, request, include_case=include_case))
+                    assert keys.key(provider, identity, request, include_case=include_case) == expected

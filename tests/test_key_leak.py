@@ -223,3 +223,27 @@ def test_redact_removes_a_masked_key_of_unknown_value() -> None:
 )
 def test_redact_leaves_ordinary_text_alone(text: str) -> None:
     assert redact(text, OPENAI_KEY) == text
+
+
+def test_redact_screens_texts_as_the_whole_pattern_would() -> None:
+    """Text without "sk-" or a "bearer" in any case skips the key-shaped pattern; what
+    the pattern matches always holds one of them, so the result is the same."""
+    import random
+
+    from llmopt.provider._hosted import _REDACTED, _SECRET, _without_fragments
+
+    def unscreened(text: str, *secrets: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, _REDACTED)
+        text = _SECRET.sub(_REDACTED, text)
+        for secret in secrets:
+            text = _without_fragments(text, secret)
+        return text
+
+    pieces = ["sk-", "SK-", "Sk-", "Bearer ", "BEARER\t", "bEaReR  ", "bearer", "abcdef0123456789", "token9",
+              OPENAI_KEY[3:15], "proj-", "****", "...", " ", "\n", "é", "Authorization: ", "sk-proj-x1"]
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert redact(text, OPENAI_KEY) == unscreened(text, OPENAI_KEY), text
+        assert redact(text) == unscreened(text), text

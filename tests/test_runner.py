@@ -118,7 +118,7 @@ def test_the_collector_runs_less_often_while_cases_are_evaluated_and_as_before_a
     import gc
     import threading
 
-    from llmopt.engine.runner import YOUNG_THRESHOLD, fewer_collections, in_turn
+    from llmopt.engine.runner import OLD_THRESHOLD, YOUNG_THRESHOLD, fewer_collections, in_turn
 
     before = gc.get_threshold()
     seen: list[tuple[int, ...]] = []
@@ -128,7 +128,7 @@ def test_the_collector_runs_less_often_while_cases_are_evaluated_and_as_before_a
         return n
 
     asyncio.run(in_turn(list(range(3)), 2, work))
-    assert seen == [(YOUNG_THRESHOLD, *before[1:])] * 3 and gc.get_threshold() == before
+    assert seen == [(YOUNG_THRESHOLD, before[1], OLD_THRESHOLD)] * 3 and gc.get_threshold() == before
     inside, released = threading.Event(), threading.Event()
 
     def other() -> None:
@@ -141,7 +141,7 @@ def test_the_collector_runs_less_often_while_cases_are_evaluated_and_as_before_a
     inside.wait(5)
     with fewer_collections():
         pass
-    assert gc.get_threshold()[0] == YOUNG_THRESHOLD  # the other thread's block still runs
+    assert gc.get_threshold() == (YOUNG_THRESHOLD, before[1], OLD_THRESHOLD)  # the other thread's block still runs
     released.set()
     thread.join(5)
     assert gc.get_threshold() == before

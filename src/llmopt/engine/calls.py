@@ -86,6 +86,9 @@ class ModelCalls:
         self.batch: BatchBook | None = None
         self._usage: dict[str, Usage] = {}
         self._lock = threading.Lock()
+        from .cache import RequestKeys
+
+        self._keys = RequestKeys()
 
     # -- chat calls -----------------------------------------------------------------
 
@@ -143,12 +146,10 @@ class ModelCalls:
     def _key(self, call: Call) -> str | None:
         if self.cache is None or not call.provider.cacheable:
             return None
-        from .cache import request_identity
-
-        identity = request_identity(
-            call.provider_name, call.provider.identity(), call.request, include_case=call.provider.cache_includes_case
+        provider = call.provider
+        return self._keys.key(
+            call.provider_name, provider.identity(), call.request, include_case=provider.cache_includes_case
         )
-        return self.cache.key(identity)
 
     def _lookup(self, key: str | None) -> "Response | None":
         if key is None or self.cache is None:

@@ -63,9 +63,10 @@ def redact(text: str, *secrets: str | None) -> str:
     (8 or more of a key's characters, or its last 4+ or first 6+ characters beside a
     mask such as ``****``, ``...``), and anything shaped like a key."""
     for secret in secrets:
-        if secret and len(secret) >= 4:
+        if secret and len(secret) >= 4 and secret in text:
             text = text.replace(secret, _REDACTED)
-    text = _SECRET.sub(_REDACTED, text)
+    if "sk-" in text or "bearer" in text.lower():  # what every match of _SECRET holds (as the
+        text = _SECRET.sub(_REDACTED, text)         # pattern's case-blind "Bearer" matches it)
     for secret in secrets:
         if secret and len(secret) >= _FRAGMENT_MIN_SECRET:
             text = _without_fragments(text, secret)
