@@ -266,3 +266,28 @@ def test_request_keys_are_the_keys_of_the_request_identities() -> None:
                 for request in requests:
                     expected = cache.key(request_identity(provider, identity, request, include_case=include_case))
                     assert keys.key(provider, identity, request, include_case=include_case) == expected
+
+
+def test_lookups_see_what_another_process_commits_within_the_flush_wait(tmp_path: Path) -> None:
+    import time
+
+    import llmopt.engine.cache
+
+    with ResponseCache(tmp_path) as writer:
+        writer.put("old", Response("o"))
+    reader, other = ResponseCache(tmp_path), sqlite3.connect(tmp_path / CACHE_FILE_NAME, isolation_level=None)
+    try:
+        assert reader.get("new") is None  # the lookups' read transaction starts here
+        other.execute("INSERT INTO responses (key, value, created) VALUES ('new', '{\"text\": \"n\"}', 0)")
+        other.execute("INSERT INTO responses (key, value, created) VALUES ('later', '{\"text\": \"l\"}', 0)")
+        time.sleep(llmopt.engine.cache._FLUSH_AFTER_S + 0.05)
+        assert reader.get("new") == Response("n", cached=True)  # seen: the transaction was renewed
+        reader.flush()  # the end of an evaluation ends it too
+        other.execute("INSERT INTO responses (key, value, created) VALUES ('now', '{\"text\": \"w\"}', 0)")
+        reader.flush()
+        assert reader.get("now") == Response("w", cached=True)
+        other.execute("BEGIN IMMEDIATE")  # the lookups' open read transaction never holds up a writer
+        other.execute("COMMIT")
+    finally:
+        other.close()
+        reader.close()

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Mapping, Protocol, Sequence, TypeVar, cast
 
 from ..errors import DatasetError, LLMOptError, ProviderUnavailable
@@ -182,7 +182,7 @@ class _Plan:
     #: Why the demonstrations could not be drawn: every case's error then.
     demos_error: str | None = None
 
-    @property
+    @cached_property
     def where(self) -> str:
         return f"{self.scenario.path.name} [{self.scenario.id}::{self.variant.name}]"
 
@@ -610,6 +610,8 @@ def _served(response: "Response") -> dict[str, Any]:
 
 
 def _response_usage(responses: Sequence["Response"]) -> Usage:
+    if len(responses) == 1:
+        return response_usage(responses[0])
     total = Usage()
     for r in responses:
         total = total + response_usage(r)

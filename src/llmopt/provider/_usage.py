@@ -61,4 +61,7 @@ class Usage:
 
     def to_json(self) -> dict[str, Any]:
         # Not dataclasses.asdict, which deep-copies every value: a cost on every case record.
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+_FIELDS = tuple(f.name for f in fields(Usage))
