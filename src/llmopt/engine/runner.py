@@ -93,7 +93,7 @@ async def in_turn(
 
 
 #: The cyclic collector's first threshold while cases are evaluated (Python's: 700).
-YOUNG_THRESHOLD = 10_000
+YOUNG_THRESHOLD = 100_000
 #: Collections of the middle generation between two of the oldest while cases are
 #: evaluated (Python's: 10).
 OLD_THRESHOLD = 100
@@ -109,15 +109,17 @@ class _Collector:
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Run the cyclic garbage collector after every 10,000 new objects instead of 700,
+    """Run the cyclic garbage collector after every 100,000 new objects instead of 700,
     and walk the whole heap after every 100 collections of the middle generation
     instead of 10, within the block (and within any block of another thread that
-    overlaps it); the thresholds come back when the last block ends. The cases in
-    flight make objects faster than they die, so at the default the collector ran
-    every few cases: 16% of the CPU of a 20,000-case run, 5% at 10,000; and the
-    finished cases' results, kept to the end, made each walk of the whole heap longer:
-    9 walks took 0.9 s of a 100,000-case run (bench/scale.py). Garbage cycles are still
-    collected, young ones at most 10,000 objects later."""
+    overlaps it); the thresholds come back when the last block ends. Each collection
+    walks every live young object, and the requests in flight (hundreds, each with its
+    SDK's objects) are always there: at 700 the collector took 16% of the CPU of a
+    20,000-case run, at 10,000 still 3% of a hosted run (2.3 s of gen-0 walks at
+    100,000 cases), at 100,000 a third of that. The finished cases' results, kept to
+    the end, made each walk of the whole heap longer: 9 walks took 0.9 s of a
+    100,000-case run (bench/scale.py). Garbage cycles are still collected, young ones
+    at most 100,000 objects later."""
     with _Collector.lock:
         if _Collector.users == 0:
             _Collector.before = gc.get_threshold()
