@@ -48,7 +48,7 @@ def variant_identity(
         "retrieval_settings": _retrieval_settings(variant.retrieval),
         "retrieval_content": _source_digest(variant.retrieval, base_dir),
         "recipe": _recipe(variant.recipe),
-        "dataset": digest([[c.id, dict(c.fields)] for c in cases], 16),
+        "dataset": digest([[c.id, c.fields if type(c.fields) is dict else dict(c.fields)] for c in cases], 16),
         "task": _task_settings(variant.task),
         "metrics": {key: {"metric": name, "args": dict(args)} for key, (name, args) in sorted(metrics.items())},
     }
