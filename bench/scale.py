@@ -42,7 +42,7 @@ from hosted import SERVER  # noqa: E402  (the loopback fake of the hosted benchm
 
 N, LATENCY, CONCURRENCY = 100_000, 0.05, 256
 #: Rounds of (bare clients, llmopt) in turn; the verdict is the median round's ratio.
-PAIRS = 3
+ROUNDS = 3
 RATIO_TARGET, MEMORY_TARGET_MB, MERGE_TARGET_S = 1.15, 1024, 10.0
 #: The typed ``create`` on the SDK's default transport costs about 5 ms of CPU a call
 #: here, so it runs only at this many cases or fewer (``python bench/scale.py 20000``).
@@ -138,10 +138,10 @@ def _line(name: str, wall: float, cpu: float, rss: float, requests: int, served_
             f"  requests {requests}  fake CPU {served_cpu:6.2f} s")
 
 
-def hosted_part(n: int, pairs: int = PAIRS) -> None:
-    """The bare clients and llmopt in turn, ``pairs`` times (pairing keeps the ratio
-    honest when the machine's speed drifts); the verdict is the median of the pairs'
-    ratios, each llmopt run against the faster bare client of its own round."""
+def hosted_part(n: int, rounds: int = ROUNDS) -> None:
+    """The bare clients and llmopt in turn, ``rounds`` times (taking them in turn keeps
+    the ratio honest when the machine's speed drifts); the verdict is the median of the
+    rounds' ratios, each llmopt run against the faster bare client of its own round."""
     ideal = n * LATENCY / CONCURRENCY
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(LATENCY)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -153,7 +153,7 @@ def hosted_part(n: int, pairs: int = PAIRS) -> None:
         tmp = Path(name)
         _project(tmp, base_url, n)
         print(f"ideal {ideal:.2f} s (N={n}, {LATENCY * 1000:.0f} ms per answer, concurrency {CONCURRENCY});"
-              f" {pairs} round(s), the bare clients and llmopt in turn")
+              f" {rounds} round(s), the bare clients and llmopt in turn")
         runs = [("bare SDK create (default)", [sys.executable, "-c", BARE, base_url, str(n), str(CONCURRENCY), "create"])]
         if n > CREATE_UP_TO:
             print(f"(the typed create on the default transport is left out above {CREATE_UP_TO} cases: about 5 ms a call)")
@@ -164,7 +164,7 @@ def hosted_part(n: int, pairs: int = PAIRS) -> None:
                                              "--llmopt-json", "results.json"]),
         ]
         count = 0
-        for round_number in range(1, pairs + 1):
+        for round_number in range(1, rounds + 1):
             rows: dict[str, tuple[float, float, float]] = {}
             for label, args in runs:
                 if label.startswith("llmopt"):
@@ -256,9 +256,9 @@ def merge_part(n: int) -> None:
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else N
     parts = sys.argv[2].split(",") if len(sys.argv) > 2 else ["hosted", "write", "merge"]
-    pairs = int(sys.argv[3]) if len(sys.argv) > 3 else PAIRS
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else ROUNDS
     if "hosted" in parts:
-        hosted_part(n, pairs)
+        hosted_part(n, rounds)
     if "write" in parts:
         write_part(n)
     if "merge" in parts:

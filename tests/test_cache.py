@@ -292,13 +292,3 @@ def test_lookups_see_what_another_process_commits_within_the_flush_wait(tmp_path
         other.close()
         reader.close()
 
-
-def test_a_stored_answer_holds_every_stored_field_in_order() -> None:
-    import json
-
-    from llmopt.engine.cache import _STORED_FIELDS, _stored
-
-    response = Response("t", latency_s=0.5, input_tokens=3, output_tokens=4, model="m", cost_usd=0.25,
-                        cached=True, cached_input_tokens=2, metadata={"finish_reason": "stop"})
-    assert list(json.loads(_stored(response))) == list(_STORED_FIELDS)
-    assert json.loads(_stored(response)) == {name: getattr(response, name) for name in _STORED_FIELDS}

@@ -385,3 +385,24 @@ def test_files_that_are_not_yaml_are_never_taken_for_lookalike_specs(pytester: p
     (pytester.path / "notes.txt").write_text("llmpot: 1\n", encoding="utf-8")
     assert lookalike(pytester.path / "img.png") is None
     assert lookalike(pytester.path / "notes.txt") is None
+
+
+def test_the_collector_thresholds_are_raised_while_the_run_evaluates_and_put_back_at_its_end(
+    project: pytest.Pytester, write: WriteFile
+) -> None:
+    import gc
+
+    from llmopt.engine.runner import OLD_THRESHOLD, YOUNG_THRESHOLD
+
+    write(project, "specs/echo.yaml", ECHO_SPEC)
+    write(project, "conftest.py", (
+        "import gc, json\n"
+        "def pytest_runtest_teardown(item):\n"
+        "    with open('seen.jsonl', 'a') as out:\n"
+        "        out.write(json.dumps(gc.get_threshold()) + '\\n')\n"
+    ))
+    before = gc.get_threshold()
+    project.runpytest_inprocess("specs").assert_outcomes(passed=2)
+    seen = [tuple(json.loads(line)) for line in (project.path / "seen.jsonl").read_text().splitlines()]
+    assert seen == [(YOUNG_THRESHOLD, before[1], OLD_THRESHOLD)] * 2  # between the items too, to the run's end
+    assert gc.get_threshold() == before

@@ -360,12 +360,8 @@ def _waiting_for(path: Path) -> _Waiting:
         return waiting
 
 
-def _stored(r: Response) -> str:
-    """The JSON kept for an answer: the ``_STORED_FIELDS``, in their order."""
-    return _STORED.encode({
-        "text": r.text, "latency_s": r.latency_s, "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
-        "cached_input_tokens": r.cached_input_tokens, "model": r.model, "cost_usd": r.cost_usd, "metadata": r.metadata,
-    })
+def _stored(response: Response) -> str:
+    return _STORED.encode({name: getattr(response, name) for name in _STORED_FIELDS})
 
 
 def _commit_left(path: Path, pending: dict[str, tuple[str, float]]) -> None:

@@ -84,9 +84,7 @@ class ModelCalls:
         self.budget = budget
         #: The run's batch answers and failures (set by the batch phase, see ``engine.batch``).
         self.batch: BatchBook | None = None
-        #: What the calls of each kind used so far, added field by field (a Usage made
-        #: per call and per sum cost more than the sums).
-        self._usage: dict[str, list[Any]] = {}
+        self._usage: dict[str, Usage] = {}
         self._lock = threading.Lock()
         from .cache import RequestKeys
 
@@ -143,8 +141,7 @@ class ModelCalls:
     def usage(self, kind: str) -> Usage:
         """What the calls of ``kind`` used so far (cache hits included)."""
         with self._lock:
-            found = self._usage.get(kind)
-            return Usage(*found) if found is not None else Usage()
+            return self._usage.get(kind) or Usage()
 
     def _key(self, call: Call) -> str | None:
         if self.cache is None or not call.provider.cacheable:
@@ -314,15 +311,7 @@ class ModelCalls:
     def _count(self, kind: str, usage: Usage) -> None:
         with self._lock:
             found = self._usage.get(kind)
-            if found is None:
-                found = self._usage[kind] = [0, 0, 0.0, 0, 0, 0.0, 0]
-            found[0] += usage.input_tokens
-            found[1] += usage.output_tokens
-            found[2] += usage.cost_usd
-            found[3] += usage.cache_hits
-            found[4] += usage.calls
-            found[5] += usage.cached_cost_usd
-            found[6] += usage.batch_calls
+            self._usage[kind] = usage if found is None else found + usage
 
 
 def response_usage(r: "Response") -> Usage:

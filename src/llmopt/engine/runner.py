@@ -612,12 +612,7 @@ def _served(response: "Response") -> dict[str, Any]:
 
 
 def _response_usage(responses: Sequence["Response"]) -> Usage:
-    if len(responses) == 1:
-        return response_usage(responses[0])
-    total = Usage()
-    for r in responses:
-        total = total + response_usage(r)
-    return total
+    return Usage.total(response_usage(r) for r in responses)
 
 
 def _usage(cases: Sequence[CaseResult]) -> Usage:
