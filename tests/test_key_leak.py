@@ -247,3 +247,19 @@ def test_redact_screens_texts_as_the_whole_pattern_would() -> None:
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
         assert redact(text, OPENAI_KEY) == unscreened(text, OPENAI_KEY), text
         assert redact(text) == unscreened(text), text
+
+
+def test_fragment_screen_passes_every_text_the_full_scan_would_change() -> None:
+    """The screen before the fragment scan (4 of the key's characters in a row beside a
+    mask, else 8) lets every text through that the scan would change."""
+    import random
+
+    from llmopt.provider._hosted import _cut_fragments, _without_fragments
+
+    key = OPENAI_KEY
+    pieces = [key[:6], key[:9], key[-4:], key[-7:], key[10:18], key[12:17], key[3:11], "sk-proj-", "****", "**", "...",
+              "..", "\u2026", "\u2022\u2022", "\u2022", " ", "-", "_", "abcd", "fp_bench", "x"]
+    rng = random.Random(11)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 7)))
+        assert _without_fragments(text, key) == _cut_fragments(text, key), text

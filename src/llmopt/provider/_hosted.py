@@ -75,8 +75,15 @@ def redact(text: str, *secrets: str | None) -> str:
 
 def _without_fragments(text: str, secret: str) -> str:
     """``text`` with the pieces of ``secret`` it quotes replaced (masks included)."""
-    if _grams(secret).search(text) is None:
-        return text  # every piece looked for below holds 4 characters of the key in a row
+    masked = "**" in text or "..." in text or "\u2026" in text or "\u2022\u2022" in text
+    if _grams(secret, 4 if masked else 8).search(text) is None:
+        return text  # every piece looked for below holds 4 characters of the key in a row,
+        # and without a mask beside it, 8 (a whole run of 8 or more, see below)
+    return _cut_fragments(text, secret)
+
+
+def _cut_fragments(text: str, secret: str) -> str:
+    """:func:`_without_fragments` without the screen: every run of key characters looked at."""
     public = _PUBLIC_PREFIX.match(secret)
     prefix = public.group(0) if public else ""
     spans: list[tuple[int, int]] = []
@@ -96,10 +103,10 @@ def _without_fragments(text: str, secret: str) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=16)
-def _grams(secret: str) -> "re.Pattern[str]":
-    """Finds any 4 characters in a row of ``secret``."""
-    grams = sorted({secret[i : i + 4] for i in range(len(secret) - 3)})
+@functools.lru_cache(maxsize=32)
+def _grams(secret: str, size: int) -> "re.Pattern[str]":
+    """Finds any ``size`` characters in a row of ``secret``."""
+    grams = sorted({secret[i : i + size] for i in range(len(secret) - size + 1)})
     return re.compile("|".join(map(re.escape, grams)))
 
 
