@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -331,15 +332,36 @@ def test_a_path_option_in_the_space_form_that_moves_the_rootdir_stops_with_advic
     project.runpytest("--llmopt-json", "results.json").assert_outcomes(passed=2)
 
 
-def test_a_plugin_with_a_syntax_error_is_one_line_naming_its_file_and_line(project: pytest.Pytester, write: WriteFile) -> None:
-    project.makeini("[pytest]\nllmopt_plugins = broken_plugins.typo\nllmopt_cache_dir = .c\n")
-    write(project, "broken_plugins/__init__.py", "")
-    write(project, "broken_plugins/typo.py", "import llmopt\n\n\ndef llmopt_metrics(:\n    return []\n")
+def _with_plugin(project: pytest.Pytester, write: WriteFile, module: str, text: str) -> Path:
+    """The echo spec in a project whose ``llmopt_plugins`` names ``module`` (a package
+    and its module, written with ``text``): the module's path."""
+    package, name = module.split(".")
+    project.makeini(f"[pytest]\nllmopt_plugins = {module}\nllmopt_cache_dir = .c\n")
+    write(project, f"{package}/__init__.py", "")
+    write(project, f"{package}/{name}.py", text)
     write(project, "specs/echo.yaml", ECHO_SPEC)
+    return project.path / package / f"{name}.py"
+
+
+def test_a_hook_function_without_the_hookimpl_mark_is_an_error_naming_it(project: pytest.Pytester, write: WriteFile) -> None:
+    """pluggy passes over an unmarked function: its metrics would be missing without a word."""
+    text = "import llmopt\n\n\ndef llmopt_metrics():\n    return []\n"
+    path = _with_plugin(project, write, "unmarked_plugins.scores", text)
+    result = project.runpytest("specs")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        f"*llmopt plugin 'unmarked_plugins.scores': llmopt_metrics ({path}:4) is not marked @llmopt.hookimpl,"
+        " so llmopt would never call it*"
+    ])
+    write(project, "unmarked_plugins/scores.py", "import llmopt\n\n\n@llmopt.hookimpl\ndef llmopt_metrics():\n    return []\n")
+    project.runpytest("specs").assert_outcomes(passed=2)
+
+
+def test_a_plugin_with_a_syntax_error_is_one_line_naming_its_file_and_line(project: pytest.Pytester, write: WriteFile) -> None:
+    path = _with_plugin(project, write, "broken_plugins.typo", "import llmopt\n\n\ndef llmopt_metrics(:\n    return []\n")
     result = project.runpytest("specs")
     result.assert_outcomes(errors=1)
     out = result.stdout.str()
-    path = project.path / "broken_plugins" / "typo.py"
     result.stdout.fnmatch_lines([f"*cannot import llmopt plugin 'broken_plugins.typo': {path}:4:*: SyntaxError: *"])
     assert "importlib" not in out and "Traceback" not in out and "_bootstrap" not in out
     write(project, "broken_plugins/typo.py", "import llmopt\n\nraise RuntimeError('no config here')\n")

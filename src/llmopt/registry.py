@@ -97,7 +97,23 @@ def _register_module(pm: pluggy.PluginManager, name: str) -> None:
         where = _raised_where(exc)
         prefix = f"{where}: " if where else ""
         raise PluginError(f"cannot import llmopt plugin {name!r}: {prefix}{type(exc).__name__}: {exc}") from None
+    _check_marked(module, name)
     pm.register(module, name=name)
+
+
+def _check_marked(module: Any, name: str) -> None:
+    """PluginError when the module defines a function named like one of llmopt's hooks
+    without ``@llmopt.hookimpl``: pluggy would pass it over, and its metrics (or
+    providers, retrievers) would be missing without a word."""
+    hooks = {hook for hook in dir(hookspecs) if hook.startswith("llmopt_")}
+    for attribute in sorted(hooks & set(vars(module))):
+        function = getattr(module, attribute)
+        if inspect.isfunction(function) and getattr(function, "llmopt_impl", None) is None:
+            code = function.__code__
+            raise PluginError(
+                f"llmopt plugin {name!r}: {attribute} ({code.co_filename}:{code.co_firstlineno}) is not marked"
+                " @llmopt.hookimpl, so llmopt would never call it"
+            )
 
 
 def _syntax_where(exc: SyntaxError) -> str:

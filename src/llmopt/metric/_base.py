@@ -64,6 +64,9 @@ class Metric(Protocol):
     #: True when ``aggregate`` is the plain mean of the scores (intervals are then
     #: analytic); None: unknown (a bootstrap is used).
     aggregate_is_mean: bool | None
+    #: The lowest and highest value the metric can take (None: no bound), such as
+    #: ``(0.0, 1.0)`` for a rate: a check outside it is a spec error.
+    value_range: tuple[float | None, float | None]
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
         """Problems with ``args`` found at collection (unknown keys, bad pattern)."""
@@ -92,6 +95,7 @@ class MetricBase:
     needs_retrieval: bool = False
     asks_model: bool = False
     aggregate_is_mean: bool | None = None
+    value_range: tuple[float | None, float | None] = (None, None)
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
         return []
@@ -108,7 +112,13 @@ class MetricBase:
         raise NotImplementedError(f"{type(self).__name__} must implement aggregate()")
 
 
-METRIC_OPTIONAL = ("higher_is_better", "needs_output", "needs_retrieval", "asks_model", "aggregate_is_mean", "ascore")
+METRIC_OPTIONAL = (
+    "higher_is_better", "needs_output", "needs_retrieval", "asks_model", "aggregate_is_mean", "value_range", "ascore",
+)
+#: The value range of a metric whose scores are each 0 or 1 (or a fraction), averaged.
+UNIT_RANGE: tuple[float | None, float | None] = (0.0, 1.0)
+#: The value range of a metric that counts up from 0 (seconds, dollars).
+NON_NEGATIVE: tuple[float | None, float | None] = (0.0, None)
 METRIC_REQUIRED = ("name", "check_args", "score", "aggregate")
 
 

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import MetricError
 from ._aggregate import percentile
 from ._args import bool_arg, choice_arg, missing_arg, str_arg, str_list_arg
-from ._base import Metric, Sample
+from ._base import NON_NEGATIVE, UNIT_RANGE, Metric, Sample
 from ._case_metric import CaseMetric
 from ._classification import Accuracy, F1Macro
 from ._judge import judge_metrics
@@ -46,6 +46,7 @@ class ExactMatch(CaseMetric):
 
     name = "exact_match"
     description = "1.0 when the output equals the expected answer after normalization"
+    value_range = UNIT_RANGE
 
     def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
         output = normalize_answer(sample.output)
@@ -58,6 +59,7 @@ class Contains(CaseMetric):
 
     name = "contains"
     description = "1.0 when the normalized expected text appears in the normalized output"
+    value_range = UNIT_RANGE
     allowed_args = frozenset({"case_sensitive", "all"})
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
@@ -79,6 +81,7 @@ class Regex(CaseMetric):
 
     name = "regex"
     description = "1.0 when args.pattern matches the output (re.search)"
+    value_range = UNIT_RANGE
     allowed_args = frozenset({"pattern", "flags"})
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
@@ -132,6 +135,7 @@ class TokenF1(CaseMetric):
 
     name = "token_f1"
     description = "SQuAD-style token F1 between the normalized output and expected answer"
+    value_range = UNIT_RANGE
 
     def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
         return max(token_f1(sample.output, ref) for ref in _references(self, sample))
@@ -152,6 +156,7 @@ class JsonValid(CaseMetric):
 
     name = "json_valid"
     description = "1.0 when the output parses as JSON (fences stripped), with the required shape"
+    value_range = UNIT_RANGE
     allowed_args = frozenset({"required", "type"})
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
@@ -182,6 +187,7 @@ class LatencyP95(CaseMetric):
     name = "latency_p95"
     description = "95th percentile of the generation latency in seconds (lower is better)"
     higher_is_better = False
+    value_range = NON_NEGATIVE
 
     def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
         return float(sample.latency_s)
@@ -202,6 +208,7 @@ class Cost(CaseMetric):
     name = "cost"
     description = "total USD cost of the variant's calls (lower is better)"
     higher_is_better = False
+    value_range = NON_NEGATIVE
 
     def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
         return float(sample.cost_usd)

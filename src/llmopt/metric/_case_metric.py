@@ -104,12 +104,14 @@ class FunctionMetric(CaseMetric):
         description: str,
         higher_is_better: bool = True,
         allowed_args: Iterable[str] = (),
+        value_range: tuple[float | None, float | None] = (None, None),
     ) -> None:
         self.function = function
         self.name = name
         self.description = description
         self.higher_is_better = higher_is_better
         self.allowed_args = frozenset(allowed_args)
+        self.value_range = value_range
 
     def score(self, sample: Sample, args: Mapping[str, Any]) -> float:
         value = self.function(sample, args)
@@ -127,12 +129,15 @@ def case_metric(
     description: str | None = None,
     higher_is_better: bool = True,
     allowed_args: Iterable[str] = (),
+    value_range: tuple[float | None, float | None] = (None, None),
 ) -> Callable[[ScoreFunction], FunctionMetric]:
     """Turn a function ``(sample, args) -> float | bool`` into a metric.
 
     ``name`` defaults to the function's name and ``description`` to the first line of
     its docstring. The decorated name is bound to the metric object, ready to return
-    from an ``llmopt_metrics`` hook. The aggregate is the mean.
+    from an ``llmopt_metrics`` hook. The aggregate is the mean. ``value_range``
+    (lowest, highest; None for no bound) lets a check outside it be refused as a spec
+    error, such as ``min: 1.5`` on a score from 0 to 1.
     """
 
     def wrap(function: ScoreFunction) -> FunctionMetric:
@@ -143,6 +148,7 @@ def case_metric(
             description=description if description is not None else (doc[0] if doc else ""),
             higher_is_better=higher_is_better,
             allowed_args=allowed_args,
+            value_range=value_range,
         )
 
     return wrap

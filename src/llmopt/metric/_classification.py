@@ -6,7 +6,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from ._args import str_list_arg
-from ._base import Sample
+from ._base import UNIT_RANGE, Sample
 from ._case_metric import CaseMetric
 from ._normalize import extract_label, normalize_label
 
@@ -22,6 +22,7 @@ class LabelMetric(CaseMetric):
     """
 
     allowed_args = frozenset({"labels"})
+    value_range = UNIT_RANGE
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
         return super().check_args(args) + str_list_arg(self.name, args, "labels")

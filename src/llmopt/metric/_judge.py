@@ -15,7 +15,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from ..errors import MetricError
 from ..spec._model import ModelSpec
-from ._base import Sample
+from ._base import UNIT_RANGE, Sample
 from ._case_metric import CaseMetric
 from ._judge_args import check_judge, check_rubric, check_scale, judge_spec
 from ._verdict import Verdict, read_fraction, read_scale
@@ -79,6 +79,7 @@ class JudgeMetric(CaseMetric):
 
     allowed_args = frozenset({"judge", "scale"})
     asks_model = True
+    value_range = UNIT_RANGE
     task: str = ""
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:

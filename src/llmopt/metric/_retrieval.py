@@ -13,7 +13,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from ..errors import MetricError
-from ._base import Sample
+from ._base import UNIT_RANGE, Sample
 from ._case_metric import CaseMetric
 
 __all__ = ["RetrievalMetric", "RecallAtK", "PrecisionAtK", "MRR", "NDCGAtK", "HitRate", "retrieval_metrics"]
@@ -24,6 +24,7 @@ class RetrievalMetric(CaseMetric):
 
     allowed_args = frozenset({"k"})
     needs_output = False
+    value_range = UNIT_RANGE
     needs_retrieval = True
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import MetricError
 from ._args import bool_arg, str_arg, unknown_args
-from ._base import Sample
+from ._base import UNIT_RANGE, Sample
 from ._case_metric import CaseMetric
 from ._judge import JudgeContext, RubricJudge, judge_messages
 from ._judge_args import check_judge, judge_spec
@@ -55,6 +55,7 @@ class TextCheck(CaseMetric):
     """Base of the checks: the value, the ``field`` lookup and ``negate``."""
 
     allowed_args = _COMMON
+    value_range = UNIT_RANGE
 
     def check_args(self, args: Mapping[str, Any]) -> list[str]:
         problems = unknown_args(self.name, args, self.allowed_args) + _value_problems(self.name, args)

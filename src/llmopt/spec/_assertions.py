@@ -29,7 +29,10 @@ def assertion_issues(
         if names is not None and _clean(earlier, path, "variant", "vs"):
             issues += _variant_issues(item, path, names)
         if registry is not None and _clean(earlier, path, "metric", "args"):
-            issues += metric_issues(item, path, registry)
+            found = metric_issues(item, path, registry)
+            issues += found
+            if not found and _clean(earlier, path, *_BOUNDED):
+                issues += range_issues(item, path, registry.metrics[item["metric"]])
     return issues
 
 
@@ -100,6 +103,75 @@ def metric_issues(item: dict[str, Any], path: KeyPath, registry: "Registry") -> 
         if judge["provider"] not in registry.providers:  # a judge metric's model (args.judge)
             found.append("judge.provider: " + unknown_name("provider", judge["provider"], sorted(registry.providers)))
     return [Issue(path + ("args",), message) for message in found]
+
+
+#: An assertion's numbers that a metric's value range bounds.
+_BOUNDED = ("min", "max", "min_delta", "max_drop", "regression")
+
+
+def range_issues(item: dict[str, Any], path: KeyPath, metric: Any) -> list[Issue]:
+    """A ``min`` or ``max`` outside the values the metric can take (its ``value_range``),
+    and a ``min_delta`` or ``max_drop`` wider than that whole range: a check that can
+    never pass, or never fail, whatever the answers."""
+    declared = getattr(metric, "value_range", (None, None))
+    if not _is_range(declared):
+        message = (f"metric '{item['metric']}' declares value_range {declared!r}: it must be (lowest, highest),"
+                   " each a number or None")
+        return [Issue(path + ("metric",), message, at_value=True)]
+    low, high = (None if v is None else float(v) for v in declared)
+    shown = f"{item['metric']} takes values {_values(low, high)}"
+    never, always = "can never be met", "is always met, so the check cannot fail"
+    issues = []
+    for key in ("min", "max"):
+        value = _number(item.get(key))
+        if value is None:
+            continue
+        above, below = (high is not None and value > high), (low is not None and value < low)
+        outcome = (never if above else always if below else None) if key == "min" else (
+            never if below else always if above else None)
+        if outcome is not None:
+            issues.append(Issue(path + (key,), f"{key} {value:g} {outcome}: {shown}", at_value=True))
+    if low is None or high is None:
+        return issues
+    span = high - low
+    regression = item.get("regression")
+    for key_path, raw in (
+        (("min_delta",), item.get("min_delta")),
+        (("max_drop",), item.get("max_drop")),
+        (("regression", "max_drop"), regression.get("max_drop") if isinstance(regression, dict) else None),
+    ):
+        value = _number(raw)
+        if value is None:
+            continue
+        key = key_path[-1]
+        outcome = None
+        if key == "min_delta" and abs(value) > span:
+            outcome = never if value > 0 else always
+        elif key == "max_drop" and value > span:
+            outcome = always
+        if outcome is not None:
+            issues.append(Issue(path + key_path, f"{key} {value:g} {outcome}: {shown}, {span:g} apart at most",
+                                at_value=True))
+    return issues
+
+
+def _is_range(declared: Any) -> bool:
+    if not isinstance(declared, (tuple, list)) or len(declared) != 2:
+        return False
+    if any(v is not None and _number(v) is None for v in declared):
+        return False
+    return None in declared or declared[0] <= declared[1]
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a number (not a bool), else None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _values(low: float | None, high: float | None) -> str:
+    if low is None:
+        return "of any size" if high is None else f"of {high:g} or less"
+    return f"of {low:g} or more" if high is None else f"from {low:g} to {high:g}"
 
 
 Misfit = Callable[[str, str, bool], "str | None"]
