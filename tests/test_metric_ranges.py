@@ -115,3 +115,27 @@ def test_the_range_a_plugin_metric_declares_is_checked_and_a_malformed_one_named
         " highest), each a number or None",
     ]
     assert out[0] == "spec.yaml: 2 problems in spec:"
+
+
+def test_a_mean_s_interval_stays_inside_the_range_its_metric_declares() -> None:
+    from llmopt.engine.results import CaseResult
+    from llmopt.metric import case_metric
+    from llmopt.metric._values import aggregate
+
+    @case_metric(value_range=(0, 10))
+    def stars(sample: object, args: object) -> float:
+        return 10.0
+
+    @case_metric()
+    def unbounded(sample: object, args: object) -> float:
+        return 10.0
+
+    cases = [CaseResult(id=f"c{i}", outputs=("x",), latencies_s=(0.1,), scores={"s": s})
+             for i, s in enumerate([10, 10, 9, 10, 10, 8, 10])]
+    bounded = aggregate(stars, {}, "s", cases)
+    free = aggregate(unbounded, {}, "s", cases)
+    assert bounded is not None and free is not None and free.ci is not None
+    assert free.ci[1] > 10  # the t interval on its own runs past the top
+    assert bounded.ci == (free.ci[0], 10.0)
+    outside = [*cases, CaseResult(id="odd", outputs=("x",), latencies_s=(0.1,), scores={"s": 12})]
+    assert aggregate(stars, {}, "s", outside).ci == aggregate(unbounded, {}, "s", outside).ci  # type: ignore[union-attr]

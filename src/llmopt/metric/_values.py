@@ -78,11 +78,27 @@ def aggregate(metric: Metric, args: Mapping[str, Any], key: str, cases: Sequence
         return None
     clusters = [str(c.cluster) for c in scored] if scored[0].cluster is not None else None
     if is_mean_aggregate(metric):
-        interval = mean_interval([c.scores[key] for c in scored], clusters=clusters)
+        values = [c.scores[key] for c in scored]
+        interval = mean_interval(values, clusters=clusters, bounds=declared_bounds(metric, values))
     else:
         groups = prepared(scored, key)
         interval = bootstrap_interval(groups, lambda g: aggregate_prepared(metric, args, g), clusters=clusters)
     return Aggregate(interval, len(scored))
+
+
+def declared_bounds(metric: Metric, values: Sequence[float]) -> tuple[float, float] | None:
+    """The metric's ``value_range`` as interval bounds (an open side unbounded) when
+    every score lies in it, so a mean's interval stays inside the range; else None
+    (the interval then finds its bounds from the scores)."""
+    declared = getattr(metric, "value_range", None)
+    if not isinstance(declared, (tuple, list)) or len(declared) != 2 or declared == (None, None):
+        return None
+    try:
+        low = float("-inf") if declared[0] is None else float(declared[0])
+        high = float("inf") if declared[1] is None else float(declared[1])
+    except (TypeError, ValueError):
+        return None
+    return (low, high) if low <= high and all(low <= v <= high for v in values) else None
 
 
 @dataclass(frozen=True)
