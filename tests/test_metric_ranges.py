@@ -83,38 +83,58 @@ def test_thresholds_at_the_range_s_ends_and_unbounded_sides_are_fine(validate: V
     assert (code, out[-1]) == (0, "1 spec(s), 0 with problems"), out
 
 
+PLUGIN = (
+    "import llmopt\nfrom llmopt.metric import case_metric\n\n\n"
+    "@case_metric(value_range=(0, 10))\n"
+    "def stars(sample, args):\n    return 5\n\n\n"
+    "@case_metric()\n"
+    "def anything(sample, args):\n    return 5\n\n\n"
+    "class Odd:\n    name = 'odd'\n    description = 'a range the wrong way round'\n"
+    "    value_range = (1, 0)\n\n"
+    "    def check_args(self, args):\n        return []\n\n"
+    "    def score(self, sample, args):\n        return 0.5\n\n"
+    "    def aggregate(self, samples, scores, args):\n        return 0.5\n\n\n"
+    "@llmopt.hookimpl\ndef llmopt_metrics():\n    return [stars, anything{more}]\n"
+)
+
+
 def test_the_range_a_plugin_metric_declares_is_checked_and_a_malformed_one_named(
     tmp_path: Path, validate: Validate
 ) -> None:
     (tmp_path / "range_plugins").mkdir()
-    (tmp_path / "range_plugins" / "scores.py").write_text(
-        "import llmopt\nfrom llmopt.metric import case_metric\n\n\n"
-        "@case_metric(value_range=(0, 10))\n"
-        "def stars(sample, args):\n    return 5\n\n\n"
-        "@case_metric()\n"
-        "def anything(sample, args):\n    return 5\n\n\n"
-        "class Odd:\n    name = 'odd'\n    description = 'a range the wrong way round'\n"
-        "    value_range = (1, 0)\n\n"
-        "    def check_args(self, args):\n        return []\n\n"
-        "    def score(self, sample, args):\n        return 0.5\n\n"
-        "    def aggregate(self, samples, scores, args):\n        return 0.5\n\n\n"
-        "@llmopt.hookimpl\ndef llmopt_metrics():\n    return [stars, anything, Odd()]\n",
-        encoding="utf-8",
-    )
-    code, out = validate(
-        "{metric: stars, min: 11}",
-        "{metric: stars, min: 9.5}",
-        "{metric: anything, min: 1000}",
-        "{metric: odd, min: 0.5}",
-        ini="[pytest]\nllmopt_plugins = range_plugins.scores\n",
-    )
+    module = tmp_path / "range_plugins" / "scores.py"
+    module.write_text(PLUGIN.format(more=""), encoding="utf-8")
+    ini = "[pytest]\nllmopt_plugins = range_plugins.scores\n"
+    checks = ("{metric: stars, min: 11}", "{metric: stars, min: 9.5}", "{metric: anything, min: 1000}")
+    code, out = validate(*checks, ini=ini)
     assert code == 1
-    assert out[1:3] == [
+    assert out[:2] == [
+        "spec.yaml: 1 problem in spec:",
         "spec.yaml:10:26: assertions[0].min: min 11 can never be met: stars takes values from 0 to 10",
-        "spec.yaml:13:14: assertions[3].metric: metric 'odd' declares value_range (1, 0): it must be (lowest,"
-        " highest), each a number or None",
     ]
-    assert out[0] == "spec.yaml: 2 problems in spec:"
+    module.write_text(PLUGIN.format(more=", Odd()"), encoding="utf-8")
+    code, out = validate(*checks, ini=ini)
+    assert code == 1
+    assert out[0] == ("spec.yaml: metric 'odd' (range_plugins.scores) declares value_range (1, 0): it must be"
+                      " (lowest, highest), each a number or None")
+
+
+@pytest.mark.parametrize("declared", [(1, 0), (0, "10"), (True, None), (0,), "0-1", None])
+def test_a_malformed_value_range_is_refused_when_the_metric_is_registered(declared: object) -> None:
+    from llmopt.errors import PluginError
+    from llmopt.metric import case_metric, declared_metric
+
+    metric = case_metric(name="m", value_range=declared)(lambda sample, args: 1.0)  # type: ignore[arg-type]
+    with pytest.raises(PluginError, match=r"metric 'm' \(.*\) declares value_range .*: it must be \(lowest, highest\)"):
+        declared_metric(metric)
+
+
+@pytest.mark.parametrize("declared", [(0, 1), [0, 10], (None, 5), (0.5, None), (None, None), (2, 2)])
+def test_a_well_formed_value_range_is_kept(declared: object) -> None:
+    from llmopt.metric import case_metric, declared_metric
+
+    metric = case_metric(name="m", value_range=declared)(lambda sample, args: 1.0)  # type: ignore[arg-type]
+    assert declared_metric(metric).value_range == declared
 
 
 def test_a_mean_s_interval_stays_inside_the_range_its_metric_declares() -> None:

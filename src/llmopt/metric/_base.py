@@ -138,4 +138,23 @@ def declared_metric(metric: Metric) -> Metric:
                 metric.asks_model = True
             except AttributeError:
                 pass
-    return with_defaults(metric, MetricBase, METRIC_OPTIONAL, METRIC_REQUIRED, "metric")
+    declared = with_defaults(metric, MetricBase, METRIC_OPTIONAL, METRIC_REQUIRED, "metric")
+    _check_range(declared)
+    return declared
+
+
+def _check_range(metric: Metric) -> None:
+    """PluginError naming the metric when its ``value_range`` is not (lowest, highest),
+    each a number or None, the lowest first."""
+    from ..errors import PluginError
+
+    declared: Any = metric.value_range
+    numbers = isinstance(declared, (tuple, list)) and len(declared) == 2 and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in declared
+    )
+    if not numbers or (None not in declared and declared[0] > declared[1]):
+        source = getattr(getattr(metric, "function", None), "__module__", None) or type(metric).__module__
+        raise PluginError(
+            f"metric {metric.name!r} ({source}) declares value_range {declared!r}: it must be (lowest, highest),"
+            " each a number or None"
+        )

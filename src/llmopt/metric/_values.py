@@ -90,15 +90,11 @@ def declared_bounds(metric: Metric, values: Sequence[float]) -> tuple[float, flo
     """The metric's ``value_range`` as interval bounds (an open side unbounded) when
     every score lies in it, so a mean's interval stays inside the range; else None
     (the interval then finds its bounds from the scores)."""
-    declared = getattr(metric, "value_range", None)
-    if not isinstance(declared, (tuple, list)) or len(declared) != 2 or declared == (None, None):
+    low, high = getattr(metric, "value_range", (None, None))
+    if low is None and high is None:
         return None
-    try:
-        low = float("-inf") if declared[0] is None else float(declared[0])
-        high = float("inf") if declared[1] is None else float(declared[1])
-    except (TypeError, ValueError):
-        return None
-    return (low, high) if low <= high and all(low <= v <= high for v in values) else None
+    bounds = (float("-inf") if low is None else float(low), float("inf") if high is None else float(high))
+    return bounds if all(bounds[0] <= v <= bounds[1] for v in values) else None
 
 
 @dataclass(frozen=True)

@@ -110,15 +110,11 @@ _BOUNDED = ("min", "max", "min_delta", "max_drop", "regression")
 
 
 def range_issues(item: dict[str, Any], path: KeyPath, metric: Any) -> list[Issue]:
-    """A ``min`` or ``max`` outside the values the metric can take (its ``value_range``),
-    and a ``min_delta`` or ``max_drop`` wider than that whole range: a check that can
-    never pass, or never fail, whatever the answers."""
-    declared = getattr(metric, "value_range", (None, None))
-    if not _is_range(declared):
-        message = (f"metric '{item['metric']}' declares value_range {declared!r}: it must be (lowest, highest),"
-                   " each a number or None")
-        return [Issue(path + ("metric",), message, at_value=True)]
-    low, high = (None if v is None else float(v) for v in declared)
+    """A ``min`` or ``max`` outside the values the metric can take (its ``value_range``,
+    checked when the metric was registered), and a ``min_delta`` or ``max_drop`` wider
+    than that whole range: a check that can never pass, or never fail, whatever the
+    answers."""
+    low, high = getattr(metric, "value_range", (None, None))
     shown = f"{item['metric']} takes values {_values(low, high)}"
     never, always = "can never be met", "is always met, so the check cannot fail"
     issues = []
@@ -126,10 +122,10 @@ def range_issues(item: dict[str, Any], path: KeyPath, metric: Any) -> list[Issue
         value = _number(item.get(key))
         if value is None:
             continue
-        above, below = (high is not None and value > high), (low is not None and value < low)
-        outcome = (never if above else always if below else None) if key == "min" else (
-            never if below else always if above else None)
-        if outcome is not None:
+        too_high = high is not None and value > high
+        too_low = low is not None and value < low
+        if too_high or too_low:  # a min above the range, or a max below it, is never met
+            outcome = never if (key == "min") == too_high else always
             issues.append(Issue(path + (key,), f"{key} {value:g} {outcome}: {shown}", at_value=True))
     if low is None or high is None:
         return issues
@@ -141,26 +137,12 @@ def range_issues(item: dict[str, Any], path: KeyPath, metric: Any) -> list[Issue
         (("regression", "max_drop"), regression.get("max_drop") if isinstance(regression, dict) else None),
     ):
         value = _number(raw)
-        if value is None:
+        if value is None or (abs(value) if key_path[-1] == "min_delta" else value) <= span:
             continue
-        key = key_path[-1]
-        outcome = None
-        if key == "min_delta" and abs(value) > span:
-            outcome = never if value > 0 else always
-        elif key == "max_drop" and value > span:
-            outcome = always
-        if outcome is not None:
-            issues.append(Issue(path + key_path, f"{key} {value:g} {outcome}: {shown}, {span:g} apart at most",
-                                at_value=True))
+        outcome = never if key_path[-1] == "min_delta" and value > 0 else always
+        issues.append(Issue(path + key_path, f"{key_path[-1]} {value:g} {outcome}: {shown}, {span:g} apart at most",
+                            at_value=True))
     return issues
-
-
-def _is_range(declared: Any) -> bool:
-    if not isinstance(declared, (tuple, list)) or len(declared) != 2:
-        return False
-    if any(v is not None and _number(v) is None for v in declared):
-        return False
-    return None in declared or declared[0] <= declared[1]
 
 
 def _number(value: Any) -> float | None:
